@@ -1,0 +1,434 @@
+"""Command line: ``intake classify`` and ``intake nlp train|eval|cv``.
+
+``register(subparsers)`` adds the commands to the ``intake`` parser;
+``python -m nlp.cli …`` runs them standalone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+TRAINED_DIR_ENV = "INTAKE_NLP_DIR"  # where `nlp train` keeps models by default
+
+
+def trained_dir() -> Path:
+    return Path(os.environ.get(TRAINED_DIR_ENV) or Path("var") / "nlp")
+
+
+def default_trained_model() -> Path:
+    return trained_dir() / "office.json"
+
+
+def _pointer_file() -> Path:
+    return trained_dir() / "last_trained.json"
+
+
+def _last_trained_for(head: str) -> Path | None:
+    try:
+        data = json.loads(_pointer_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    p = data.get(head)
+    return Path(p) if p and Path(p).exists() else None
+
+
+def _remember_trained(heads: list[str], path: Path) -> None:
+    pf = _pointer_file()
+    try:
+        data = json.loads(pf.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    for h in heads:
+        data[h] = str(path.resolve())
+    try:
+        pf.parent.mkdir(parents=True, exist_ok=True)
+        pf.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    except OSError:
+        pass
+
+
+def office_model_path(explicit: str | None) -> Path | None:
+    """--model, else $INTAKE_NLP_MODEL, else the last trained office model, else shipped."""
+    from . import MODEL_ENV, resolve_model_path
+
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    last = default_trained_model()
+    if last.exists():
+        return last
+    return resolve_model_path(None)
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _load(args, mode="combined"):
+    from . import load_classifier
+
+    path = office_model_path(getattr(args, "model", None))
+    return load_classifier(path, mode=mode)
+
+
+# ------------------------------------------------------------------ classify
+def _iter_input_records(path: Path):
+    """Yield (line number, text or None, error or None, extra) from a CSV
+    (column `text`) or JSONL file, streaming. Invalid UTF-8 or JSON in one
+    record yields an error for that record and the rest continue."""
+    suffix = path.suffix.lower()
+    f = sys.stdin.buffer if str(path) == "-" else open(path, "rb")
+    try:
+        first = f.readline()
+        rest = f
+        if suffix in (".jsonl", ".ndjson", ".json") or first.lstrip().startswith(b"{"):
+            yield from _iter_jsonl(first, rest)
+        else:
+            yield from _iter_csv(first, rest, path)
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def _iter_jsonl(first: bytes, rest):
+    n = 0
+    for raw in _chain(first, rest):
+        n += 1
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except UnicodeDecodeError:
+            yield n, None, f"line {n}: not valid UTF-8", None
+            continue
+        except ValueError as e:
+            yield n, None, f"line {n}: not valid JSON ({getattr(e, 'msg', e)})", None
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text", ""), (str, type(None))):
+            yield n, None, f"line {n}: expected a JSON object with a text field", None
+            continue
+        yield n, obj.get("text") or "", None, obj.get("id")
+
+
+def _chain(first, rest):
+    if first:
+        yield first
+    yield from rest
+
+
+def _iter_csv(first: bytes, rest, path):
+    bad_lines: set[int] = set()
+    counter = [0]
+
+    def decoded():
+        for raw in _chain(first, rest):
+            counter[0] += 1
+            try:
+                yield raw.decode("utf-8-sig" if counter[0] == 1 else "utf-8")
+            except UnicodeDecodeError:
+                bad_lines.add(counter[0])
+                yield raw.decode("utf-8", errors="replace")
+
+    reader = csv.reader(decoded())
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    cols = [h.strip().lower() for h in header]
+    if "text" not in cols:
+        raise SystemExit(_fail(f"{path}: no 'text' column in the header (found: {', '.join(cols) or 'nothing'})"))
+    ti = cols.index("text")
+    ii = cols.index("id") if "id" in cols else None
+    start = reader.line_num
+    for rec in reader:
+        end = reader.line_num
+        lines = range(start + 1, end + 1)
+        start = end
+        if not rec:
+            continue
+        bad = [ln for ln in lines if ln in bad_lines]
+        if bad:
+            yield bad[0], None, f"line {bad[0]}: not valid UTF-8", None
+            continue
+        yield lines[0], rec[ti] if ti < len(rec) else "", None, (rec[ii] if ii is not None and ii < len(rec) else None)
+
+
+def _fail(msg: str) -> int:
+    _err(msg)
+    return 2
+
+
+def cmd_classify(args) -> int:
+    from .classifier import kind_from_hint
+
+    if args.hint_kind and kind_from_hint(args.hint_kind) is None:
+        return _fail(f"unknown --hint-kind {args.hint_kind!r}")
+    try:
+        clf = _load(args, args.mode)
+    except Exception as e:  # a broken model or rules file: say which
+        return _fail(str(e))
+    if args.input is None:
+        if args.text is None:
+            return _fail("give a TEXT to classify or --input FILE")
+        text = " ".join(args.text) if isinstance(args.text, list) else args.text
+        print(json.dumps(clf.classify(text, hint_kind=args.hint_kind).as_dict(), ensure_ascii=False))
+        return 0
+    path = Path(args.input)
+    if str(path) != "-" and not path.is_file():
+        return _fail(f"{path}: no such file")
+    out = sys.stdout
+    dumps = json.dumps
+    classify = clf.classify
+    hint = args.hint_kind
+    buf = []
+    errors = 0
+    try:
+        for line, text, error, rid in _iter_input_records(path):
+            if error is not None:
+                errors += 1
+                print(f"warning: {path}: {error}", file=sys.stderr)
+                d = {"kind": "other", "topic": "general", "confidence": 0.0, "matched": [], "needs_review": True,
+                     "source": "error", "error": f"{path}: {error}", "line": line}
+            else:
+                d = classify(text, hint_kind=hint).as_dict()
+                if rid is not None:
+                    d["id"] = rid
+            buf.append(dumps(d, ensure_ascii=False))
+            if len(buf) >= 512:
+                out.write("\n".join(buf) + "\n")
+                buf.clear()
+        if buf:
+            out.write("\n".join(buf) + "\n")
+        out.flush()
+    except SystemExit as e:
+        return int(e.code or 2)
+    except OSError as e:
+        return _fail(f"{path}: {e}")
+    return 1 if errors else 0
+
+
+# --------------------------------------------------------------------- train
+def _heads_arg(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = []
+    for v in values:
+        out += [x.strip().lower() for x in v.split(",") if x.strip()]
+    return out
+
+
+def _corrections(args) -> list:
+    """Rows from staff corrections in the database, when asked for (or when
+    INTAKE_DATABASE_URL names an existing database). Isolated: any problem
+    here is reported and training continues from the file alone, unless
+    --with-corrections was explicit."""
+    url = os.environ.get("INTAKE_DATABASE_URL", "")
+    explicit = args.with_corrections
+    if not explicit:
+        if not url or args.no_corrections:
+            return []
+        if url.startswith("sqlite"):
+            dbfile = url.split("///", 1)[-1]
+            if not dbfile or not Path(dbfile).exists():
+                return []
+    from .db_corrections import load_corrections
+
+    try:
+        triples = load_corrections(url or None)
+    except Exception as e:
+        if explicit:
+            raise
+        print(f"note: staff corrections not used ({e})", file=sys.stderr)
+        return []
+    from .training import rows_from_corrections
+
+    rows = rows_from_corrections(triples)
+    print(f"staff corrections: {len(rows)} rows", file=sys.stderr)
+    return rows
+
+
+def cmd_train(args) -> int:
+    from .training import DEFAULT_ALGO, DEFAULT_C, TrainingError, read_table, rows_from_file, save_model, train
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    heads = _heads_arg(args.label_column)
+    try:
+        if heads is None:
+            header, _ = read_table(path)
+            heads = [h for h in ("kind", "topic") if h in header]
+            if not heads:
+                return _fail(f"{path}: no kind or topic column; name the label column with --label-column")
+        rows = rows_from_file(path, heads)
+        office = set(heads) <= {"kind", "topic"}
+        if office:
+            try:
+                rows += _corrections(args)
+            except Exception as e:
+                return _fail(f"staff corrections: {e}")
+        if not rows:
+            return _fail(f"{path}: no labelled rows")
+        t0 = time.perf_counter()
+        model = train(rows, heads, algo=args.algo or DEFAULT_ALGO, C=args.C or DEFAULT_C,
+                      meta={"source": str(path), "heads": heads})
+    except TrainingError as e:
+        return _fail(str(e))
+    except ImportError as e:
+        return _fail(f"training needs scikit-learn ({e})")
+    out = Path(args.output) if args.output else default_trained_model()
+    if not args.output and "kind" not in heads:
+        return _fail("a model without a kind head would replace the office classifier; write it elsewhere with -o MODEL")
+    save_model(model, out)
+    _remember_trained(heads, out)
+    counts = ", ".join(f"{h}: {len(model['heads'][h]['classes'])} classes" for h in heads)
+    print(f"trained on {len(rows)} rows ({counts}) in {time.perf_counter() - t0:.1f}s → {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------- eval
+def cmd_eval(args) -> int:
+    from . import KINDS, TOPICS
+    from .evaluation import predict_model_head
+    from .metrics import format_report, macro_f1
+    from .model import LinearModel
+    from .training import TrainingError, read_table
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    try:
+        header, rows = read_table(path)
+        heads = _heads_arg(args.label_column)
+        if heads is None:
+            if "kind" not in header:
+                return _fail(f"{path}: no 'kind' column (found: {', '.join(header)}); use --label-column")
+            heads = ["kind"] + (["topic"] if "topic" in header else [])
+        missing = [c for c in ["text", *heads] if header and c not in header]
+        if missing:
+            return _fail(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header)})")
+        records = [(rec.get("text") or "", {h: (rec.get(h) or "").strip() for h in heads}) for _, rec in rows]
+    except TrainingError as e:
+        return _fail(str(e))
+    office_heads = [h for h in heads if h in ("kind", "topic")]
+    other_heads = [h for h in heads if h not in ("kind", "topic")]
+    results = []
+    if office_heads:
+        try:
+            clf = _load(args, args.mode)
+        except Exception as e:
+            return _fail(str(e))
+        preds = [clf.classify(t) for t, _ in records]
+        for h in office_heads:
+            pairs = [(lab[h], getattr(p, h)) for (_, lab), p in zip(records, preds) if lab[h]]
+            gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+            unknown = sorted(set(gold) - set(KINDS if h == "kind" else TOPICS))
+            if unknown:
+                print(f"note: {h} labels not known to the classifier: {', '.join(unknown)}", file=sys.stderr)
+            print(format_report(h, gold, pred))
+            print()
+            results.append((h, macro_f1(gold, pred)))
+    for h in other_heads:
+        mpath = Path(args.model) if args.model else _last_trained_for(h)
+        if mpath is None:
+            return _fail(f"no model with a {h!r} head: train one with "
+                         f"`intake nlp train FILE --label-column {h} -o MODEL` and pass --model MODEL")
+        try:
+            model = LinearModel.load(mpath)
+        except Exception as e:
+            return _fail(str(e))
+        if h not in model.heads:
+            return _fail(f"{mpath}: the model has no {h!r} head (heads: {', '.join(model.heads)})")
+        pairs = [(t, lab[h]) for t, lab in records if lab[h]]
+        pred = predict_model_head(model, [t for t, _ in pairs], h)
+        gold = [g for _, g in pairs]
+        print(f"model: {mpath}")
+        print(format_report(h, gold, pred))
+        print()
+        results.append((h, macro_f1(gold, pred)))
+    print(" ".join(f"macro_f1_{h}={f:.3f}" for h, f in results))
+    return 0
+
+
+# ------------------------------------------------------------------------ cv
+def cmd_cv(args) -> int:
+    from .evaluation import cross_validate
+    from .training import TrainingError, rows_from_file
+
+    try:
+        rows = rows_from_file(args.file, ["kind", "topic"])
+    except TrainingError as e:
+        return _fail(str(e))
+    seeds = tuple(range(args.seeds))
+    res = cross_validate(rows, k=args.folds, seeds=seeds)
+    print(f"{args.folds}-fold stratified cross-validation, {len(seeds)} seed(s), {len(rows)} rows; "
+          "the model is retrained on each training fold, the rules file is fixed")
+    for (mode, _), v in sorted(res.items(), key=lambda kv: ["rules", "model", "combined"].index(kv[0][0])):
+        print(f"{mode:<9} macro_f1_kind={v['kind']:.3f} macro_f1_topic={v['topic']:.3f}")
+    return 0
+
+
+# ------------------------------------------------------------------ register
+def register(subparsers) -> None:
+    p = subparsers.add_parser("classify", help="classify a text or a file of texts (JSON out)")
+    p.add_argument("text", nargs="*", help="the text to classify")
+    p.add_argument("--input", "-i", metavar="FILE", help="CSV with a text column, or JSONL with text; - for stdin")
+    p.add_argument("--hint-kind", metavar="TYPE", help="a known kind / 诉求类型 to keep (only the topic is inferred)")
+    p.add_argument("--model", metavar="MODEL", help="model file (default: $INTAKE_NLP_MODEL, last trained, shipped)")
+    p.add_argument("--mode", choices=["combined", "rules", "model"], default="combined")
+    p.set_defaults(func=cmd_classify)
+
+    nlp = subparsers.add_parser("nlp", help="train and evaluate the classifier")
+    sub = nlp.add_subparsers(dest="nlp_command", metavar="{train,eval,cv}")
+    sub.required = True
+    t = sub.add_parser("train", help="train the learned stage from a labelled CSV (and staff corrections)")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--label-column", action="append", metavar="COL",
+                   help="label column(s): kind, topic, label… (default: kind and topic when present)")
+    t.add_argument("-o", "--output", metavar="MODEL", help=f"model file (default: {default_trained_model()})")
+    t.add_argument("--with-corrections", action="store_true",
+                   help="also train on staff corrections from the database (default when INTAKE_DATABASE_URL names an existing DB)")
+    t.add_argument("--no-corrections", action="store_true", help="never read the database")
+    t.add_argument("--algo", choices=["lr", "nb"], help="lr (logistic regression, default) or nb (naive Bayes)")
+    t.add_argument("--C", type=float, help="regularisation strength for lr (default 10)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="score the classifier on a labelled CSV (does not learn from it)")
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("--label-column", action="append", metavar="COL",
+                   help="label column(s) to score (default: kind, and topic when present)")
+    e.add_argument("--model", metavar="MODEL", help="model file (default: $INTAKE_NLP_MODEL, last trained, shipped)")
+    e.add_argument("--mode", choices=["combined", "rules", "model"], default="combined")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("cv", help="cross-validate rules, model and combined on a labelled CSV")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--folds", type=int, default=5)
+    c.add_argument("--seeds", type=int, default=3)
+    c.set_defaults(func=cmd_cv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="intake", description="gov-intake classifier commands")
+    subparsers = parser.add_subparsers(dest="command", metavar="{classify,nlp}")
+    subparsers.required = True
+    register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

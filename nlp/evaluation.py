@@ -1,0 +1,74 @@
+"""Scoring the classifier on labelled files, and cross-validation of the
+rules alone, the model alone and both combined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .metrics import macro_f1
+from .training import Row, stratified_folds, train
+
+
+def predict(clf, texts: list[str], head: str) -> list[str]:
+    out = []
+    for t in texts:
+        c = clf.classify(t)
+        out.append(c.kind if head == "kind" else c.topic)
+    return out
+
+
+def predict_model_head(model, texts: list[str], head: str) -> list[str]:
+    """Prediction of a model head that is not kind/topic (e.g. 'label')."""
+    from .textnorm import normalize
+
+    out = []
+    for t in texts:
+        s = model.head_scores(model.raw_scores(normalize(t)), head)
+        out.append(max(s, key=s.__getitem__))
+    return out
+
+
+def cross_validate(rows: list[Row], *, k: int = 5, seeds=(0,), rule_weights=(None,), algo=None, C=None,
+                   words: bool = True, rules=None) -> dict:
+    """k-fold CV over rows labelled with kind and topic. Returns
+    {(mode, rule_weight): {"kind": f1, "topic": f1}} averaged over seeds;
+    the model is retrained on each training fold, the rules are fixed."""
+    from .classifier import OfficeClassifier
+    from .model import LinearModel
+    from .rules import Rules
+    from . import training
+
+    rules = rules or Rules.load()
+    kw = {}
+    if algo:
+        kw["algo"] = algo
+    if C:
+        kw["C"] = C
+    texts = [t for t, _ in rows]
+    kinds = [l.get("kind", "") for _, l in rows]
+    topics = [l.get("topic", "") for _, l in rows]
+    results: dict = {}
+    for seed in seeds:
+        folds = stratified_folds(kinds, k, seed)
+        preds: dict = {}
+        for fold in folds:
+            test = set(fold)
+            tr = [rows[i] for i in range(len(rows)) if i not in test]
+            model = LinearModel(train(tr, ["kind", "topic"], words=words, **kw))
+            te_texts = [texts[i] for i in fold]
+            for rw in rule_weights:
+                for mode in ("rules", "model", "combined"):
+                    if mode != "combined" and rw != rule_weights[0]:
+                        continue
+                    clf = OfficeClassifier(rules, model, mode=mode,
+                                           **({"rule_weight": rw} if rw is not None else {}))
+                    p = preds.setdefault((mode, rw), {"kind": [None] * len(rows), "topic": [None] * len(rows)})
+                    for i, t in zip(fold, te_texts):
+                        c = clf.classify(t)
+                        p["kind"][i] = c.kind
+                        p["topic"][i] = c.topic
+        for key, p in preds.items():
+            r = results.setdefault(key, {"kind": 0.0, "topic": 0.0})
+            r["kind"] += macro_f1(kinds, p["kind"]) / len(seeds)
+            r["topic"] += macro_f1(topics, p["topic"]) / len(seeds)
+    return results

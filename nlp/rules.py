@@ -1,0 +1,219 @@
+"""The rules stage: cue phrases with weights, read from an editable YAML file.
+
+See the header of ``rules.yaml`` for the file's format. Matching is a single
+left-to-right scan with phrases indexed by their first character, so the cost
+is proportional to the text length, not to the number of phrases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .base import KINDS, TOPICS
+from .textnorm import normalize
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
+
+
+class RulesError(ValueError):
+    """The rules file is malformed (the message names the place)."""
+
+
+@dataclass(slots=True)
+class _Phrase:
+    text: str
+    kind: list = field(default_factory=list)  # (class, weight)
+    topic: list = field(default_factory=list)  # (class, weight)
+    neg: list = field(default_factory=list)  # dict class -> delta
+    groups: list = field(default_factory=list)  # (rule index, group index)
+
+
+@dataclass(slots=True)
+class RuleResult:
+    kind_scores: dict
+    topic_scores: dict
+    kind_matched: dict  # class -> [phrases]
+    topic_matched: dict
+    whole_other: bool = False
+
+    def any_kind(self) -> bool:
+        return any(v > 0 for v in self.kind_scores.values())
+
+    def any_topic(self) -> bool:
+        return any(v > 0 for v in self.topic_scores.values())
+
+
+def _phrase_list(value, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise RulesError(f"{where}: expected a list of phrases, got {type(value).__name__}")
+    out = []
+    for p in value:
+        if not isinstance(p, (str, int)):
+            raise RulesError(f"{where}: phrase {p!r} is not text")
+        n = normalize(str(p))
+        if n:
+            out.append(n)
+    return out
+
+
+class Rules:
+    def __init__(self, data: dict, source: str = "<rules>"):
+        if not isinstance(data, dict):
+            raise RulesError(f"{source}: top level must be a mapping")
+        self.source = source
+        self._phrases: dict[str, _Phrase] = {}
+        self.kind_priority = {k: 0 for k in KINDS}
+        self.topic_priority = {t: 0 for t in TOPICS}
+        self.dominates: list[tuple[str, float, list[str], float]] = []
+        self.together: list[tuple[str, str, str, float, int]] = []  # (head, class, name, weight, n_groups)
+        self.whole_other: set[str] = set()
+
+        for head, names, prio in (("kind", KINDS, self.kind_priority), ("topic", TOPICS, self.topic_priority)):
+            section = data.get(head + "s") or {}
+            if not isinstance(section, dict):
+                raise RulesError(f"{source}: '{head}s' must be a mapping")
+            for cls, spec in section.items():
+                where = f"{source}: {head}s.{cls}"
+                if cls not in names:
+                    raise RulesError(f"{where}: unknown {head} (expected one of {', '.join(names)})")
+                spec = spec or {}
+                prio[cls] = float(spec.get("priority", 0))
+                for w, phrases in (spec.get("cues") or {}).items():
+                    try:
+                        weight = float(w)
+                    except (TypeError, ValueError):
+                        raise RulesError(f"{where}.cues: weight {w!r} is not a number") from None
+                    for p in _phrase_list(phrases, f"{where}.cues.{w}"):
+                        getattr(self._get(p), head).append((cls, weight))
+                for i, rule in enumerate(spec.get("together") or []):
+                    groups = rule.get("groups") or []
+                    if len(groups) < 2:
+                        raise RulesError(f"{where}.together[{i}]: needs at least two groups")
+                    idx = len(self.together)
+                    self.together.append((head, cls, str(rule.get("name", f"rule{idx}")), float(rule.get("weight", 1)), len(groups)))
+                    for g, phrases in enumerate(groups):
+                        for p in _phrase_list(phrases, f"{where}.together[{i}].groups[{g}]"):
+                            self._get(p).groups.append((idx, g))
+                for d in spec.get("dominates") or []:
+                    self.dominates.append((cls, float(d.get("min", 0)), list(d.get("classes") or []), float(d.get("by", 0))))
+                for i, neg in enumerate(spec.get("negations") or []):
+                    self._negation(neg, f"{where}.negations[{i}]")
+                if head == "kind" and cls == "other":
+                    for p in _phrase_list(spec.get("whole") or [], f"{where}.whole"):
+                        self.whole_other.add(_alnum(p))
+        for i, neg in enumerate(data.get("negations") or []):
+            self._negation(neg, f"{source}: negations[{i}]")
+
+        # index: first character -> phrases, longest first
+        index: dict[str, list[_Phrase]] = {}
+        for ph in self._phrases.values():
+            index.setdefault(ph.text[0], []).append(ph)
+        for lst in index.values():
+            lst.sort(key=lambda ph: -len(ph.text))
+        self._index = index
+
+    def _get(self, p: str) -> _Phrase:
+        ph = self._phrases.get(p)
+        if ph is None:
+            ph = self._phrases[p] = _Phrase(p)
+        return ph
+
+    def _negation(self, neg, where: str) -> None:
+        if not isinstance(neg, dict) or "phrases" not in neg:
+            raise RulesError(f"{where}: expected {{phrases: [...], moves: {{class: weight}}}}")
+        moves = {}
+        for cls, w in (neg.get("moves") or {}).items():
+            if cls not in KINDS:
+                raise RulesError(f"{where}.moves: unknown kind {cls!r}")
+            moves[cls] = float(w)
+        for p in _phrase_list(neg["phrases"], where + ".phrases"):
+            self._get(p).neg.append(moves)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Rules":
+        path = Path(path) if path else DEFAULT_RULES_PATH
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise RulesError(f"{path}: not valid YAML: {e}") from None
+        return cls(data, str(path))
+
+    @property
+    def phrases(self) -> list[str]:
+        return list(self._phrases)
+
+    # ------------------------------------------------------------------ scan
+    def score(self, norm: str) -> RuleResult:
+        """Score an already-normalised text."""
+        index = self._index
+        hits: list[tuple[int, int, _Phrase]] = []
+        for i, ch in enumerate(norm):
+            cands = index.get(ch)
+            if cands:
+                for ph in cands:
+                    if norm.startswith(ph.text, i):
+                        hits.append((i, -len(ph.text), ph))
+        kind_scores = dict.fromkeys(KINDS, 0.0)
+        topic_scores = dict.fromkeys(TOPICS, 0.0)
+        kind_matched: dict[str, list[str]] = {}
+        topic_matched: dict[str, list[str]] = {}
+        whole = _alnum(norm) in self.whole_other if len(norm) <= 24 else False
+        if hits:
+            hits.sort(key=_hit_key)
+            groups_hit: set = set()
+            kind_end = topic_end = -1
+            for start, neglen, ph in hits:
+                end = start - neglen
+                if ph.groups:
+                    groups_hit.update(ph.groups)
+                if (ph.kind or ph.neg) and end > kind_end:
+                    kind_end = end
+                    for cls, w in ph.kind:
+                        kind_scores[cls] += w
+                        _note(kind_matched, cls, ph.text)
+                    for moves in ph.neg:
+                        for cls, w in moves.items():
+                            kind_scores[cls] += w
+                            if w > 0:
+                                _note(kind_matched, cls, ph.text)
+                if ph.topic and end > topic_end:
+                    topic_end = end
+                    for cls, w in ph.topic:
+                        topic_scores[cls] += w
+                        _note(topic_matched, cls, ph.text)
+            if groups_hit:
+                for idx, (head, cls, name, weight, n) in enumerate(self.together):
+                    if all((idx, g) in groups_hit for g in range(n)):
+                        if head == "kind":
+                            kind_scores[cls] += weight
+                            _note(kind_matched, cls, name)
+                        else:
+                            topic_scores[cls] += weight
+                            _note(topic_matched, cls, name)
+            for cls, minimum, losers, by in self.dominates:
+                if kind_scores[cls] >= minimum:
+                    for loser in losers:
+                        kind_scores[loser] -= by
+        if whole:
+            kind_scores["other"] += 20.0
+            _note(kind_matched, "other", norm)
+        return RuleResult(kind_scores, topic_scores, kind_matched, topic_matched, whole)
+
+
+def _hit_key(h):
+    return (h[0], h[1])
+
+
+def _note(d: dict, cls: str, text: str) -> None:
+    lst = d.get(cls)
+    if lst is None:
+        d[cls] = [text]
+    elif text not in lst:
+        lst.append(text)
+
+
+def _alnum(s: str) -> str:
+    return "".join(ch for ch in s if ch.isalnum())

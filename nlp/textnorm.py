@@ -1,0 +1,61 @@
+"""Text normalisation shared by the rules, the learned model and training.
+
+Every text (and every cue phrase in the rules file) goes through
+``normalize`` so that full-width/half-width forms, traditional characters
+and letter case do not split the vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Longest text we look at. Anything beyond is almost never what decides the
+# intent, and it bounds the work done on a 100,000-character message.
+MAX_CHARS = 2000
+
+# Common traditional → simplified characters (the ones that occur in
+# messages about our topics and in everyday complaint/consultation language).
+_TRAD = (
+    "車车費费報报鳴鸣問问請请幾几點点開开這这沒没嗎吗亂乱業业發发時时間间們们個个區区號号"
+    "說说話话電电網网頁页關关於于與与為为給给讓让還还們们過过來来見见聽听覺觉會会對对從从"
+    "樣样麼么甚什麽么後后裡里裏里東东寫写錢钱買买賣卖貴贵價价單单據据處处辦办態态應应該该"
+    "實实現现無无爲为畫画檔档權权證证記记録录錄录鐘钟內内兩两萬万無无氣气聲声響响試试驗验"
+    "審审批批備备築筑設设計计劃划資资訊讯產产務务員员專专門门戶户線线庫库層层廠厂場场災灾"
+    "難难護护險险衛卫廳厅機机構构圖图書书紙纸檢检舉举報报違违規规環环境境讀读學学習习練练"
+    "傳传導导規规則则覽览訴诉諮咨詢询幫帮謝谢讚赞誇夸獎奖滿满意意擾扰嚇吓醒醒睡睡鬧闹吵吵"
+    "壞坏修修漏漏積积濕湿黴霉牆墙頂顶燈灯閘闸鎖锁鑰钥匙匙區区縣县鄉乡鎮镇樓楼屬属購购標标"
+    "採采競竞約约簽签續续租租轉转讓让費费繳缴納纳減减免免補补償偿徵征稅税額额帳账戶户銀银"
+    "錯错誤误測测試试複复雜杂親亲戚戚紅红包包賄贿賂赂貪贪汙污腐腐敗败濫滥職职權权監监督督"
+    "舊旧區区歲岁婦妇兒儿孫孙媽妈爺爷醫医療疗藥药邊边遠远近近週周歡欢迎迎嗎吗啥啥呢呢哪哪"
+    "麼么經经濟济營营運运連连絡络係系統统碼码級级組组織织總总結结驗验收收尋寻找找給给帶带"
+    "壓压強强勢势權权盡尽擔担憂忧愛爱嗚呜啟启動动態态緊紧急急協协調调處处負负責责廣广場场"
+    "樂乐園园陽阳陰阴雲云電电腦脑視视頻频訊讯號号碼码貼贴將将準准飛飞機机幣币類类範范圍围"
+)
+_TRAD_MAP = {ord(_TRAD[i]): _TRAD[i + 1] for i in range(0, len(_TRAD) - 1, 2) if _TRAD[i] != _TRAD[i + 1]}
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width → half-width), traditional → simplified for common
+    characters, lower case, whitespace collapsed to one space, truncated."""
+    if not text:
+        return ""
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    text = unicodedata.normalize("NFKC", text).translate(_TRAD_MAP).lower()
+    return _SPACES.sub(" ", text).strip()
+
+
+def is_contentless(norm: str) -> bool:
+    """True when the text has no letter, digit or CJK character at all
+    (empty, only emoji, only punctuation)."""
+    for ch in norm:
+        if ch.isalnum():
+            return False
+    return True
+
+
+def han_count(norm: str) -> int:
+    return sum(1 for ch in norm if "\u4e00" <= ch <= "\u9fff")

@@ -1,0 +1,243 @@
+"""Training the learned stage (scikit-learn is used here only, never at run time).
+
+Input rows come from any labelled CSV and from staff corrections in the
+database; both end up as ``(text, {head: label})`` pairs, where a head is
+``kind``, ``topic`` or any other label column (e.g. ``label`` for the public
+department data). The result is a JSON model file read by ``nlp.model``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .base import KINDS, TOPICS
+from .features import featurize
+from .model import FORMAT
+from .textnorm import normalize
+
+Row = tuple[str, dict[str, str]]
+
+# Chosen by 5-fold cross-validation on messages_dev.csv and on the public
+# titles (see nlp/README.md for the figures).
+DEFAULT_ALGO = "lr"
+DEFAULT_C = 10.0
+
+
+class TrainingError(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------- input rows
+def read_table(path: str | Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """Open a CSV (with header) or JSONL file; return (columns, rows) where
+    rows yields (line number, dict). Invalid UTF-8 raises TrainingError
+    naming the line."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _read_jsonl(raw, path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise TrainingError(f"{path}: line {line}: not valid UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise TrainingError(f"{path}: empty file, a header row is needed") from None
+
+    def rows():
+        for rec in reader:
+            if not rec:
+                continue
+            yield reader.line_num, dict(zip(header, rec))
+
+    return header, rows()
+
+
+def _read_jsonl(raw: bytes, path: Path):
+    lines = raw.split(b"\n")
+    cols: list[str] = []
+
+    def rows():
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise TrainingError(f"{path}: line {n}: not valid UTF-8") from None
+            except ValueError as e:
+                raise TrainingError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise TrainingError(f"{path}: line {n}: expected a JSON object")
+            yield n, {str(k).lower(): ("" if v is None else str(v)) for k, v in obj.items()}
+
+    return cols, rows()
+
+
+def rows_from_file(path: str | Path, heads: list[str]) -> list[Row]:
+    """Labelled rows of a CSV/JSONL file: column ``text`` and one column per head."""
+    header, rows = read_table(path)
+    if header:
+        missing = [c for c in ["text", *heads] if c not in header]
+        if missing:
+            raise TrainingError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header)})")
+    out = []
+    for n, rec in rows:
+        text = rec.get("text") or ""
+        labels = {h: (rec.get(h) or "").strip() for h in heads}
+        labels = {h: v for h, v in labels.items() if v}
+        if text.strip() and labels:
+            out.append((text, labels))
+    return out
+
+
+def rows_from_corrections(triples: Iterable[tuple[str, str | None, str | None]]) -> list[Row]:
+    """Staff corrections (text, kind, topic) → training rows. Unknown or empty
+    labels are skipped per head."""
+    out = []
+    for text, kind, topic in triples:
+        labels = {}
+        if kind in KINDS:
+            labels["kind"] = kind
+        if topic in TOPICS:
+            labels["topic"] = topic
+        if text and labels:
+            out.append((text, labels))
+    return out
+
+
+# ------------------------------------------------------------------ fitting
+def _vectors(texts: list[str], ngram_max: int, words: bool, scale: str):
+    from sklearn.feature_extraction import DictVectorizer
+
+    dicts = []
+    for t in texts:
+        feats = featurize(normalize(t), ngram_max=ngram_max, words=words)
+        v = 1.0 / math.sqrt(len(feats)) if (scale == "l2" and feats) else 1.0
+        dicts.append(dict.fromkeys(feats, v))
+    return dicts, DictVectorizer
+
+
+def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C: float = DEFAULT_C,
+             ngram_max: int = 3, words: bool = True):
+    """Fit one head; return (classes, bias, {feature: [weights]})."""
+    scale = "l2" if algo == "lr" else "none"
+    dicts, DictVectorizer = _vectors(texts, ngram_max, words, scale)
+    vec = DictVectorizer()
+    X = vec.fit_transform(dicts)
+    names = vec.get_feature_names_out()
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise TrainingError(f"need at least two different labels, got {classes}")
+    if algo == "lr":
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=C, max_iter=2000)
+        clf.fit(X, labels)
+        coef, bias = clf.coef_, clf.intercept_
+        if len(clf.classes_) == 2:  # binary: sklearn keeps one row
+            coef = [-coef[0] / 2, coef[0] / 2]
+            bias = [-bias[0] / 2, bias[0] / 2]
+        classes = list(clf.classes_)
+    elif algo == "nb":
+        from sklearn.naive_bayes import ComplementNB, MultinomialNB
+
+        clf = MultinomialNB(alpha=C if C < 5 else 0.1)
+        clf.fit(X, labels)
+        coef, bias = clf.feature_log_prob_, clf.class_log_prior_
+        classes = list(clf.classes_)
+    else:
+        raise TrainingError(f"unknown algorithm {algo!r} (lr or nb)")
+    weights = {}
+    ncls = len(classes)
+    for j, name in enumerate(names):
+        w = [float(coef[c][j]) for c in range(ncls)]
+        if algo == "lr" and max(abs(x) for x in w) < 0.01:
+            continue
+        weights[name] = w
+    return classes, [float(b) for b in bias], weights
+
+
+def train(rows: Iterable[Row], heads: list[str], *, algo: str = DEFAULT_ALGO, C: float = DEFAULT_C,
+          ngram_max: int = 3, words: bool = True, meta: dict | None = None) -> dict:
+    """Train a model with one head per label column; return the JSON-able model."""
+    rows = list(rows)
+    model_heads = {}
+    per_head_weights = []
+    for h in heads:
+        sub = [(t, lab[h]) for t, lab in rows if h in lab]
+        if not sub:
+            raise TrainingError(f"no rows labelled for {h!r}")
+        classes, bias, weights = fit_head([t for t, _ in sub], [l for _, l in sub], algo=algo, C=C,
+                                          ngram_max=ngram_max, words=words)
+        model_heads[h] = {"classes": classes, "bias": [round(b, 5) for b in bias],
+                          "counts": dict(Counter(l for _, l in sub))}
+        per_head_weights.append((len(classes), weights))
+    # merge heads into one weight list per feature
+    merged: dict[str, list[float]] = {}
+    all_feats = set().union(*(w.keys() for _, w in per_head_weights))
+    for f in all_feats:
+        row = []
+        for ncls, w in per_head_weights:
+            row.extend(round(x, 4) for x in w.get(f, [0.0] * ncls))
+        merged[f] = row
+    return {
+        "format": FORMAT,
+        "features": {"ngram_max": ngram_max, "words": words, "scale": "l2" if algo == "lr" else "none"},
+        "heads": model_heads,
+        "weights": merged,
+        "meta": {"algo": algo, "C": C, "rows": len(rows), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 **(meta or {})},
+    }
+
+
+def save_model(model: dict, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------- cross-validation
+def stratified_folds(labels: list[str], k: int = 5, seed: int = 0) -> list[list[int]]:
+    """Indices split into k folds, each label spread evenly over the folds."""
+    rng = random.Random(seed)
+    by = defaultdict(list)
+    for i, l in enumerate(labels):
+        by[l].append(i)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    start = 0
+    for l in sorted(by):
+        idx = by[l]
+        rng.shuffle(idx)
+        for j, i in enumerate(idx):
+            folds[(start + j) % k].append(i)
+        start += len(idx)
+    return folds
+
+
+def stratified_split(labels: list[str], test_share: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:
+    rng = random.Random(seed)
+    by = defaultdict(list)
+    for i, l in enumerate(labels):
+        by[l].append(i)
+    train_idx, test_idx = [], []
+    for l in sorted(by):
+        idx = by[l]
+        rng.shuffle(idx)
+        n_test = round(len(idx) * test_share)
+        test_idx += idx[:n_test]
+        train_idx += idx[n_test:]
+    return sorted(train_idx), sorted(test_idx)
