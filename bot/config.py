@@ -1,0 +1,160 @@
+"""Settings from the environment (INTAKE_*), optionally mirrored in a TOML file.
+
+Precedence: environment > TOML file (INTAKE_CONFIG, or ./intake.toml) > defaults.
+Secrets never appear in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+log = logging.getLogger(__name__)
+
+SECRET_FIELDS = frozenset(
+    {"secret_key", "wechat_token", "wechat_app_secret", "wechat_aes_key", "hotline_secret"}
+)
+
+# Handling limits in legal working days per kind (DOMAIN.md §2, Sichuan-style
+# defaults); a channel may override some kinds, e.g. [deadlines.hotline].
+DEFAULT_DEADLINE_DAYS: dict[str, int] = {
+    "consultation": 3,
+    "help": 7,
+    "suggestion": 7,
+    "complaint": 15,
+    "report": 15,
+    "praise": 7,
+    "disclosure_request": 20,  # 条例 第三十三条
+    "other": 7,
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///var/intake.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = field(default="", repr=False)
+    wechat_token: str | None = field(default=None, repr=False)
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = field(default=None, repr=False)
+    wechat_aes_key: str | None = field(default=None, repr=False)
+    wechat_api_base: str = "https://api.weixin.qq.com/"
+    hotline_secret: str | None = field(default=None, repr=False)
+    hotline_callback_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    var_dir: str = "var"
+    # Behaviour the office may tune.
+    thread_window_minutes: int = 30
+    max_body_bytes: int = 64 * 1024
+    deadline_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS))
+    channel_deadline_days: dict[str, dict[str, int]] = field(default_factory=dict)
+    trust_proxy: bool = False
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_token)
+
+    @property
+    def hotline_enabled(self) -> bool:
+        return bool(self.hotline_secret)
+
+    def deadline_days_for(self, channel: str, kind: str) -> int:
+        per_channel = self.channel_deadline_days.get(channel, {})
+        return per_channel.get(kind, self.deadline_days.get(kind, DEFAULT_DEADLINE_DAYS["other"]))
+
+    def describe(self) -> dict[str, str]:
+        """Settings for display: secrets shown only as set/unset."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = ("(set)" if value else "(unset)") if f.name in SECRET_FIELDS else str(value)
+        return out
+
+
+_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes"}
+_BOOL_FIELDS = {"trust_proxy"}
+
+
+def _coerce(name: str, value: object) -> object:
+    if name in _INT_FIELDS:
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"INTAKE_{name.upper()} must be an integer, got {value!r}") from None
+    if name in _BOOL_FIELDS and isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = True) -> Settings:
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    config_path = env.get("INTAKE_CONFIG") or ("intake.toml" if Path("intake.toml").exists() else None)
+    if config_path:
+        with open(config_path, "rb") as fh:
+            data = tomllib.load(fh)
+        deadlines = data.pop("deadlines", {})
+        if deadlines:
+            values["deadline_days"] = {
+                **DEFAULT_DEADLINE_DAYS,
+                **{k: int(v) for k, v in deadlines.items() if not isinstance(v, dict)},
+            }
+            values["channel_deadline_days"] = {
+                ch: {k: int(v) for k, v in sub.items()} for ch, sub in deadlines.items() if isinstance(sub, dict)
+            }
+        known = {f.name for f in fields(Settings)}
+        for key, value in data.items():
+            name = key.lower().removeprefix("intake_")
+            if name not in known:
+                raise ConfigError(f"unknown setting {key!r} in {config_path}")
+            values[name] = value
+    for f in fields(Settings):
+        raw = env.get(f"INTAKE_{f.name.upper()}")
+        if raw not in (None, "") and f.name not in {"deadline_days", "channel_deadline_days"}:
+            values[f.name] = raw
+    values = {k: _coerce(k, v) for k, v in values.items()}
+    settings = Settings(**values)  # type: ignore[arg-type]
+    try:
+        settings.tz
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"INTAKE_TIMEZONE {settings.timezone!r} is not a known time zone") from None
+    if settings.wechat_aes_key is not None and len(settings.wechat_aes_key) != 43:
+        raise ConfigError("INTAKE_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
+    if not settings.secret_key and create_secret:
+        settings = Settings(**{**_asdict(settings), "secret_key": _persistent_secret(Path(settings.var_dir))})
+    return settings
+
+
+def _asdict(settings: Settings) -> dict[str, object]:
+    return {f.name: getattr(settings, f.name) for f in fields(settings)}
+
+
+def _persistent_secret(var_dir: Path) -> str:
+    """Generate the session-signing key once and keep it in var/, so sessions
+    survive restarts and all workers on the machine agree on it."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key.encode())
+    finally:
+        os.close(fd)
+    log.warning("INTAKE_SECRET_KEY is not set: generated one into %s (keep this file private)", path)
+    return key

@@ -1,0 +1,312 @@
+"""Recording inbound messages: the one path by which any channel creates or
+extends a case (WeChat, 12345 pushes, imports, manual entry).
+
+``record_inbound`` does a whole batch in the caller's transaction with a
+handful of set-based statements; ``GroupCommitter`` feeds it from many
+concurrent requests (group commit), so every reply still leaves only after
+its own case is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage import queries
+from storage.models import AuditEntry, Case, Message
+
+from .cases import OPEN_STATUSES, InboundMessage, case_number, compute_deadline, joins_open_case, receipt_text
+from .config import Settings
+from .workdays import WorkingCalendar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    case_id: int | None
+    number: str | None
+    kind: str | None
+    reply_text: str | None
+    created: bool = False  # a new case
+    joined: bool = False  # appended to the sender's open case
+    duplicate: bool = False  # a retry of a delivery already recorded
+    deadline_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    settings: Settings
+    calendar: WorkingCalendar
+
+
+class IntakeConflict(Exception):
+    """Another worker stored the same delivery or external id meanwhile."""
+
+
+async def record_inbound(
+    conn: AsyncConnection, items: list[InboundMessage], ctx: IntakeContext, *, now: datetime | None = None
+) -> list[IntakeResult]:
+    settings = ctx.settings
+    tz = settings.tz
+    now = now or datetime.now(timezone.utc)
+    results: list[IntakeResult | None] = [None] * len(items)
+
+    # 1. Retries of deliveries already stored get the same answer again.
+    seen = await queries.existing_deliveries(conn, [i.dedupe_key for i in items if i.dedupe_key])
+    by_external: dict[str, dict[str, tuple]] = {}
+    for channel in {i.channel for i in items if i.external_id}:
+        by_external[channel] = await queries.existing_external(
+            conn, channel, [i.external_id for i in items if i.external_id and i.channel == channel]
+        )
+    first_of_key: dict[str, int] = {}
+    fresh: list[int] = []
+    for idx, item in enumerate(items):
+        key = item.dedupe_key
+        if key and key in seen:
+            case_id, reply, number, kind = seen[key]
+            results[idx] = IntakeResult(case_id, number, kind, reply, duplicate=True)
+        elif item.external_id and item.external_id in by_external.get(item.channel, {}):
+            case_id, number, kind = by_external[item.channel][item.external_id]
+            results[idx] = IntakeResult(case_id, number, kind, None, duplicate=True)
+        else:
+            ext = f"ext:{item.channel}:{item.external_id}" if item.external_id else None
+            batch_key = key or ext
+            if batch_key and batch_key in first_of_key:
+                continue  # same delivery twice in one batch: resolved below
+            if batch_key:
+                first_of_key[batch_key] = idx
+            fresh.append(idx)
+    if not fresh:
+        return _fill_batch_duplicates(items, results, first_of_key)
+
+    # 2. Contacts, per channel.
+    contact_ids: dict[tuple[str, str], int] = {}
+    people: dict[str, dict[str, dict]] = defaultdict(dict)
+    for idx in fresh:
+        it = items[idx]
+        people[it.channel].setdefault(
+            it.identity, {"name": it.contact_name, "phone": it.contact_phone,
+                          "applicant_type": it.applicant_type, "at": it.received_at}
+        )
+    for channel, group in people.items():
+        for identity, cid in (await queries.ensure_contacts(conn, channel, group)).items():
+            contact_ids[(channel, identity)] = cid
+
+    # 3. Which messages join an open case (the sender's latest, or one created
+    #    earlier in this very batch).
+    threaded = [contact_ids[(items[i].channel, items[i].identity)] for i in fresh if items[i].thread]
+    open_cases = await queries.open_cases_of(conn, threaded, OPEN_STATUSES)
+    window = timedelta(minutes=settings.thread_window_minutes)
+    plan: list[tuple[int, int | None]] = []  # (item index, index of the item whose case it joins or None)
+    batch_open: dict[int, int] = {}  # contact id → index of the item creating a case in this batch
+    join_existing: dict[int, tuple] = {}
+    for idx in fresh:
+        it = items[idx]
+        cid = contact_ids[(it.channel, it.identity)]
+        if it.thread and cid in batch_open:
+            plan.append((idx, batch_open[cid]))
+            continue
+        if it.thread and cid in open_cases:
+            case_id, number, kind, status, last_at = open_cases[cid]
+            if joins_open_case(last_at, status, it.received_at, window):
+                join_existing[idx] = open_cases[cid]
+                plan.append((idx, None))
+                continue
+        plan.append((idx, idx))
+        if it.thread:
+            batch_open[cid] = idx
+
+    creators = [idx for idx, target in plan if target == idx]
+
+    # 4. Case numbers: one reservation per office-local day.
+    per_day: dict = defaultdict(list)
+    for idx in creators:
+        per_day[items[idx].received_at.astimezone(tz).date()].append(idx)
+    numbers: dict[int, str] = {}
+    for day, idxs in per_day.items():
+        seqs = await queries.allocate_sequences(conn, day, len(idxs))
+        for idx, seq in zip(idxs, seqs):
+            numbers[idx] = case_number(items[idx].channel, day, seq)
+
+    # 5. New cases.
+    case_rows = []
+    deadlines: dict[int, tuple] = {}
+    for idx in creators:
+        it = items[idx]
+        c = it.classification
+        days = settings.deadline_days_for(it.channel, c.kind)
+        if it.deadline_at is not None:
+            deadline = (it.deadline_at, None, None)
+        else:
+            d = compute_deadline(it.received_at, days, tz, ctx.calendar)
+            deadline = (d.due_at, days, d.error)
+        deadlines[idx] = deadline
+        local = it.received_at.astimezone(tz)
+        case_rows.append({
+            "number": numbers[idx], "channel": it.channel, "kind": c.kind, "topic": c.topic,
+            "confidence": c.confidence, "matched": list(c.matched), "needs_review": c.needs_review,
+            "classified_by": c.source, "status": "new", "title": it.title, "text": it.text,
+            "received_at": it.received_at, "received_date": local.date(), "received_year": local.year,
+            "last_message_at": it.received_at, "deadline_at": deadline[0], "deadline_days": deadline[1],
+            "deadline_error": deadline[2], "contact_id": contact_ids[(it.channel, it.identity)],
+            "external_id": it.external_id, "created_at": now, "updated_at": now, "version": 1,
+        })
+    case_ids: dict[int, int] = {}
+    if case_rows:
+        rows = await conn.execute(
+            insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows
+        )
+        for idx, row in zip(creators, rows):
+            case_ids[idx] = row[0]
+
+    # 6. Joined cases: bump activity; a case opened by a bare greeting takes
+    #    the kind of the first message that says what it is about.
+    for idx, (case_id, number, kind, status, last_at) in join_existing.items():
+        it = items[idx]
+        values = {"last_message_at": max(it.received_at, last_at), "updated_at": now}
+        c = it.classification
+        if kind == "other" and c.kind != "other" and it.msg_type == "text":
+            values.update(kind=c.kind, topic=c.topic, confidence=c.confidence, matched=list(c.matched),
+                          needs_review=c.needs_review, classified_by=c.source)
+        await conn.execute(update(Case).where(Case.id == case_id).values(**values))
+
+    # 7. Messages, replies, audit.
+    message_rows, reply_rows, audit_rows = [], [], []
+    for idx, target in plan:
+        it = items[idx]
+        if idx in join_existing:
+            case_id, number, kind, _status, _last = join_existing[idx]
+            result = IntakeResult(case_id, number, kind, None, joined=True)
+        elif target == idx:
+            result = IntakeResult(case_ids[idx], numbers[idx], it.classification.kind, None,
+                                  created=True, deadline_at=deadlines[idx][0])
+        else:
+            result = IntakeResult(case_ids[target], numbers[target], items[target].classification.kind,
+                                  None, joined=True)
+            # A later message in the same batch: keep the case's activity current.
+            await conn.execute(update(Case).where(Case.id == result.case_id)
+                               .values(last_message_at=it.received_at, updated_at=now))
+        result.reply_text = receipt_text(
+            kind=result.kind or "other", number=result.number or "",
+            days=settings.deadline_days_for(it.channel, result.kind or "other"),
+            joined=result.joined, msg_type=it.msg_type,
+            has_deadline=not result.created or deadlines[idx][0] is not None,
+        )
+        results[idx] = result
+        cid = contact_ids[(it.channel, it.identity)]
+        message_rows.append({
+            "case_id": result.case_id, "contact_id": cid, "direction": "in", "channel": it.channel,
+            "msg_type": it.msg_type, "text": it.text, "raw": it.raw, "dedupe_key": it.dedupe_key,
+            "reply_text": result.reply_text, "status": "received", "created_at": it.received_at,
+        })
+        if it.passive_reply:
+            reply_rows.append({
+                "case_id": result.case_id, "contact_id": cid, "direction": "out", "channel": it.channel,
+                "msg_type": "text", "text": result.reply_text, "status": "sent", "created_at": now,
+            })
+        if result.created:
+            audit_rows.append({"at": now, "actor": f"channel:{it.channel}", "action": "case.created",
+                               "case_id": result.case_id,
+                               "detail": {"number": result.number, "classification": it.classification.as_dict()}})
+    await conn.execute(insert(Message), message_rows)
+    if reply_rows:
+        await conn.execute(insert(Message), reply_rows)
+    if audit_rows:
+        await conn.execute(insert(AuditEntry), audit_rows)
+    return _fill_batch_duplicates(items, results, first_of_key)
+
+
+def _fill_batch_duplicates(items, results, first_of_key) -> list[IntakeResult]:
+    for idx, item in enumerate(items):
+        if results[idx] is None:
+            key = item.dedupe_key or f"ext:{item.channel}:{item.external_id}"
+            first = results[first_of_key[key]]
+            results[idx] = IntakeResult(first.case_id, first.number, first.kind, first.reply_text, duplicate=True)
+    return results  # type: ignore[return-value]
+
+
+Recorder = Callable[[AsyncConnection, list[InboundMessage]], Awaitable[list[IntakeResult]]]
+
+
+async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+    """One transaction for the batch; if another worker stored one of these
+    deliveries meanwhile (unique violation), redo them one by one so each
+    gets the stored answer."""
+    try:
+        async with engine.begin() as conn:
+            return await record_inbound(conn, items, ctx)
+    except IntegrityError:
+        if len(items) == 1:
+            async with engine.begin() as conn:
+                return await record_inbound(conn, items, ctx)
+    out: list[IntakeResult] = []
+    for item in items:
+        out.extend(await record_with_retry(engine, [item], ctx))
+    return out
+
+
+class GroupCommitter:
+    """Collects concurrent submissions and records them in one transaction
+    per batch. While a batch commits, the next one fills up, so batches grow
+    with load and latency stays at about one commit."""
+
+    def __init__(self, engine: AsyncEngine, ctx_provider: Callable[[], IntakeContext], max_batch: int = 256):
+        self._engine = engine
+        self._ctx = ctx_provider
+        self._max_batch = max_batch
+        self._pending: list[tuple[InboundMessage, asyncio.Future]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self.batches = 0
+        self.items = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def submit(self, item: InboundMessage) -> IntakeResult:
+        if self._closing or self._task is None:
+            raise RuntimeError("intake writer is not running")
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((item, fut))
+        self._wakeup.set()
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    results = await record_with_retry(self._engine, [b[0] for b in batch], self._ctx())
+                except Exception as exc:  # the requests fail (WeChat retries); the writer lives on
+                    log.exception("recording a batch of %d failed", len(batch))
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                self.batches += 1
+                self.items += len(batch)
+                for (_, fut), res in zip(batch, results):
+                    if not fut.done():
+                        fut.set_result(res)
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Finish what was submitted, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task:
+            await self._task

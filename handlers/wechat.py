@@ -1,0 +1,190 @@
+"""The WeChat channel: GET/POST /wechat. Translates a push into one domain
+call (record the message, or note an event) and the result into a reply."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from aiohttp import web
+from sqlalchemy import update
+from wechatpy.messages import BaseMessage
+
+from bot import metrics
+from bot.cases import InboundMessage
+from bot.services import SERVICES, Services
+from nlp.base import Classification
+from storage import queries
+from storage.models import Contact, Message
+
+from .wechat_protocol import ProtocolError, WeChatCrypto, open_push, parse, render_text, sha1_signature, signature_ok
+from .wechat_router import SKIP, Router, event_name
+
+log = logging.getLogger(__name__)
+
+ROUTER = web.AppKey("wechat_router", Router)
+
+# Text stands in for non-text messages in the case thread.
+NO_TEXT = Classification("other", "general", 0.0, (), needs_review=True, source="rules")
+
+router = Router("wechat")
+
+
+def _received_at(msg: BaseMessage) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(msg._data["CreateTime"]), timezone.utc)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return datetime.now(timezone.utc)
+
+
+def message_key(msg: BaseMessage) -> str:
+    """WeChat's retry identity: (ToUserName, FromUserName, MsgId) for
+    messages, (FromUserName, CreateTime, Event, EventKey) for events."""
+    d = msg._data
+    msg_id = d.get("MsgId") or d.get("MsgID")
+    if msg.type != "event" and msg_id:
+        return f"wx:{msg.target}:{msg.source}:{msg_id}"
+    return f"wxe:{msg.source}:{d.get('CreateTime', '')}:{d.get('Event', d.get('MsgType', ''))}:{d.get('EventKey', '')}"
+
+
+def message_text(msg: BaseMessage) -> tuple[str, str]:
+    """(text for the thread, msg_type) of any message."""
+    d = msg._data
+    kind = msg.type
+    if kind == "text":
+        return str(d.get("Content") or ""), "text"
+    if kind == "voice":
+        recognition = d.get("Recognition")
+        return (f"[语音] {recognition}" if recognition else "[语音]"), "voice"
+    if kind == "image":
+        return f"[图片] {d.get('PicUrl', '')}".strip(), "image"
+    if kind in ("video", "shortvideo"):
+        return "[视频]", kind
+    if kind == "location":
+        return f"[位置] {d.get('Label', '')} ({d.get('Location_X', '')}, {d.get('Location_Y', '')})", "location"
+    if kind == "link":
+        return f"[链接] {d.get('Title', '')} {d.get('Url', '')}".strip(), "link"
+    return f"[暂不支持的消息类型: {d.get('MsgType', '?')}]", "unknown"
+
+
+async def record_message(msg: BaseMessage, services: Services, raw: str) -> str:
+    text, msg_type = message_text(msg)
+    if msg_type == "text" or (msg_type == "voice" and msg._data.get("Recognition")):
+        classification = services.classifier.classify(msg._data.get("Content") or msg._data.get("Recognition") or "")
+    else:
+        classification = NO_TEXT
+    item = InboundMessage(
+        channel="wechat", identity=msg.source, received_at=_received_at(msg), text=text,
+        classification=classification, msg_type=msg_type, dedupe_key=message_key(msg),
+        raw=raw, thread=True, passive_reply=True,
+    )
+    result = await services.committer.submit(item)
+    outcome = "duplicate" if result.duplicate else ("joined" if result.joined else "created")
+    metrics.MESSAGES.labels("wechat", outcome).inc()
+    return result.reply_text
+
+
+@router.event("location", "view", "templatesendjobfinish", "masssendjobfinish")
+async def on_noise(msg: BaseMessage, services: Services):
+    # Frequent and informational: no case, nothing stored.
+    return None
+
+
+@router.event("subscribe", "subscribe_scan", "unsubscribe")
+async def on_subscription(msg: BaseMessage, services: Services):
+    from bot.cases import WELCOME_TEXT
+
+    name = event_name(msg)
+    at = _received_at(msg)
+    subscribing = name != "unsubscribe"
+    reply = WELCOME_TEXT if subscribing else None
+    async with services.engine.begin() as conn:
+        ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": at}})
+        # On unsubscribe WeChat asks developers to delete the user's data; an
+        # office must keep case records (档案), so cases and messages stay and
+        # only the subscription state changes (README: privacy).
+        await conn.execute(
+            update(Contact).where(Contact.id == ids[msg.source]).values(
+                **({"subscribed_at": at, "unsubscribed_at": None} if subscribing else {"unsubscribed_at": at})
+            )
+        )
+        await _store_event(conn, msg, ids[msg.source], reply)
+    return reply
+
+
+async def _store_event(conn, msg: BaseMessage, contact_id: int, reply: str | None) -> None:
+    stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    await conn.execute(stmt.values(
+        contact_id=contact_id, direction="in", channel="wechat", msg_type=f"event:{event_name(msg)}",
+        text="", raw=msg._raw_xml, dedupe_key=message_key(msg), reply_text=reply,
+        status="received", created_at=_received_at(msg),
+    ))
+
+
+@router.event()
+async def on_other_event(msg: BaseMessage, services: Services):
+    # CLICK, SCAN and events we don't know yet: kept for the record, no case.
+    async with services.engine.begin() as conn:
+        ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": _received_at(msg)}})
+        await _store_event(conn, msg, ids[msg.source], None)
+    return None
+
+
+@router.message()
+async def on_message(msg: BaseMessage, services: Services):
+    return await record_message(msg, services, msg._raw_xml)
+
+
+async def verify_url(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    q = request.query
+    if not settings.wechat_enabled:
+        raise web.HTTPNotFound(text="WeChat channel is off")
+    if not signature_ok(sha1_signature(settings.wechat_token, q.get("timestamp", ""), q.get("nonce", "")),
+                        q.get("signature")):
+        metrics.REJECTED.labels("wechat", "signature").inc()
+        log.warning("wechat: URL verification with a wrong signature from %s", request.remote)
+        raise web.HTTPForbidden(text="signature does not match")
+    return web.Response(text=q.get("echostr", ""), content_type="text/plain")
+
+
+async def receive(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    settings = services.settings
+    if not settings.wechat_enabled:
+        raise web.HTTPNotFound(text="WeChat channel is off")
+    crypto = request.app.get(CRYPTO)
+    try:
+        if request.content_length is not None and request.content_length > settings.max_body_bytes:
+            raise ProtocolError(413, "body too large")
+        body = await request.content.read(settings.max_body_bytes + 1)
+        if len(body) > settings.max_body_bytes:
+            raise ProtocolError(413, "body too large")
+        opened = open_push(request.query, body, settings.wechat_token, crypto)
+        msg = parse(opened.xml)
+    except ProtocolError as exc:
+        metrics.REJECTED.labels("wechat", str(exc.status)).inc()
+        log.warning("wechat: refused a push from %s: %s", request.remote, exc.reason)
+        return web.Response(status=exc.status, text=exc.reason)
+    msg._raw_xml = opened.xml
+    reply = await request.app[ROUTER].dispatch(msg, services)
+    if reply is None or reply is SKIP or reply == "":
+        return web.Response(text="success")
+    xml = render_text(to_user=msg.source, from_user=msg.target, content=reply)
+    if opened.encrypted:
+        nonce = request.query.get("nonce", "")
+        xml = crypto.envelope(xml, nonce, str(int(time.time())))
+    return web.Response(text=xml, content_type="application/xml")
+
+
+CRYPTO = web.AppKey("wechat_crypto", WeChatCrypto)
+
+
+def setup(app: web.Application, services: Services) -> None:
+    settings = services.settings
+    if settings.wechat_aes_key:
+        app[CRYPTO] = WeChatCrypto(settings.wechat_token or "", settings.wechat_aes_key, settings.wechat_app_id or "")
+    app[ROUTER] = Router("root", [router])
+    app.router.add_get("/wechat", verify_url)
+    app.router.add_post("/wechat", receive)

@@ -1,0 +1,185 @@
+"""Plain query functions over a connection or session. No business rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from .models import (
+    ApiToken,
+    AuditEntry,
+    CalendarDay,
+    CalendarYear,
+    Case,
+    CaseCounter,
+    Contact,
+    Correction,
+    Message,
+    User,
+)
+
+
+def dialect_insert(conn: AsyncConnection | AsyncSession, table):
+    """INSERT with ON CONFLICT support for the connection's dialect."""
+    name = conn.bind.dialect.name if isinstance(conn, AsyncSession) else conn.dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+async def existing_deliveries(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, tuple]:
+    """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
+        .outerjoin(Case, Case.id == Message.case_id)
+        .where(Message.dedupe_key.in_(keys))
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+async def existing_external(conn: AsyncConnection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
+    """external_id → (case id, number, kind) on a channel."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(Case.external_id, Case.id, Case.number, Case.kind).where(
+            Case.channel == channel, Case.external_id.in_(ids)
+        )
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+async def ensure_contacts(
+    conn: AsyncConnection, channel: str, people: dict[str, dict[str, Any]]
+) -> dict[str, int]:
+    """identity → contact id, inserting the ones not seen yet (race-safe)."""
+    if not people:
+        return {}
+    wanted = list(people)
+    found = dict(
+        (await conn.execute(
+            select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(wanted))
+        )).all()
+    )
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        stmt = dialect_insert(conn, Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
+        await conn.execute(
+            stmt,
+            [
+                {"channel": channel, "identity": i, "name": people[i].get("name"),
+                 "phone": people[i].get("phone"), "applicant_type": people[i].get("applicant_type"),
+                 "created_at": people[i]["at"]}
+                for i in missing
+            ],
+        )
+        found.update(
+            (await conn.execute(
+                select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(missing))
+            )).all()
+        )
+    return found
+
+
+async def open_cases_of(conn: AsyncConnection, contact_ids: Iterable[int], statuses: Iterable[str]) -> dict[int, tuple]:
+    """contact id → (case id, number, kind, status, last_message_at) of their latest open case."""
+    ids = list(set(contact_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
+        .where(Case.contact_id.in_(ids), Case.status.in_(list(statuses)), Case.merged_into_id.is_(None))
+        .order_by(Case.last_message_at)
+    )
+    latest: dict[int, tuple] = {}
+    for r in rows:
+        latest[r[0]] = tuple(r[1:])  # ordered ascending: the last one wins
+    return latest
+
+
+async def allocate_sequences(conn: AsyncConnection, day: date, count: int) -> range:
+    """Reserve ``count`` consecutive numbers of ``day``'s sequence."""
+    stmt = dialect_insert(conn, CaseCounter).values(day=day, value=count)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day"], set_={"value": CaseCounter.value + stmt.excluded.value}
+    ).returning(CaseCounter.value)
+    end = (await conn.execute(stmt)).scalar_one()
+    return range(end - count + 1, end + 1)
+
+
+async def calendar_overrides(session: AsyncSession | AsyncConnection) -> tuple[dict[date, bool], set[int]]:
+    days = dict((await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all())
+    years = set((await session.execute(select(CalendarYear.year))).scalars())
+    return days, years
+
+
+async def user_by_name(session: AsyncSession, username: str) -> User | None:
+    return (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+
+
+async def user_by_token_hash(session: AsyncSession, token_hash: str) -> tuple[User, ApiToken] | None:
+    row = (
+        await session.execute(
+            select(User, ApiToken)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.active.is_(True))
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def cases_query(
+    *,
+    year: int | None = None,
+    channel: str | None = None,
+    kind: str | None = None,
+    topic: str | None = None,
+    status: str | Sequence[str] | None = None,
+    assignee_id: int | None = None,
+    q: str | None = None,
+) -> Select:
+    stmt = select(Case).where(Case.merged_into_id.is_(None))
+    if year is not None:
+        stmt = stmt.where(Case.received_year == year)
+    if channel:
+        stmt = stmt.where(Case.channel == channel)
+    if kind:
+        stmt = stmt.where(Case.kind == kind)
+    if topic:
+        stmt = stmt.where(Case.topic == topic)
+    if status:
+        stmt = stmt.where(Case.status.in_([status] if isinstance(status, str) else list(status)))
+    if assignee_id is not None:
+        stmt = stmt.where(Case.assignee_id == assignee_id)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(Case.text.like(like, escape="\\") | Case.number.like(like, escape="\\"))
+    return stmt
+
+
+async def count(session: AsyncSession, stmt: Select) -> int:
+    return (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
+
+
+async def case_messages(session: AsyncSession, case_id: int) -> Sequence[Message]:
+    return (await session.execute(select(Message).where(Message.case_id == case_id).order_by(Message.id))).scalars().all()
+
+
+async def add_audit(session: AsyncSession, actor: str, action: str, case_id: int | None, **detail) -> None:
+    session.add(AuditEntry(actor=actor, action=action, case_id=case_id, detail=detail))
+
+
+async def touch_token(session: AsyncSession, token_id: int, at: datetime) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
+
+
+async def iter_corrections(session: AsyncSession):
+    """(text, kind, topic) rows staff corrected: training data for nlp train."""
+    result = await session.stream(select(Correction.text, Correction.kind, Correction.topic).order_by(Correction.id))
+    async for row in result:
+        yield row[0], row[1], row[2]

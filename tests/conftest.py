@@ -1,0 +1,144 @@
+"""Shared fixtures: a real database (SQLite file, and PostgreSQL when it is
+reachable), a real HTTP server on a loopback port, and a WeChat peer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
+
+from bot.config import Settings
+from bot.services import Services
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PG_URL = os.environ.get("INTAKE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"
+
+WECHAT = {
+    "token": "testToken123",
+    "aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "app_id": "wx2c2769f8efd9abc2",
+    "account": "gh_0a1b2c3d4e5f",
+}
+
+
+async def _pg_admin(url: str):
+    import asyncpg
+
+    u = make_url(url)
+    return await asyncpg.connect(
+        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
+        password=u.password, database=u.database or "postgres", timeout=3,
+    )
+
+
+_pg_state: dict[str, str | None] = {}
+
+
+async def _pg_available() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    if "reason" not in _pg_state:
+        try:
+            conn = await _pg_admin(PG_URL)
+            await conn.close()
+            _pg_state["reason"] = None
+        except Exception as exc:  # any failure to connect means: not available here
+            _pg_state["reason"] = f"PostgreSQL at {PG_URL} not reachable ({type(exc).__name__}: {exc})"
+    return _pg_state["reason"]
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def db_url(request, tmp_path):
+    """An empty, migrated database per test, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
+        await _migrate(url)
+        yield url
+        return
+    reason = await _pg_available()
+    if reason:
+        if REQUIRE_PG:
+            pytest.fail(f"INTAKE_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    name = f"intake_t_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin(PG_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        await _migrate(url)
+        yield url
+    finally:
+        admin = await _pg_admin(PG_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _migrate(url: str) -> None:
+    from storage.db import create_engine
+    from storage.migrate import upgrade
+
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    from nlp import load_classifier
+
+    return load_classifier()
+
+
+def make_settings(db_url: str, tmp_path: Path, **overrides) -> Settings:
+    values = dict(
+        database_url=db_url, secret_key=secrets.token_urlsafe(16), var_dir=str(tmp_path / "var"),
+        wechat_token=WECHAT["token"], wechat_aes_key=WECHAT["aes_key"], wechat_app_id=WECHAT["app_id"],
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(db_url, tmp_path) -> Settings:
+    return make_settings(db_url, tmp_path)
+
+
+@pytest_asyncio.fixture
+async def server(settings, classifier):
+    """The real application on a loopback port, with a client for it."""
+    from bot.app import create_app
+
+    services = Services.build(settings, classifier=classifier)
+    app = create_app(settings, services)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    client.services = services
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest_asyncio.fixture
+async def api_token(settings, server):
+    """A staff account and its API token, made through the real CLI code path."""
+    from bot.security import hash_password, new_token, token_hash
+    from storage.models import ApiToken, User
+
+    async with server.services.sessions() as session:
+        user = User(username="zhangsan", role="staff", password_hash=hash_password("correct horse"))
+        session.add(user)
+        await session.flush()
+        token = new_token()
+        session.add(ApiToken(user_id=user.id, name="tests", token_hash=token_hash(token)))
+        await session.commit()
+    return token

@@ -1,0 +1,203 @@
+"""The WeChat channel end to end: a protocol-faithful peer posts to the real
+server over HTTP; the database is checked the way staff would see it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.wechat_protocol import render_text
+from storage.models import Case, Contact, Message
+from tests.conftest import WECHAT
+from tests.wechat_peer import WeChatPeer, case_number_in, sha1_sorted
+
+peer = WeChatPeer(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"], WECHAT["account"])
+
+
+async def post(server, xml: str, mode: str = "safe", **kw):
+    query, body = peer.push(xml, mode, **kw)
+    resp = await server.post("/wechat", params=query, data=body.encode())
+    text = await resp.text()
+    return resp.status, (peer.open_reply(text, query) if resp.status == 200 else text)
+
+
+async def count(server, model, *where) -> int:
+    async with server.services.sessions() as s:
+        return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+
+async def test_url_verification(server):
+    ts, nonce = "1732500000", "42"
+    ok = {"signature": sha1_sorted(WECHAT["token"], ts, nonce), "timestamp": ts, "nonce": nonce, "echostr": "e c h o"}
+    resp = await server.get("/wechat", params=ok)
+    assert resp.status == 200 and await resp.text() == "e c h o"
+    resp = await server.get("/wechat", params={**ok, "signature": "0" * 40})
+    assert resp.status == 403
+
+
+@pytest.mark.parametrize("mode", ["safe", "compatible", "plain"])
+async def test_question_gets_a_case_number_and_is_stored_first(server, mode):
+    status, reply = await post(server, peer.text("oUser1", "请问人防车位可以买卖吗？"), mode)
+    assert status == 200
+    assert reply["MsgType"] == "text" and reply["ToUserName"] == "oUser1" and reply["FromUserName"] == WECHAT["account"]
+    number = case_number_in(reply["Content"])
+    assert number and number.startswith("WX")
+    assert "咨询" in reply["Content"] and "工作日" in reply["Content"]
+    async with server.services.sessions() as s:
+        case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
+        assert case.channel == "wechat" and case.kind == "consultation" and case.topic == "parking"
+        assert case.text == "请问人防车位可以买卖吗？" and case.deadline_at is not None
+        msgs = (await s.execute(select(Message).where(Message.case_id == case.id).order_by(Message.id))).scalars().all()
+        assert [m.direction for m in msgs] == ["in", "out"]
+        assert "人防车位" in msgs[0].raw and msgs[1].text == reply["Content"]
+
+
+async def test_retry_gets_the_same_reply_and_no_second_case(server):
+    xml = peer.text("oRetry", "小区地下室被改成仓库出租了，谁来管管", msg_id=7001)
+    first = await post(server, xml)
+    again = await asyncio.gather(*(post(server, xml) for _ in range(3)))
+    assert all(r == (200, first[1]) or r[1]["Content"] == first[1]["Content"] for r in again)
+    assert await count(server, Case) == 1
+    assert await count(server, Message, Message.direction == "in") == 1
+
+
+async def test_same_msgid_from_another_user_is_another_case(server):
+    await post(server, peer.text("oA", "防空警报什么时候试鸣", msg_id=99))
+    await post(server, peer.text("oB", "易地建设费怎么交", msg_id=99))
+    assert await count(server, Case) == 2
+
+
+async def test_follow_up_messages_join_the_open_case(server):
+    now = int(time.time())
+    _, r1 = await post(server, peer.text("oThread", "你好", create_time=now))
+    _, r2 = await post(server, peer.text("oThread", "我想投诉小区人防工程漏水，物业一直不修", create_time=now + 60))
+    n1, n2 = case_number_in(r1["Content"]), case_number_in(r2["Content"])
+    assert n1 == n2 and "并入" in r2["Content"]
+    assert await count(server, Case) == 1
+    async with server.services.sessions() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        # The greeting opened it; the complaint says what it is about.
+        assert case.kind == "complaint"
+    # Long after the window, the same person starts a new case.
+    _, r3 = await post(server, peer.text("oThread", "请问防空警报试鸣是几点", create_time=now + 3 * 3600))
+    assert case_number_in(r3["Content"]) != n1
+    assert await count(server, Case) == 2
+
+
+async def test_events(server):
+    status, reply = await post(server, peer.event("oFan", "subscribe"))
+    assert status == 200 and "感谢关注" in reply["Content"]
+    status, reply = await post(server, peer.event("oFan2", "subscribe", key="qrscene_12345"))
+    assert status == 200 and "感谢关注" in reply["Content"]
+    for event in ("LOCATION", "VIEW", "unsubscribe", "SCAN", "CLICK", "SOME_NEW_EVENT"):
+        status, reply = await post(server, peer.event("oFan", event, key="k"))
+        assert (status, reply) == (200, None), event
+    assert await count(server, Case) == 0
+    async with server.services.sessions() as s:
+        fan = (await s.execute(select(Contact).where(Contact.identity == "oFan"))).scalar_one()
+        assert fan.unsubscribed_at is not None
+
+
+@pytest.mark.parametrize("msg_type,fields,expect", [
+    ("image", {"PicUrl": "http://mmbiz/x.jpg", "MediaId": "m1"}, "图片"),
+    ("voice", {"MediaId": "m2", "Format": "amr", "Recognition": ""}, "语音"),
+    ("video", {"MediaId": "m3", "ThumbMediaId": "t"}, "视频"),
+    ("shortvideo", {"MediaId": "m4", "ThumbMediaId": "t"}, "视频"),
+    ("location", {"Location_X": "28.68", "Location_Y": "115.89", "Scale": "15", "Label": "南昌市"}, "位置"),
+    ("link", {"Title": "通知", "Description": "d", "Url": "http://example.invalid/"}, "链接"),
+    ("miniprogrampage", {"Title": "x"}, "暂不支持"),
+])
+async def test_every_message_type_is_answered_and_kept(server, msg_type, fields, expect):
+    status, reply = await post(server, peer.message(f"o{msg_type}", msg_type, fields))
+    assert status == 200 and expect in reply["Content"] and case_number_in(reply["Content"])
+    assert await count(server, Message, Message.msg_type == (msg_type if expect != "暂不支持" else "unknown")) == 1
+
+
+async def test_voice_recognition_is_classified(server):
+    _, reply = await post(server, peer.message("oVoice", "voice", {"MediaId": "m", "Format": "amr",
+                                                                    "Recognition": "我要举报有人把人防车位卖了"}))
+    async with server.services.sessions() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+    assert case.kind == "report" and case.number in reply["Content"]
+
+
+BAD = [
+    ("forged signature", lambda q, b: ({**q, "signature": "0" * 40, "msg_signature": q.get("msg_signature")}, b), 403),
+    ("forged msg_signature", lambda q, b: ({**q, "msg_signature": "f" * 40}, b), 403),
+    ("malformed xml", lambda q, b: (q, "<xml><Encrypt>"), 400),
+]
+
+
+@pytest.mark.parametrize("name,mutate,status", BAD, ids=[b[0] for b in BAD])
+async def test_bad_pushes_are_refused_and_change_nothing(server, name, mutate, status, caplog):
+    query, body = peer.push(peer.text("oBad", "请问人防车位可以买卖吗"), "safe")
+    query, body = mutate(query, body)
+    resp = await server.post("/wechat", params=query, data=body.encode())
+    assert resp.status == status
+    assert await count(server, Message) == 0 and await count(server, Case) == 0
+    assert WECHAT["token"] not in caplog.text and WECHAT["aes_key"] not in caplog.text
+
+
+async def test_plain_forged_signature(server):
+    query, body = peer.push(peer.text("oBad", "hi"), "plain")
+    resp = await server.post("/wechat", params={**query, "signature": "1" * 40}, data=body.encode())
+    assert resp.status == 403 and await count(server, Message) == 0
+
+
+async def test_entity_declarations_are_refused(server):
+    evil = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            '<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>'
+            '<MsgType>text</MsgType><Content>&x;</Content><MsgId>1</MsgId></xml>')
+    for mode in ("plain", "safe"):
+        status, _ = await post(server, evil, mode)
+        assert status == 400
+    assert await count(server, Message) == 0
+
+
+async def test_wrong_appid_inside_ciphertext(server):
+    status, text = await post(server, peer.text("o", "hi"), "safe", app_id="wx_someone_else")
+    assert status == 400 and "appid" in text and await count(server, Message) == 0
+
+
+async def test_oversized_body(server):
+    query, body = peer.push(peer.text("oBig", "字" * 40000), "plain")
+    resp = await server.post("/wechat", params=query, data=body.encode())
+    assert resp.status == 413 and await count(server, Message) == 0
+
+
+def test_reply_text_cannot_inject_xml():
+    evil = "编号]]><MsgType><![CDATA[news]]></MsgType><x>"
+    root = ET.fromstring(render_text("oUser", "gh", evil))
+    assert root.findtext("Content") == evil and root.findtext("MsgType") == "text"
+    assert len(root.findall("MsgType")) == 1
+
+
+def test_reply_text_is_kept_under_2000_bytes():
+    root = ET.fromstring(render_text("oUser", "gh", "答" * 3000))
+    content = root.findtext("Content")
+    assert len(content.encode("utf-8")) < 2000 and content.endswith("…")
+
+
+async def test_acknowledged_messages_survive_a_restart(settings, classifier):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+    from bot.services import Services
+
+    xml = peer.text("oRestart", "请问易地建设费的收费标准是多少", msg_id=123456)
+    replies = []
+    for _ in range(2):  # the second server is a fresh process's worth of state on the same database
+        services = Services.build(settings, classifier=classifier)
+        client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+        await client.start_server()
+        try:
+            client.services = services
+            replies.append(await post(client, xml))
+            assert await count(client, Case) == 1
+        finally:
+            await client.close()
+    assert replies[0] == replies[1]
