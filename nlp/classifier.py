@@ -78,9 +78,9 @@ class OfficeClassifier:
         else:
             kind, kconf, kmatched, ksrc = self._decide(
                 "kind", rr.kind_scores, rr.kind_matched, raw, self._kp,
-                fallback="other" if (rr.whole_other or not rr.any_kind()) and han_count(norm) < 4 else None)
+                fallback="other" if rr.whole_other or (not rr.any_kind() and (han_count(norm) < 4 or self.mode == "rules")) else None)
         topic, tconf, tmatched, tsrc = self._decide("topic", rr.topic_scores, rr.topic_matched, raw, self._tp,
-                                                    fallback="general" if kind == "other" and not rr.any_topic() else None)
+                                                    fallback="general" if not rr.any_topic() and (kind == "other" or self.mode == "rules") else None)
         matched = tuple(dict.fromkeys(kmatched + tmatched))
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
