@@ -278,7 +278,7 @@ def cmd_train(args) -> int:
         if not rows:
             return _fail(f"{path}: no labelled rows")
         t0 = time.perf_counter()
-        model = train(rows, heads, algo=args.algo or DEFAULT_ALGO, C=args.C or DEFAULT_C,
+        model = train(rows, heads, algo=args.algo or DEFAULT_ALGO, C=args.C or DEFAULT_C, words=args.words,
                       meta={"source": str(path), "heads": heads})
     except TrainingError as e:
         return _fail(str(e))
@@ -399,6 +399,7 @@ def register(subparsers) -> None:
     t.add_argument("--no-corrections", action="store_true", help="never read the database")
     t.add_argument("--algo", choices=["lr", "nb"], help="lr (logistic regression, default) or nb (naive Bayes)")
     t.add_argument("--C", type=float, help="regularisation strength for lr (default 10)")
+    t.add_argument("--words", action="store_true", help="add jieba words to the character n-gram features (slower)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="score the classifier on a labelled CSV (does not learn from it)")

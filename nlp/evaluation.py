@@ -29,7 +29,7 @@ def predict_model_head(model, texts: list[str], head: str) -> list[str]:
 
 
 def cross_validate(rows: list[Row], *, k: int = 5, seeds=(0,), rule_weights=(None,), algo=None, C=None,
-                   words: bool = True, rules=None) -> dict:
+                   words: bool | None = None, rules=None) -> dict:
     """k-fold CV over rows labelled with kind and topic. Returns
     {(mode, rule_weight): {"kind": f1, "topic": f1}} averaged over seeds;
     the model is retrained on each training fold, the rules are fixed."""
@@ -54,7 +54,9 @@ def cross_validate(rows: list[Row], *, k: int = 5, seeds=(0,), rule_weights=(Non
         for fold in folds:
             test = set(fold)
             tr = [rows[i] for i in range(len(rows)) if i not in test]
-            model = LinearModel(train(tr, ["kind", "topic"], words=words, **kw))
+            if words is not None:
+                kw["words"] = words
+            model = LinearModel(train(tr, ["kind", "topic"], **kw))
             te_texts = [texts[i] for i in fold]
             for rw in rule_weights:
                 for mode in ("rules", "model", "combined"):

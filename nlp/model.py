@@ -66,14 +66,11 @@ class LinearModel:
     def raw_scores(self, norm: str) -> list[float]:
         """Decision values for every class of every head (head order)."""
         feats = featurize(norm, ngram_max=self.ngram_max, words=self.use_words)
-        get = self.weights.get
-        acc = None
-        for f in feats:
-            w = get(f)
-            if w is not None:
-                acc = w if acc is None else list(map(add, acc, w))
-        if acc is None:
+        rows = [w for w in map(self.weights.get, feats) if w is not None]
+        if not rows:
             return list(self.bias)
+        # transpose in C: one sum per class instead of one list per feature
+        acc = [sum(col) for col in zip(*rows)]
         if self.scale == "l2":
             k = 1.0 / math.sqrt(len(feats))
             return [b + k * a for b, a in zip(self.bias, acc)]

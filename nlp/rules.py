@@ -108,12 +108,19 @@ class Rules:
             self._negation(neg, f"{source}: negations[{i}]")
 
         # index: first character -> phrases, longest first
+        # index: first two characters -> phrases (longest first); one-character
+        # phrases apart, so a position costs one or two dict lookups
         index: dict[str, list[_Phrase]] = {}
+        singles: dict[str, _Phrase] = {}
         for ph in self._phrases.values():
-            index.setdefault(ph.text[0], []).append(ph)
+            if len(ph.text) == 1:
+                singles[ph.text] = ph
+            else:
+                index.setdefault(ph.text[:2], []).append(ph)
         for lst in index.values():
             lst.sort(key=lambda ph: -len(ph.text))
         self._index = index
+        self._singles = singles
 
     def _get(self, p: str) -> _Phrase:
         ph = self._phrases.get(p)
@@ -149,13 +156,17 @@ class Rules:
     def score(self, norm: str) -> RuleResult:
         """Score an already-normalised text."""
         index = self._index
+        singles = self._singles
         hits: list[tuple[int, int, _Phrase]] = []
-        for i, ch in enumerate(norm):
-            cands = index.get(ch)
+        for i in range(len(norm)):
+            cands = index.get(norm[i : i + 2])
             if cands:
                 for ph in cands:
                     if norm.startswith(ph.text, i):
                         hits.append((i, -len(ph.text), ph))
+            ph = singles.get(norm[i])
+            if ph is not None:
+                hits.append((i, -1, ph))
         kind_scores = dict.fromkeys(KINDS, 0.0)
         topic_scores = dict.fromkeys(TOPICS, 0.0)
         kind_matched: dict[str, list[str]] = {}

@@ -44,7 +44,9 @@ def normalize(text: str) -> str:
         return ""
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
-    text = unicodedata.normalize("NFKC", text).translate(_TRAD_MAP).lower()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_TRAD_MAP)
+    text = text.lower()
     return _SPACES.sub(" ", text).strip()
 
 
