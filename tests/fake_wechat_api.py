@@ -1,0 +1,254 @@
+"""A local WeChat API server (api.weixin.qq.com) for tests, as the platform
+behaves, written from WECHAT.md and WeChat's published API documentation,
+without the product's code:
+
+- ``POST /cgi-bin/stable_token``: issues tokens with ``expires_in``; in the
+  normal mode the current token is returned while it is valid, with
+  ``force_refresh`` a new one replaces it (the old one stops working).
+- every other call takes ``?access_token=``: missing → 41001, unknown or
+  replaced → 40001, expired → 42001.
+- ``POST /cgi-bin/message/custom/send``: only within 48 h after the user last
+  wrote (the test says when, with ``user_wrote``) → else 45015, and at most 5
+  messages per window → else 45047. What was sent is kept in ``sent``.
+- ``POST /cgi-bin/menu/create``: WeChat's limits (≤3 buttons, ≤5 sub-buttons,
+  name ≤16/≤60 bytes, click needs key ≤128 bytes, view needs url ≤1024 bytes).
+- failures on demand: ``fail_next(path, errcode=…)``, ``http_status=500``, or
+  ``hang=seconds``.
+
+Use as ``async with FakeWeChatApi() as fake: fake.base_url …``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+APP_ID = "wx2c2769f8efd9abc2"
+APP_SECRET = "fake-app-secret-0123456789abcdef"
+WINDOW_SECONDS = 48 * 3600
+MAX_PER_WINDOW = 5
+
+
+@dataclass
+class Failure:
+    errcode: int | None = None
+    errmsg: str = "injected failure"
+    http_status: int | None = None
+    hang: float | None = None
+    body: str | None = None  # raw body to answer with (e.g. not JSON)
+
+
+@dataclass
+class Token:
+    value: str
+    expires_at: float
+    valid: bool = True
+
+
+@dataclass
+class FakeWeChatApi:
+    app_id: str = APP_ID
+    app_secret: str = APP_SECRET
+    expires_in: int = 7200
+    now: float | None = None  # fixed clock for tests; None = real time
+    tokens: dict[str, Token] = field(default_factory=dict)
+    current: str | None = None
+    token_requests: list[dict] = field(default_factory=list)
+    calls: list[tuple[str, dict]] = field(default_factory=list)  # (path, body) of every API call
+    sent: list[dict] = field(default_factory=list)  # custom/send messages accepted
+    menu: dict | None = None
+    last_wrote: dict[str, float] = field(default_factory=dict)
+    window_sent: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+
+    # -- test controls ---------------------------------------------------------
+
+    def clock(self) -> float:
+        return self.now if self.now is not None else time.time()
+
+    def user_wrote(self, openid: str, at: float | None = None) -> None:
+        """The user sent a message at ``at``: a new 48-hour window opens."""
+        self.last_wrote[openid] = self.clock() if at is None else at
+        self.window_sent[openid] = 0
+
+    def expire_token(self) -> None:
+        """The current token reaches its expiry (→ 42001)."""
+        if self.current:
+            self.tokens[self.current].expires_at = self.clock() - 1
+
+    def invalidate_token(self) -> None:
+        """The current token is revoked, as when another party forced a new
+        one (→ 40001)."""
+        if self.current:
+            self.tokens[self.current].valid = False
+
+    def fail_next(self, path: str, times: int = 1, **failure) -> None:
+        """The next ``times`` calls to ``path`` (e.g. 'cgi-bin/message/custom/send')
+        fail: errcode=…, http_status=…, hang=seconds, body='…'."""
+        self.failures.setdefault(path.strip("/"), []).extend(Failure(**failure) for _ in range(times))
+
+    # -- server ----------------------------------------------------------------
+
+    async def __aenter__(self) -> "FakeWeChatApi":
+        app = web.Application()
+        app.router.add_post("/cgi-bin/stable_token", self._stable_token)
+        app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
+        app.router.add_post("/cgi-bin/menu/create", self._menu_create)
+        app.router.add_get("/cgi-bin/get_current_selfmenu_info", self._menu_get)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}/"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
+
+    @staticmethod
+    def _json(data: dict) -> web.Response:
+        return web.Response(text=json.dumps(data, ensure_ascii=False), content_type="application/json")
+
+    async def _injected(self, path: str) -> web.Response | None:
+        queue = self.failures.get(path)
+        if not queue:
+            return None
+        f = queue.pop(0)
+        if f.hang:
+            await asyncio.sleep(f.hang)
+        if f.http_status:
+            return web.Response(status=f.http_status, text="<html>server error</html>")
+        if f.body is not None:
+            return web.Response(text=f.body, content_type="text/plain")
+        if f.errcode is not None:
+            return self._json({"errcode": f.errcode, "errmsg": f.errmsg})
+        return None
+
+    async def _body(self, request: web.Request) -> dict | None:
+        try:
+            data = json.loads(await request.text())
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def _stable_token(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        if data is None:
+            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        self.token_requests.append(data)
+        if (failed := await self._injected("cgi-bin/stable_token")) is not None:
+            return failed
+        if data.get("grant_type") != "client_credential":
+            return self._json({"errcode": 40002, "errmsg": "invalid grant_type"})
+        if data.get("appid") != self.app_id:
+            return self._json({"errcode": 40013, "errmsg": "invalid appid"})
+        if data.get("secret") != self.app_secret:
+            return self._json({"errcode": 40125, "errmsg": "invalid appsecret"})
+        now = self.clock()
+        cur = self.tokens.get(self.current or "")
+        if data.get("force_refresh") or cur is None or not cur.valid or cur.expires_at <= now:
+            if cur is not None and data.get("force_refresh"):
+                cur.valid = False  # a forced refresh replaces the previous token
+            value = "TOKEN_" + secrets.token_urlsafe(24)
+            self.tokens[value] = Token(value, now + self.expires_in)
+            self.current = value
+            cur = self.tokens[value]
+        return self._json({"access_token": cur.value, "expires_in": max(int(cur.expires_at - now), 0)})
+
+    def _token_error(self, request: web.Request) -> web.Response | None:
+        value = request.query.get("access_token")
+        if not value:
+            return self._json({"errcode": 41001, "errmsg": "access_token missing"})
+        tok = self.tokens.get(value)
+        if tok is None or not tok.valid:
+            return self._json({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"})
+        if tok.expires_at <= self.clock():
+            return self._json({"errcode": 42001, "errmsg": "access_token expired"})
+        return None
+
+    async def _custom_send(self, request: web.Request) -> web.Response:
+        path = "cgi-bin/message/custom/send"
+        data = await self._body(request)
+        self.calls.append((path, data or {}))
+        if (failed := await self._injected(path)) is not None:
+            return failed
+        if (bad := self._token_error(request)) is not None:
+            return bad
+        if data is None:
+            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        openid = data.get("touser")
+        if not isinstance(openid, str) or not openid:
+            return self._json({"errcode": 40003, "errmsg": "invalid openid"})
+        if data.get("msgtype") != "text" or not isinstance(data.get("text"), dict) \
+                or not isinstance(data["text"].get("content"), str) or not data["text"]["content"]:
+            return self._json({"errcode": 44002, "errmsg": "empty post data"})
+        wrote = self.last_wrote.get(openid)
+        if wrote is None or self.clock() - wrote > WINDOW_SECONDS:
+            return self._json({"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"})
+        if self.window_sent.get(openid, 0) >= MAX_PER_WINDOW:
+            return self._json({"errcode": 45047, "errmsg": "out of response count limit"})
+        self.window_sent[openid] = self.window_sent.get(openid, 0) + 1
+        self.sent.append({"touser": openid, "content": data["text"]["content"]})
+        return self._json({"errcode": 0, "errmsg": "ok"})
+
+    async def _menu_create(self, request: web.Request) -> web.Response:
+        path = "cgi-bin/menu/create"
+        data = await self._body(request)
+        self.calls.append((path, data or {}))
+        if (failed := await self._injected(path)) is not None:
+            return failed
+        if (bad := self._token_error(request)) is not None:
+            return bad
+        if data is None:
+            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        problem = menu_problem(data)
+        if problem is not None:
+            return self._json({"errcode": problem[0], "errmsg": problem[1]})
+        self.menu = data
+        return self._json({"errcode": 0, "errmsg": "ok"})
+
+    async def _menu_get(self, request: web.Request) -> web.Response:
+        if (bad := self._token_error(request)) is not None:
+            return bad
+        return self._json({"is_menu_open": 1 if self.menu else 0, "selfmenu_info": self.menu or {}})
+
+
+def _nbytes(s: object) -> int:
+    return len(str(s).encode("utf-8"))
+
+
+def menu_problem(menu: dict) -> tuple[int, str] | None:
+    """WeChat's own checks of a menu, with its error codes."""
+    buttons = menu.get("button")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return 40016, "invalid button size"
+    for b in buttons:
+        if not isinstance(b, dict) or not b.get("name") or _nbytes(b["name"]) > 16:
+            return 40018, "invalid button name size"
+        subs = b.get("sub_button")
+        if subs:
+            if not isinstance(subs, list) or len(subs) > 5:
+                return 40023, "invalid sub button size"
+            for s in subs:
+                if not isinstance(s, dict) or not s.get("name") or _nbytes(s["name"]) > 60:
+                    return 40025, "invalid sub button name size"
+                if s.get("type") not in ("click", "view"):
+                    return 40024, "invalid sub button type"
+                if s["type"] == "click" and (not s.get("key") or _nbytes(s["key"]) > 128):
+                    return 40026, "invalid sub button key size"
+                if s["type"] == "view" and (not s.get("url") or _nbytes(s["url"]) > 1024):
+                    return 40027, "invalid sub button url size"
+            continue
+        if b.get("type") not in ("click", "view"):
+            return 40017, "invalid button type"
+        if b["type"] == "click" and (not b.get("key") or _nbytes(b["key"]) > 128):
+            return 40019, "invalid button key size"
+        if b["type"] == "view" and (not b.get("url") or _nbytes(b["url"]) > 1024):
+            return 40020, "invalid button url size"
+    return None
