@@ -1,0 +1,71 @@
+"""What a staff member checks: the kind, topic and the words that decided it."""
+
+import pytest
+
+from nlp import KINDS, TOPICS, load_classifier
+from nlp.base import Classification
+
+
+@pytest.mark.parametrize(
+    "text,kind,topic",
+    [
+        ("请把2019年锦绣花园人防工程竣工验收备案表发我一份 谢谢", "disclosure_request", "permit"),
+        ("来电人咨询易地建设费能否分期缴纳，需要哪些材料。", "consultation", "fee"),
+        ("举报：物业把小区人防工程改成了麻将馆对外营业", "report", "shelter"),
+        ("不是投诉，就是想问问人防车位的租金谁定的", "consultation", "parking"),
+        ("警报试鸣吵死了，孩子被吓醒，你们怎么搞的", "complaint", "siren"),
+        ("建议把人防招标公告也推送到公众号", "suggestion", "procurement"),
+        ("谢谢你们，演练组织得很好，孩子们学到不少", "praise", "education"),
+        ("在吗", "other", "general"),
+    ],
+)
+def test_typical_messages(clf, text, kind, topic):
+    c = clf.classify(text)
+    assert (c.kind, c.topic) == (kind, topic), c
+
+
+def test_matched_words_explain_the_decision(clf):
+    c = clf.classify("申请公开本市人防工程竣工验收备案表")
+    assert c.kind == "disclosure_request"
+    assert "申请公开" in c.matched
+    d = c.as_dict()
+    assert set(d) >= {"kind", "topic", "confidence", "matched"}
+    assert 0 <= d["confidence"] <= 1
+
+
+def test_publicity_alone_is_not_a_disclosure_request(clf):
+    assert clf.classify("咋申请政府信息公开啊 网上哪里提交").kind == "consultation"
+
+
+def test_hint_kind_from_the_12345_feed_is_kept(clf):
+    c = clf.classify("人防车位的事情", hint_kind="投诉")
+    assert c.kind == "complaint" and c.topic == "parking" and c.source == "feed"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🙂🙂🙂", "？？！！。。", "\x00\x01", "a" * 100_000,
+                                  "人防車位收費 WHY so expensive?? 沒人管嗎", "\ud800broken surrogate"])
+def test_bad_input_never_raises(clf, text):
+    c = clf.classify(text)
+    assert isinstance(c, Classification)
+    assert c.kind in KINDS and c.topic in TOPICS
+    assert 0 <= c.confidence <= 1
+
+
+def test_contentless_is_other_with_low_confidence(clf):
+    for t in ("", "🙂🙂🙂", "。。。"):
+        c = clf.classify(t)
+        assert c.kind == "other" and c.needs_review and c.confidence < 0.5
+
+
+def test_traditional_characters_are_understood(clf):
+    c = clf.classify("請問防空警報試鳴是每年幾號")
+    assert (c.kind, c.topic) == ("consultation", "siren")
+
+
+def test_load_classifier_is_built_once():
+    assert load_classifier() is load_classifier()
+
+
+def test_missing_model_file_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_classifier(tmp_path / "nope.json")

@@ -1,0 +1,25 @@
+import pytest
+
+from nlp.rules import Rules, RulesError
+from nlp.textnorm import normalize
+
+
+def test_rules_file_is_editable_and_validated():
+    r = Rules({"kinds": {"praise": {"cues": {5: ["好评"]}}}})
+    assert r.score(normalize("好评")).kind_scores["praise"] == 5
+    with pytest.raises(RulesError, match="unknown kind"):
+        Rules({"kinds": {"praize": {"cues": {1: ["x"]}}}})
+
+
+def test_negation_hides_the_cue_it_contains():
+    r = Rules({"kinds": {"complaint": {"cues": {6: ["投诉"]}}},
+               "negations": [{"phrases": ["不是投诉"], "moves": {"complaint": -6, "consultation": 2}}]})
+    s = r.score(normalize("不是投诉，就是想问问")).kind_scores
+    assert s["complaint"] < 0 < s["consultation"]
+
+
+def test_together_needs_every_group():
+    r = Rules({"kinds": {"disclosure_request": {"together": [
+        {"name": "x", "weight": 8, "groups": [["提供"], ["备案表"]]}]}}})
+    assert r.score("请提供备案表").kind_scores["disclosure_request"] == 8
+    assert r.score("公开一下").kind_scores["disclosure_request"] == 0
