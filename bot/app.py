@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
-    from handlers import api, ops, wechat
+    from handlers import api, hotline, ops, wechat
+
+    from . import outbox
 
     services = services or Services.build(settings)
     app = web.Application(client_max_size=max(settings.max_body_bytes, 1024 * 1024))
@@ -23,6 +25,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     ops.setup(app)
     wechat.setup(app, services)
     api.setup(app)
+    hotline.setup(app, services)
 
     async def lifecycle(app: web.Application):
         await services.start()
@@ -34,6 +37,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         await services.close()
 
     app.cleanup_ctx.append(lifecycle)
+    outbox.setup(app, services)  # after the services: stops before the engine closes
     return app
 
 
