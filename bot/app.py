@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
-    from handlers import api, hotline, ops, wechat
+    from handlers import api, disclosure, hotline, ops, wechat
 
     from . import outbox
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     wechat.setup(app, services)
     api.setup(app)
     hotline.setup(app, services)
+    disclosure.setup(app, services)
 
     async def lifecycle(app: web.Application):
         await services.start()

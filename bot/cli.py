@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="what the token is for (shown in the audit log)")
     p.set_defaults(func=cmd_token_create)
 
+    from . import report_cli
+
+    report_cli.register(sub)
+
     try:
         from nlp import cli as nlp_cli
     except ImportError:

@@ -247,3 +247,80 @@ class CalendarYear(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     entered_by: Mapped[str | None] = mapped_column(String(64))
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---- disclosure (issue 6): 政府信息公开申请, reviews, the WeChat dialog ------
+
+
+class DisclosureRequest(Base):
+    """The legal file of one disclosure request (条例 第二十九–三十九条), kept
+    beside its case. ID proof and contact are stored encrypted (bot.protect)."""
+
+    __tablename__ = "disclosure_requests"
+    __table_args__ = (
+        Index("ix_disclosure_receipt_year", "receipt_year", "applicant_type"),
+        Index("ix_disclosure_decided_year", "decided_year", "outcome", "applicant_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    applicant_type: Mapped[str] = mapped_column(String(32))
+    applicant_name: Mapped[str | None] = mapped_column(String(200))
+    id_proof_protected: Mapped[str | None] = mapped_column(Text)  # ciphertext
+    contact_protected: Mapped[str | None] = mapped_column(Text)  # ciphertext
+    description: Mapped[str] = mapped_column(Text, default="")
+    delivery_form: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    receipt_date: Mapped[date] = mapped_column(Date)  # 第三十一条
+    receipt_basis: Mapped[str] = mapped_column(String(32))  # in_person | post_signed | confirmed
+    receipt_year: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16), default="registered")
+    correction_notice_due: Mapped[date] = mapped_column(Date)
+    correction_sent_on: Mapped[date | None] = mapped_column(Date)
+    correction_reply_due: Mapped[date | None] = mapped_column(Date)
+    correction_text: Mapped[str | None] = mapped_column(Text)
+    corrected_on: Mapped[date | None] = mapped_column(Date)
+    third_party_sent_on: Mapped[date | None] = mapped_column(Date)
+    third_party_answered_on: Mapped[date | None] = mapped_column(Date)
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    extension_approved_by: Mapped[str | None] = mapped_column(String(100))
+    extension_notice_on: Mapped[date | None] = mapped_column(Date)
+    answer_due: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    decided_year: Mapped[int | None] = mapped_column(Integer)
+    archived_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DisclosureReview(Base):
+    """A 行政复议 or 行政诉讼 about a disclosure decision: table 四."""
+
+    __tablename__ = "disclosure_reviews"
+    __table_args__ = (Index("ix_disclosure_reviews_year", "filed_year", "kind", "result"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # reconsideration | litigation_direct | litigation_after
+    filed_on: Mapped[date] = mapped_column(Date)
+    filed_year: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(16), default="pending")  # upheld | corrected | other | pending
+    concluded_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DisclosureDialog(Base):
+    """Where a WeChat user is in the application dialog, shared by all workers."""
+
+    __tablename__ = "disclosure_dialogs"
+
+    openid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    step: Mapped[str] = mapped_column(String(16))  # name | contact | info | form | done | cancelled
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_key: Mapped[str | None] = mapped_column(String(200))  # the last message handled
+    last_reply: Mapped[str | None] = mapped_column(Text)  # what we answered to it (retries get it again)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
