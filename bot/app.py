@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
-    from handlers import api, disclosure, hotline, ops, wechat
+    from handlers import api, disclosure, hotline, inbox, ops, wechat
 
     from . import outbox
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     ops.setup(app)
     wechat.setup(app, services)
     api.setup(app)
+    inbox.setup(app)  # staff pages: /login, /inbox/…
     hotline.setup(app, services)
     disclosure.setup(app, services)
 

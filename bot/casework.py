@@ -5,16 +5,18 @@ transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.base import KINDS, TOPICS
-from storage.models import AuditEntry, Case, Correction, Message, OutboxItem, User
+from storage.models import AuditEntry, Case, CaseNote, Correction, Message, OutboxItem, User
 
 from .cases import STATUSES
 from .hotline import result_payload
+from .workdays import UnknownCalendarYear, WorkingCalendar
 
 # Channels whose answer goes out through a machine (the outbox); the others
 # record the answer and how staff delivered it.
@@ -51,9 +53,12 @@ def _now() -> datetime:
 
 
 async def update_case(
-    session: AsyncSession, case: Case, changes: dict, actor: Actor, *, expected_version: int | None = None
+    session: AsyncSession, case: Case, changes: dict, actor: Actor, *, expected_version: int | None = None,
+    calendar: WorkingCalendar | None = None, tz: ZoneInfo | None = None,
 ) -> Case:
-    """Apply ``kind``, ``topic``, ``status``, ``assignee`` (a user name or None)."""
+    """Apply ``kind``, ``topic``, ``status``, ``assignee`` (a user name or None).
+    Entering "waiting" pauses the deadline; leaving it extends the deadline by
+    the working days spent waiting (``calendar``/``tz``: the office's)."""
     if expected_version is not None and expected_version != case.version:
         raise StaleCase(case.version)
     unknown = set(changes) - {"kind", "topic", "status", "assignee"}
@@ -86,6 +91,12 @@ async def update_case(
         case.kind, case.topic = new_kind, new_topic
         case.classified_by = "staff"
         case.needs_review = False
+    pause: dict = {}
+    if "status" in changes and changes["status"] != case.status:
+        if changes["status"] == "waiting":
+            case.waiting_since = now
+        elif case.status == "waiting":
+            pause = end_pause(case, now, calendar, tz)
     if "status" in changes:
         if case.channel == "hotline" and changes["status"] in ("answered", "closed") and changes["status"] != case.status:
             await _hotline_result_without_reply(session, case, changes["status"], actor, now)
@@ -97,6 +108,7 @@ async def update_case(
             case.answered_at = case.answered_at or now
     after = {"kind": case.kind, "topic": case.topic, "status": case.status, "assignee_id": case.assignee_id}
     diff = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    diff.update(pause)
     if diff:
         case.version += 1
         case.updated_at = now
@@ -104,7 +116,8 @@ async def update_case(
     return case
 
 
-async def add_reply(session: AsyncSession, case: Case, text: str, actor: Actor, *, delivered_by: str | None = None) -> Message:
+async def add_reply(session: AsyncSession, case: Case, text: str, actor: Actor, *, delivered_by: str | None = None,
+                    calendar: WorkingCalendar | None = None, tz: ZoneInfo | None = None) -> Message:
     """Answer the citizen through the case's own channel. WeChat and 12345
     answers go through the durable outbox; other channels record the answer
     and how it was delivered (letter, phone…)."""
@@ -120,6 +133,7 @@ async def add_reply(session: AsyncSession, case: Case, text: str, actor: Actor, 
     )
     session.add(message)
     await session.flush()
+    pause = end_pause(case, now, calendar, tz) if case.status == "waiting" else {}
     if case.status not in ("answered", "closed"):
         case.status = "answered"
     if target:
@@ -132,7 +146,7 @@ async def add_reply(session: AsyncSession, case: Case, text: str, actor: Actor, 
     case.version += 1
     case.updated_at = now
     session.add(AuditEntry(actor=actor.label, action="case.replied", case_id=case.id,
-                           detail={"message_id": message.id, "via": target or (delivered_by or case.channel)}))
+                           detail={"message_id": message.id, "via": target or (delivered_by or case.channel), **pause}))
     return message
 
 
@@ -160,3 +174,112 @@ async def _hotline_result_without_reply(session: AsyncSession, case: Case, statu
     )).scalar_one_or_none()
     session.add(OutboxItem(target="hotline", case_id=case.id,
                            payload=hotline_result(case, last or "", actor, at, status), next_attempt_at=at))
+
+
+# ---- inbox (issue 5): deadline pause, notes, merge, failed replies ----------
+
+def end_pause(case: Case, now: datetime, calendar: WorkingCalendar | None, tz: ZoneInfo | None) -> dict:
+    """Leave "waiting": push the deadline back by the working days the office
+    waited for the citizen. Returns what changed, for the audit trail."""
+    since, case.waiting_since = case.waiting_since, None
+    if since is None:
+        return {}
+    calendar = calendar or WorkingCalendar()
+    tz = tz or ZoneInfo("Asia/Shanghai")
+    try:
+        days = calendar.working_days_between(since.astimezone(tz).date(), now.astimezone(tz).date())
+        if case.deadline_at is None or days <= 0:
+            return {"paused_working_days": max(days, 0)}
+        old = case.deadline_at
+        last_day = calendar.add_working_days(old.astimezone(tz).date(), days)
+    except UnknownCalendarYear as exc:
+        case.deadline_error = str(exc)[:200]
+        return {"pause_error": str(exc)}
+    case.deadline_at = datetime.combine(last_day, time(23, 59, 59), tz).astimezone(timezone.utc)
+    case.paused_days = (case.paused_days or 0) + days
+    return {"paused_working_days": days, "deadline": [old.isoformat(), case.deadline_at.isoformat()]}
+
+
+async def add_note(session: AsyncSession, case: Case, text: str, actor: Actor) -> CaseNote:
+    """An internal note: seen by staff, never sent to the citizen."""
+    text = (text or "").strip()
+    if not text:
+        raise CaseError("备注内容不能为空", "text")
+    if len(text) > 5000:
+        raise CaseError("备注过长（最多 5000 字）", "text")
+    note = CaseNote(case_id=case.id, author_id=actor.user_id, text=text, created_at=_now())
+    session.add(note)
+    await session.flush()
+    session.add(AuditEntry(actor=actor.label, action="case.noted", case_id=case.id, detail={"note_id": note.id}))
+    return note
+
+
+async def merge_case(session: AsyncSession, duplicate: Case, target: Case, actor: Actor, *,
+                     expected_version: int | None = None) -> Case:
+    """Close ``duplicate`` as merged into ``target``; both keep their messages
+    and the audit trail records the merge on each."""
+    if expected_version is not None and expected_version != duplicate.version:
+        raise StaleCase(duplicate.version)
+    if duplicate.id == target.id:
+        raise CaseError("不能把案件并入它自己", "target")
+    if duplicate.merged_into_id is not None:
+        raise CaseError("该案件已并入其他案件", "target")
+    if target.merged_into_id is not None:
+        raise CaseError(f"目标案件 {target.number} 本身已被合并，请并入它所并入的案件", "target")
+    now = _now()
+    previous = duplicate.status
+    duplicate.merged_into_id = target.id
+    duplicate.waiting_since = None
+    duplicate.status = "closed"
+    duplicate.closed_at = duplicate.closed_at or now
+    duplicate.version += 1
+    duplicate.updated_at = now
+    target.last_message_at = max(target.last_message_at, duplicate.last_message_at)
+    target.version += 1
+    target.updated_at = now
+    session.add(AuditEntry(actor=actor.label, action="case.merged", case_id=duplicate.id,
+                           detail={"into": target.id, "into_number": target.number, "status": [previous, "closed"]}))
+    session.add(AuditEntry(actor=actor.label, action="case.merged_in", case_id=target.id,
+                           detail={"from": duplicate.id, "from_number": duplicate.number}))
+    return duplicate
+
+
+async def retry_reply(session: AsyncSession, case: Case, message: Message, actor: Actor) -> OutboxItem:
+    """Send a reply the channel refused again (e.g. once the citizen wrote
+    again and WeChat's window reopened): a new outbox item with the payload
+    the failed one carried."""
+    target = OUTBOUND_TARGETS.get(case.channel)
+    if message.case_id != case.id or message.direction != "out" or target is None:
+        raise CaseError("这条答复不能重新发送", "message")
+    if message.status != "failed":
+        raise CaseError("只有发送失败的答复可以重新发送", "message")
+    previous = (await session.execute(
+        select(OutboxItem.payload).where(OutboxItem.message_id == message.id).order_by(OutboxItem.id.desc()).limit(1)
+    )).scalar_one_or_none()
+    now = _now()
+    message.status, message.error = "pending", None
+    item = OutboxItem(target=target, case_id=case.id, message_id=message.id,
+                      payload=previous or {"text": message.text, "external_id": case.external_id}, next_attempt_at=now)
+    session.add(item)
+    case.version += 1
+    case.updated_at = now
+    session.add(AuditEntry(actor=actor.label, action="case.reply_retried", case_id=case.id,
+                           detail={"message_id": message.id}))
+    return item
+
+
+async def record_delivery(session: AsyncSession, case: Case, message: Message, delivered_by: str, actor: Actor) -> Message:
+    """A reply the channel refused was delivered another way (phone, letter…)."""
+    delivered_by = (delivered_by or "").strip()[:50]
+    if not delivered_by:
+        raise CaseError("请填写送达方式，例如：电话告知", "delivered_by")
+    if message.case_id != case.id or message.direction != "out" or message.status != "failed":
+        raise CaseError("只有发送失败的答复可以改为其他方式送达", "message")
+    now = _now()
+    message.status = "sent"
+    message.error = f"{message.error or ''}（已改为{delivered_by}送达）"
+    case.version += 1
+    case.updated_at = now
+    session.add(AuditEntry(actor=actor.label, action="case.reply_delivered", case_id=case.id,
+                           detail={"message_id": message.id, "via": delivered_by}))
+    return message

@@ -25,6 +25,7 @@ from storage.models import AuditEntry, Case, Message
 
 from .cases import OPEN_STATUSES, InboundMessage, case_number, compute_deadline, joins_open_case, receipt_text
 from .config import Settings
+from .search import document_tokens
 from .workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ async def record_inbound(
             "last_message_at": it.received_at, "deadline_at": deadline[0], "deadline_days": deadline[1],
             "deadline_error": deadline[2], "contact_id": contact_ids[(it.channel, it.identity)],
             "external_id": it.external_id, "created_at": now, "updated_at": now, "version": 1,
+            "search_tokens": document_tokens(it.title, it.text),  # tokenised once, here
         })
     case_ids: dict[int, int] = {}
     if case_rows:

@@ -101,6 +101,8 @@ class Case(Base):
         Index("ix_cases_status_deadline", "status", "deadline_at"),
         Index("ix_cases_contact_last", "contact_id", "last_message_at"),
         Index("ix_cases_received", "received_at"),
+        Index("ix_cases_status_id", "status", "id"),  # inbox views, newest first
+        Index("ix_cases_assignee_status", "assignee_id", "status", "id"),  # inbox "mine"
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -133,6 +135,11 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic locking for staff edits
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # inbox (issue 5): jieba tokens for full-text search (bot/search.py), and
+    # the deadline pause while the office waits for the citizen.
+    search_tokens: Mapped[str | None] = mapped_column(Text)
+    waiting_since: Mapped[datetime | None]
+    paused_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Message(Base):
@@ -324,3 +331,56 @@ class DisclosureDialog(Base):
     last_reply: Mapped[str | None] = mapped_column(Text)  # what we answered to it (retries get it again)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+# ---- inbox (issue 5): staff sessions, login throttling, notes, canned replies ----
+
+
+class StaffSession(Base):
+    """A logged-in browser. The cookie holds a random id (signed); only its
+    SHA-256 is stored, so a database dump opens no sessions."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Failed logins per user name (existing or not) and per address."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+
+
+class CaseNote(Base):
+    """An internal note on a case: staff only, never sent to the citizen."""
+
+    __tablename__ = "case_notes"
+    __table_args__ = (Index("ix_case_notes_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedReply(Base):
+    """A ready-made answer staff can pick and edit before sending."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -157,9 +158,26 @@ def cases_query(
     if assignee_id is not None:
         stmt = stmt.where(Case.assignee_id == assignee_id)
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(Case.text.like(like, escape="\\") | Case.number.like(like, escape="\\"))
+        stmt = stmt.where(search_condition(q))
     return stmt
+
+
+_CASE_NUMBER = re.compile(r"^[A-Za-z]{2}\d{8}(-\d{1,6})?$")
+
+
+def search_condition(q: str):
+    """A case number (or its day prefix) matches the number; anything else
+    is a full-text search over jieba tokens (bot/search.py)."""
+    from bot.search import TokenMatch, query_tokens
+
+    q = q.strip()
+    if _CASE_NUMBER.match(q):
+        return Case.number.startswith(q.upper(), autoescape=True)
+    tokens = query_tokens(q)
+    if not tokens:  # only punctuation or symbols: plain substring search
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return Case.text.like(like, escape="\\")
+    return TokenMatch(Case.id, Case.search_tokens, tokens)
 
 
 async def count(session: AsyncSession, stmt: Select) -> int:

@@ -1,0 +1,90 @@
+"""Full-text search over jieba tokens, the same on SQLite and PostgreSQL.
+
+A case keeps ``search_tokens``: its title and first message cut by jieba's
+search mode (long words also yield their parts, so 车位 finds 人防车位),
+normalised to what SQLite FTS5's unicode61 tokenizer would keep (NFKC,
+lower case, letters and digits only), space-separated. A query is cut the
+same way and every token must be present. SQLite matches through an FTS5
+index over that column; PostgreSQL through a GIN index on its token array.
+Both compare whole tokens, so both give the same results.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy import bindparam
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import Boolean
+
+from nlp import segment
+
+# Letters and digits: what unicode61 keeps in a token (it splits on the rest).
+_TOKEN = re.compile(r"[^\W_]+")
+MAX_QUERY_TOKENS = 12
+
+
+def _normalise(tokens) -> list[str]:
+    out: list[str] = []
+    for tok in tokens:
+        out.extend(_TOKEN.findall(unicodedata.normalize("NFKC", tok).lower()))
+    return out
+
+
+def document_tokens(*texts: str | None) -> str:
+    """The value of ``cases.search_tokens`` for a case's title and text."""
+    joined = "\n".join(t for t in texts if t)
+    if not joined:
+        return ""
+    tk = segment.init()
+    seen: dict[str, None] = {}
+    for tok in _normalise(tk.lcut_for_search(joined, HMM=False)):
+        seen.setdefault(tok, None)
+    return " ".join(seen)
+
+
+def query_tokens(query: str) -> list[str]:
+    """The tokens a search must all find; empty when the query has none."""
+    tk = segment.init()
+    seen: dict[str, None] = {}
+    for tok in _normalise(tk.lcut(query, HMM=False)):
+        seen.setdefault(tok, None)
+    return list(seen)[:MAX_QUERY_TOKENS]
+
+
+class TokenMatch(ColumnElement):
+    """``cases`` rows whose search_tokens hold every one of ``tokens``."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, id_column, tokens_column, tokens: list[str]):
+        self.id_column = id_column
+        self.tokens_column = tokens_column
+        self.tokens = list(tokens)
+
+
+@compiles(TokenMatch, "sqlite")
+def _match_sqlite(element: TokenMatch, compiler, **kw) -> str:
+    # Each token quoted as an FTS5 string: no operator can be smuggled in.
+    expr = " AND ".join('"' + t.replace('"', '""') + '"' for t in element.tokens)
+    param = compiler.process(bindparam(None, expr, unique=True), **kw)
+    return (f"{compiler.process(element.id_column, **kw)} IN "
+            f"(SELECT rowid FROM cases_fts WHERE cases_fts MATCH {param})")
+
+
+@compiles(TokenMatch, "postgresql")
+def _match_pg(element: TokenMatch, compiler, **kw) -> str:
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.types import Text
+
+    param = compiler.process(bindparam(None, element.tokens, type_=ARRAY(Text), unique=True), **kw)
+    # Must match the expression of ix_cases_search_tokens exactly.
+    return f"string_to_array({compiler.process(element.tokens_column, **kw)}, ' ') @> {param}"
+
+
+@compiles(TokenMatch)
+def _match_other(element: TokenMatch, compiler, **kw) -> str:
+    raise NotImplementedError("full-text search needs SQLite or PostgreSQL")

@@ -1,0 +1,75 @@
+"""Helpers for the inbox tests: staff accounts, logging in through the real
+form, and posting forms with the CSRF token the page carries."""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+from html import unescape
+
+from bot.security import hash_password
+from storage.models import User
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_VERSION = re.compile(r'name="version" value="(\d+)"')
+
+
+async def add_user(services, username: str, role: str = "staff", password: str = PASSWORD,
+                   display_name: str | None = None) -> int:
+    async with services.sessions() as session:
+        user = User(username=username, role=role, password_hash=hash_password(password), display_name=display_name)
+        session.add(user)
+        await session.commit()
+        return user.id
+
+
+def csrf_of(html: str) -> str:
+    m = _CSRF.search(html)
+    assert m, "page carries no CSRF token"
+    return unescape(m.group(1))
+
+
+def version_of(html: str) -> int:
+    m = _VERSION.search(html)
+    assert m, "page carries no version"
+    return int(m.group(1))
+
+
+async def login(client, username: str, password: str = PASSWORD, next_path: str = ""):
+    page = await client.get("/login" + (f"?next={next_path}" if next_path else ""))
+    token = csrf_of(await page.text())
+    return await client.post("/login", data={"username": username, "password": password, "csrf_token": token,
+                                             "next": next_path}, allow_redirects=False)
+
+
+async def page(client, path: str) -> str:
+    resp = await client.get(path)
+    assert resp.status == 200, (path, resp.status, await resp.text())
+    return await resp.text()
+
+
+async def submit(client, page_path: str, action: str, data: dict, **kw):
+    """Post a form from ``page_path`` as a browser would (token from the page)."""
+    html = await page(client, page_path)
+    return await client.post(action, data={"csrf_token": csrf_of(html), **data}, allow_redirects=False, **kw)
+
+
+@asynccontextmanager
+async def serve(settings, classifier, **extras):
+    """The real application on a loopback port, with ``extras`` put in
+    services.extras before it starts (e.g. outbox options)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+    from bot.services import Services
+
+    services = Services.build(settings, classifier=classifier)
+    services.extras.update(extras)
+    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+    await client.start_server()
+    client.services = services
+    try:
+        yield client
+    finally:
+        await client.close()
