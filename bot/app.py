@@ -24,6 +24,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app[SERVICES] = services
     ops.setup(app)
     wechat.setup(app, services)
+    from handlers import wechat_answers  # issue 7: keyword rules, menu, knowledge base
+    wechat_answers.setup(app)
     api.setup(app)
     inbox.setup(app)  # staff pages: /login, /inbox/…
     hotline.setup(app, services)

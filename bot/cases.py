@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from nlp.base import KIND_LABELS, KINDS, TOPICS, Classification
 
+from .answers import AutoAnswer
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
 CHANNELS: tuple[str, ...] = (
@@ -200,3 +201,7 @@ class InboundMessage:
     passive_reply: bool = False  # the reply goes back in the same HTTP exchange (WeChat)
     title: str | None = None
     extra: dict = field(default_factory=dict)
+    # A knowledge-base answer (issue 7): the reply is the answer plus the case
+    # number, and a new case it alone opens is answered on the spot unless a
+    # person must follow up.
+    auto_answer: AutoAnswer | None = None

@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.register(sub)
 
+    from . import kb_cli
+
+    kb_cli.register(sub)  # issue 7: kb import/export, wechat menu push
+
     try:
         from nlp import cli as nlp_cli
     except ImportError:

@@ -21,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import queries
-from storage.models import AuditEntry, Case, Message
+from storage.models import AuditEntry, Case, KbAnswer, Message
 
+from .answers import auto_reply_text
 from .cases import OPEN_STATUSES, InboundMessage, case_number, compute_deadline, joins_open_case, receipt_text
 from .config import Settings
 from .search import document_tokens
@@ -123,7 +124,7 @@ async def record_inbound(
                 plan.append((idx, None))
                 continue
         plan.append((idx, idx))
-        if it.thread:
+        if it.thread and not _answered_on_the_spot(it):  # an answered case takes no follow-ups
             batch_open[cid] = idx
 
     creators = [idx for idx, target in plan if target == idx]
@@ -155,7 +156,9 @@ async def record_inbound(
         case_rows.append({
             "number": numbers[idx], "channel": it.channel, "kind": c.kind, "topic": c.topic,
             "confidence": c.confidence, "matched": list(c.matched), "needs_review": c.needs_review,
-            "classified_by": c.source, "status": "new", "title": it.title, "text": it.text,
+            "classified_by": c.source, "title": it.title, "text": it.text,
+            "status": "answered" if _answered_on_the_spot(it) else "new",
+            "answered_at": it.received_at if _answered_on_the_spot(it) else None,
             "received_at": it.received_at, "received_date": local.date(), "received_year": local.year,
             "last_message_at": it.received_at, "deadline_at": deadline[0], "deadline_days": deadline[1],
             "deadline_error": deadline[2], "contact_id": contact_ids[(it.channel, it.identity)],
@@ -182,7 +185,7 @@ async def record_inbound(
         await conn.execute(update(Case).where(Case.id == case_id).values(**values))
 
     # 7. Messages, replies, audit.
-    message_rows, reply_rows, audit_rows = [], [], []
+    message_rows, reply_rows, audit_rows, answer_rows = [], [], [], []
     for idx, target in plan:
         it = items[idx]
         if idx in join_existing:
@@ -203,6 +206,17 @@ async def record_inbound(
             joined=result.joined, msg_type=it.msg_type,
             has_deadline=not result.created or deadlines[idx][0] is not None,
         )
+        if it.auto_answer is not None:
+            aa = it.auto_answer
+            has_deadline = not result.created or deadlines[idx][0] is not None
+            result.reply_text = auto_reply_text(
+                aa.answer, result.number or "", needs_person=aa.needs_person, joined=result.joined,
+                days=settings.deadline_days_for(it.channel, result.kind or "other") if has_deadline else None)
+            answer_rows.append({"case_id": result.case_id, "entry_id": aa.entry_id, "entry_key": aa.entry_key,
+                                "score": aa.score, "question": it.text, "needs_person": aa.needs_person,
+                                "at": it.received_at})
+            audit_rows.append({"at": now, "actor": f"channel:{it.channel}", "action": "kb.auto_answered",
+                               "case_id": result.case_id, "detail": aa.as_dict()})
         results[idx] = result
         cid = contact_ids[(it.channel, it.identity)]
         message_rows.append({
@@ -224,7 +238,14 @@ async def record_inbound(
         await conn.execute(insert(Message), reply_rows)
     if audit_rows:
         await conn.execute(insert(AuditEntry), audit_rows)
+    if answer_rows:
+        await conn.execute(insert(KbAnswer), answer_rows)
     return _fill_batch_duplicates(items, results, first_of_key)
+
+
+def _answered_on_the_spot(item: InboundMessage) -> bool:
+    """A knowledge-base answer that needs no person settles the case it opens."""
+    return item.auto_answer is not None and not item.auto_answer.needs_person
 
 
 def _fill_batch_duplicates(items, results, first_of_key) -> list[IntakeResult]:

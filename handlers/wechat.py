@@ -68,16 +68,21 @@ def message_text(msg: BaseMessage) -> tuple[str, str]:
     return f"[暂不支持的消息类型: {d.get('MsgType', '?')}]", "unknown"
 
 
-async def record_message(msg: BaseMessage, services: Services, raw: str) -> str:
+async def record_message(msg: BaseMessage, services: Services, raw: str, *,
+                         auto_answer=None, classification: Classification | None = None) -> str:
+    """Record through the group committer; ``auto_answer`` (issue 7) makes the
+    reply a knowledge-base answer with the case number."""
     text, msg_type = message_text(msg)
-    if msg_type == "text" or (msg_type == "voice" and msg._data.get("Recognition")):
+    if classification is not None:
+        pass  # the caller has classified it already
+    elif msg_type == "text" or (msg_type == "voice" and msg._data.get("Recognition")):
         classification = services.classifier.classify(msg._data.get("Content") or msg._data.get("Recognition") or "")
     else:
         classification = NO_TEXT
     item = InboundMessage(
         channel="wechat", identity=msg.source, received_at=_received_at(msg), text=text,
         classification=classification, msg_type=msg_type, dedupe_key=message_key(msg),
-        raw=raw, thread=True, passive_reply=True,
+        raw=raw, thread=True, passive_reply=True, auto_answer=auto_answer,
     )
     result = await services.committer.submit(item)
     outcome = "duplicate" if result.duplicate else ("joined" if result.joined else "created")
@@ -98,7 +103,7 @@ async def on_subscription(msg: BaseMessage, services: Services):
     name = event_name(msg)
     at = _received_at(msg)
     subscribing = name != "unsubscribe"
-    reply = WELCOME_TEXT if subscribing else None
+    reply = services.extras.get("welcome_text", WELCOME_TEXT) if subscribing else None  # the office may edit it
     async with services.engine.begin() as conn:
         ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": at}})
         # On unsubscribe WeChat asks developers to delete the user's data; an

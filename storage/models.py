@@ -384,3 +384,75 @@ class CannedReply(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---- answers (issue 7): knowledge base, keyword rules, auto-answer log, staff feedback ----
+
+
+class KbEntry(Base):
+    """A question the office answers itself: several wordings, one answer,
+    optional validity (office-local days, inclusive)."""
+
+    __tablename__ = "kb_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # also a menu CLICK's EventKey
+    title: Mapped[str | None] = mapped_column(String(100))
+    topic: Mapped[str] = mapped_column(String(32), default="general")
+    questions: Mapped[list[str]] = mapped_column(default=list)
+    answer: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    needs_person: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KbRule(Base):
+    """A keyword rule of the account (exact / contains / regex), tried in
+    ``position`` order before the knowledge base."""
+
+    __tablename__ = "kb_rules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    match: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[str] = mapped_column(String(200))
+    reply: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KbAnswer(Base):
+    """Every automatic answer: which entry, what score, for which message."""
+
+    __tablename__ = "kb_answers"
+    __table_args__ = (Index("ix_kb_answers_case", "case_id"), Index("ix_kb_answers_entry", "entry_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id"))
+    entry_key: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    question: Mapped[str] = mapped_column(Text)
+    needs_person: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reviewed: Mapped[str | None] = mapped_column(String(16))  # right | wrong (by staff)
+
+
+class KbFeedback(Base):
+    """A staff judgement of a match: the text should get ``correct_entry_id``
+    (None: no entry fits). Becomes a wording of the right entry and a
+    negative example of the wrong one."""
+
+    __tablename__ = "kb_feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("kb_answers.id"))
+    text: Mapped[str] = mapped_column(Text)
+    matched_entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id"))
+    correct_entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

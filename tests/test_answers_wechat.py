@@ -1,0 +1,221 @@
+"""Instant answers end to end: a WeChat peer posts (safe mode) to the real
+server; replies are decrypted and read as the citizen would; the database is
+checked as staff would see it. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import knowledge as kb
+from handlers import wechat_answers
+from handlers.wechat import ROUTER
+from handlers.wechat_router import SKIP, Router
+from storage.models import AuditEntry, Case, KbAnswer, Message
+from tests.conftest import WECHAT
+from tests.wechat_peer import WeChatPeer, case_number_in
+
+peer = WeChatPeer(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"], WECHAT["account"])
+STARTER = "deploy/knowledge_base.yaml"
+SIREN_ANSWER_MARK = "试鸣时间"
+PARKING_MARK = "不能买卖"
+
+
+def today_local(server):
+    return datetime.now(server.services.settings.tz).date()
+
+
+async def load_starter(server, *, siren_day=None):
+    """The starter knowledge base, with the siren-test notice valid today
+    (as the office would set it for this year's siren day)."""
+    doc = kb.read_document(STARTER)
+    day = siren_day or today_local(server)
+    for e in doc["entries"]:
+        if e["key"] == "siren-test-day":
+            e["valid_from"], e["valid_to"] = day - timedelta(days=1), day
+    async with server.services.sessions() as s:
+        await kb.import_document(s, doc, "test")
+        await s.commit()
+    await wechat_answers.reload(server.services)
+
+
+async def post(server, xml: str):
+    query, body = peer.push(xml, "safe")
+    resp = await server.post("/wechat", params=query, data=body.encode())
+    assert resp.status == 200
+    return peer.open_reply(await resp.text(), query)
+
+
+async def count(server, model, *where) -> int:
+    async with server.services.sessions() as s:
+        return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+
+async def test_siren_question_is_answered_on_the_spot(server):
+    await load_starter(server)
+    reply = await post(server, peer.text("oSiren1", "今天几点拉警报？", msg_id=501))
+    content = reply["Content"]
+    assert SIREN_ANSWER_MARK in content and "不是真实空袭" in content
+    number = case_number_in(content)
+    assert number and "自动答复" in content
+    async with server.services.sessions() as s:
+        case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
+        assert case.status == "answered" and case.answered_at == case.received_at
+        assert case.topic == "siren"
+        logged = (await s.execute(select(KbAnswer).where(KbAnswer.case_id == case.id))).scalar_one()
+        assert logged.entry_key == "siren-test-day" and logged.score >= 0.45
+        audit = (await s.execute(select(AuditEntry).where(AuditEntry.case_id == case.id,
+                                                          AuditEntry.action == "kb.auto_answered"))).scalar_one()
+        assert audit.detail["entry"] == "siren-test-day" and audit.detail["score"] == round(logged.score, 3)
+        out = (await s.execute(select(Message).where(Message.case_id == case.id, Message.direction == "out"))).scalar_one()
+        assert out.text == content
+
+    # WeChat retries the same delivery: the same reply, still one case.
+    again = await post(server, peer.text("oSiren1", "今天几点拉警报？", msg_id=501))
+    assert again["Content"] == content
+    assert await count(server, Case) == 1
+
+
+async def test_varied_wording_and_the_next_question_is_a_new_case(server):
+    await load_starter(server)
+    now = int(time.time())
+    r1 = await post(server, peer.text("oSiren2", "刚才外面的警报是怎么回事啊", create_time=now))
+    r2 = await post(server, peer.text("oSiren2", "人防车位可以卖吗", create_time=now + 30))
+    assert SIREN_ANSWER_MARK in r1["Content"] and PARKING_MARK in r2["Content"]
+    # The first case was settled by its answer, so the second question does
+    # not join it.
+    assert case_number_in(r1["Content"]) != case_number_in(r2["Content"])
+    assert await count(server, Case, Case.status == "answered") == 2
+
+
+async def test_no_match_gets_the_normal_receipt(server):
+    await load_starter(server)
+    reply = await post(server, peer.text("oPlain", "我们小区的人防工程漏水好几个月了没人修"))
+    assert "自动答复" not in reply["Content"] and "工作日" in reply["Content"]
+    assert await count(server, Case, Case.status == "new") == 1
+    assert await count(server, KbAnswer) == 0
+
+
+async def test_siren_notice_only_on_its_days(server):
+    day = today_local(server) + timedelta(days=30)  # the notice is for a day a month away
+    await load_starter(server, siren_day=day)
+    reply = await post(server, peer.text("oEarly", "今天几点拉警报"))
+    assert SIREN_ANSWER_MARK not in reply["Content"]
+
+
+async def test_entry_that_needs_a_person_says_so_and_stays_open(server):
+    await load_starter(server)
+    reply = await post(server, peer.text("oFee", "易地建设费可以减免吗"))
+    content = reply["Content"]
+    assert "减免" in content and "工作人员将在" in content and "跟进" in content
+    async with server.services.sessions() as s:
+        case = (await s.execute(select(Case).where(Case.number == case_number_in(content)))).scalar_one()
+        assert case.status == "new" and case.answered_at is None
+
+
+async def test_a_complaint_gets_the_answer_but_a_person_follows_up(server):
+    await load_starter(server)
+    reply = await post(server, peer.text("oAngry", "我要投诉开发商卖人防车位，人防车位可以买卖吗"))
+    content = reply["Content"]
+    assert PARKING_MARK in content and "工作人员将在" in content
+    async with server.services.sessions() as s:
+        case = (await s.execute(select(Case).where(Case.number == case_number_in(content)))).scalar_one()
+        assert case.kind in ("complaint", "report") and case.status == "new"
+
+
+async def test_keyword_rule_answers_without_a_case(server):
+    await load_starter(server)
+    reply = await post(server, peer.text("oHuman", "转人工", msg_id=777))
+    assert "人工服务" in reply["Content"] and case_number_in(reply["Content"]) is None
+    again = await post(server, peer.text("oHuman", "转人工", msg_id=777))
+    assert again["Content"] == reply["Content"]
+    assert await count(server, Case) == 0
+    async with server.services.sessions() as s:
+        stored = (await s.execute(select(Message).where(Message.direction == "in"))).scalars().all()
+    assert [m.text for m in stored] == ["转人工"] and stored[0].reply_text == reply["Content"]
+
+
+async def test_menu_click_is_answered_from_the_knowledge_base(server):
+    await load_starter(server)
+    reply = await post(server, peer.event("oMenu", "CLICK", key="parking-sale"))
+    assert PARKING_MARK in reply["Content"]
+    reply = await post(server, peer.event("oMenu", "CLICK", key="no-such-entry"))
+    assert reply is None  # "success": stored, nothing to say
+    assert await count(server, Case) == 0
+    assert await count(server, Message, Message.msg_type == "event:click") == 2
+
+
+async def test_welcome_text_is_the_offices(server):
+    await load_starter(server)
+    reply = await post(server, peer.event("oNew", "subscribe"))
+    assert "回复“人工”" in reply["Content"]  # the starter file's welcome, not the built-in one
+
+
+async def test_disclosure_dialog_goes_first(server):
+    """A router included first (the disclosure dialog, seam 6) gets the
+    messages of a user in the middle of it, before keyword rules and KB."""
+    await load_starter(server)
+    dialog = Router("dialog")
+
+    @dialog.message()
+    async def in_dialog(msg, services):
+        return "请继续填写申请：所需信息的名称" if msg.source == "oDialog" else SKIP
+
+    server.app[ROUTER].include(dialog, first=True)
+    reply = await post(server, peer.text("oDialog", "人工"))
+    assert reply["Content"] == "请继续填写申请：所需信息的名称"
+    reply = await post(server, peer.text("oOther", "人工"))
+    assert "人工服务" in reply["Content"]
+
+
+async def test_staff_correction_reopens_and_improves_matching(server):
+    await load_starter(server)
+    # Staff judge that no entry fits this message (say, the office had no siren test that day).
+    reply = await post(server, peer.text("oWrong", "今天几点拉警报"))
+    number = case_number_in(reply["Content"])
+    async with server.services.sessions() as s:
+        answer = (await s.execute(select(KbAnswer))).scalar_one()
+        await kb.judge_answer(s, answer.id, None, "user:test", None)
+        await s.commit()
+        case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
+        assert case.status == "new" and case.answered_at is None  # a person must answer now
+    await wechat_answers.reload(server.services)
+    # The same text is no longer answered with that entry.
+    again = await post(server, peer.text("oWrong2", "今天几点拉警报"))
+    assert SIREN_ANSWER_MARK not in again["Content"]
+
+    # A question that matched nothing, corrected to the right entry, is
+    # answered with it next time.
+    odd = "那个呜呜呜的长鸣声是干啥的"
+    first = await post(server, peer.text("oOdd", odd))
+    assert SIREN_ANSWER_MARK not in first["Content"]
+    async with server.services.sessions() as s:
+        siren = await s.execute(select(Case.id).where(Case.number == case_number_in(first["Content"])))
+        case_id = siren.scalar_one()
+        s.add(KbAnswer(case_id=case_id, entry_id=None, entry_key="(none)", score=0.0, question=odd,
+                       at=datetime.now(timezone.utc)))
+        await s.flush()
+        row = (await s.execute(select(KbAnswer).where(KbAnswer.question == odd))).scalar_one()
+        await kb.judge_answer(s, row.id, "siren-test-day", "user:test", None)
+        await s.commit()
+    await wechat_answers.reload(server.services)
+    later = await post(server, peer.text("oOdd2", odd))
+    assert SIREN_ANSWER_MARK in later["Content"]
+
+
+async def test_edits_reach_other_workers_through_the_revision(server, monkeypatch):
+    """Another worker (here: the database changed behind this one) is picked
+    up by the reload check."""
+    monkeypatch.setattr(wechat_answers, "RELOAD_CHECK_SECONDS", 0.05)
+    await load_starter(server)
+    async with server.services.sessions() as s:
+        await kb.save_entry(s, {"key": "mask-shop", "questions": ["防毒面具在哪里买"], "topic": "education",
+                                "answer": "防毒面具可在正规劳保用品商店购买。"}, "test")
+        await s.commit()
+    # The app's own watcher has the default interval; check the way it does.
+    await wechat_answers.reload(server.services)
+    reply = await post(server, peer.text("oMask", "哪里能买防毒面具"))
+    assert "劳保用品" in reply["Content"]
