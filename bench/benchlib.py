@@ -1,0 +1,77 @@
+"""Helpers shared by the benchmark scripts: start servers, run wrk, wait."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+OUT = REPO / "bench" / "out"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cmd: list[str], cpus: str | None) -> list[str]:
+    """Pin to CPUs so the server and the load generator don't share a core."""
+    if cpus and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *cmd]
+    return cmd
+
+
+def start(cmd: list[str], env: dict[str, str], port: int, cpus: str | None = "0", timeout: float = 60) -> subprocess.Popen:
+    proc = subprocess.Popen(pinned(cmd, cpus), env={**os.environ, **env}, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early: {proc.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wrk(url: str, script: Path, env: dict[str, str], connections: int, threads: int = 1,
+        duration: int = 300, cpus: str | None = "1") -> dict:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed for this benchmark: apt-get install wrk")
+    cmd = pinned(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+                  "-s", str(script), url], cpus)
+    out = subprocess.run(cmd, env={**os.environ, **env, "WRK_THREADS": str(threads)},
+                         capture_output=True, text=True, check=True).stdout
+    for line in reversed(out.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no summary from wrk:\n{out}")
+
+
+def write_result(name: str, data: dict) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2))
+    return path
