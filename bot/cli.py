@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
         nlp_cli = None
     if nlp_cli is not None:
         nlp_cli.register(sub)
+
+    from . import importer
+
+    importer.register(sub)  # intake import FILE --channel CHANNEL
     return parser
 
 

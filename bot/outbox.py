@@ -145,7 +145,9 @@ class OutboxWorker:
         many were handled."""
         claimed = await self._claim()
         if claimed:
-            await asyncio.gather(*(self._deliver(item, lease) for item, lease in claimed))
+            errors = await asyncio.gather(*(self._deliver(item) for item, _ in claimed))
+            # One transaction for all outcomes: on SQLite, one write lock, not one per item.
+            await self._record(list(zip(claimed, errors)))
         return len(claimed)
 
     async def _claim(self) -> list[tuple[OutboxItem, datetime]]:
@@ -176,53 +178,48 @@ class OutboxWorker:
                 item.locked_until = lease
         return [(item, lease) for item in items]
 
-    async def _deliver(self, item: OutboxItem, lease: datetime) -> None:
+    async def _deliver(self, item: OutboxItem) -> DeliveryError | None:
         sender = _SENDERS[item.target]
-        error: DeliveryError | None = None
         try:
             await sender(item, self.services)
         except DeliveryError as exc:
-            error = exc
+            return exc
         except Exception as exc:  # a sender bug must not kill the worker; retry and show it
             log.exception("outbox sender %s crashed on item %s", item.target, item.id)
-            error = DeliveryError(f"{type(exc).__name__}: {exc}")
-        await self._record(item, lease, error)
+            return DeliveryError(f"{type(exc).__name__}: {exc}")
+        return None
 
-    async def _record(self, item: OutboxItem, lease: datetime, error: DeliveryError | None) -> None:
+    async def _record(self, outcomes: list[tuple[tuple[OutboxItem, datetime], DeliveryError | None]]) -> None:
         now = datetime.now(timezone.utc)
-        ours = and_(OutboxItem.id == item.id, OutboxItem.status == "pending", OutboxItem.locked_until == lease)
         async with self.services.sessions() as session, session.begin():
-            if error is None:
-                done = await session.execute(
-                    update(OutboxItem).where(ours).values(status="sent", sent_at=now, locked_until=None, last_error=None)
-                )
-                if done.rowcount and item.message_id:
-                    await session.execute(update(Message).where(Message.id == item.message_id)
-                                          .values(status="sent", error=None))
-                self.sent += 1
-                log.info("outbox item %s (%s) delivered", item.id, item.target)
-                return
-            message = str(error)[:1000]
-            give_up = not error.retryable or item.attempts >= self.opts.max_attempts
-            if give_up:
-                done = await session.execute(
-                    update(OutboxItem).where(ours).values(status="failed", locked_until=None, last_error=message)
-                )
-                if done.rowcount and item.message_id:
-                    await session.execute(update(Message).where(Message.id == item.message_id)
-                                          .values(status="failed", error=message))
-                self.failed += 1
-                log.warning("outbox item %s (%s) failed for good after %d attempts: %s",
-                            item.id, item.target, item.attempts, message)
-            else:
-                delay = backoff(item.attempts, self.opts)
-                await session.execute(
-                    update(OutboxItem).where(ours).values(
-                        locked_until=None, last_error=message, next_attempt_at=now + timedelta(seconds=delay)
-                    )
-                )
-                log.info("outbox item %s (%s) attempt %d failed, retry in %.0f s: %s",
-                         item.id, item.target, item.attempts, delay, message)
+            for (item, lease), error in outcomes:
+                # Only while our lease holds: a worker that lost it records nothing.
+                ours = and_(OutboxItem.id == item.id, OutboxItem.status == "pending", OutboxItem.locked_until == lease)
+                if error is None:
+                    done = await session.execute(update(OutboxItem).where(ours).values(
+                        status="sent", sent_at=now, locked_until=None, last_error=None))
+                    if done.rowcount and item.message_id:
+                        await session.execute(update(Message).where(Message.id == item.message_id)
+                                              .values(status="sent", error=None))
+                    self.sent += 1
+                    log.info("outbox item %s (%s) delivered", item.id, item.target)
+                    continue
+                message = str(error)[:1000]
+                if not error.retryable or item.attempts >= self.opts.max_attempts:
+                    done = await session.execute(update(OutboxItem).where(ours).values(
+                        status="failed", locked_until=None, last_error=message))
+                    if done.rowcount and item.message_id:
+                        await session.execute(update(Message).where(Message.id == item.message_id)
+                                              .values(status="failed", error=message))
+                    self.failed += 1
+                    log.warning("outbox item %s (%s) failed for good after %d attempts: %s",
+                                item.id, item.target, item.attempts, message)
+                else:
+                    delay = backoff(item.attempts, self.opts)
+                    await session.execute(update(OutboxItem).where(ours).values(
+                        locked_until=None, last_error=message, next_attempt_at=now + timedelta(seconds=delay)))
+                    log.info("outbox item %s (%s) attempt %d failed, retry in %.0f s: %s",
+                             item.id, item.target, item.attempts, delay, message)
 
 
 async def retry_item(session: AsyncSession, item: OutboxItem, *, now: datetime | None = None) -> None:

@@ -1,0 +1,419 @@
+"""``intake import FILE --channel CHANNEL``: historical interactions from a
+spreadsheet (CSV or XLSX), in bounded memory.
+
+Two layouts are recognised by their headers: a 12345 platform export
+(工单编号, 来电时间, 诉求类型, 标题, 诉求内容, 来电人, 联系电话, 办理时限) and
+our own case export (受理编号/number, 收到时间/received_at, 内容/text, …).
+Rows stream from the file in chunks through ``record_inbound`` (the one
+path every channel uses), so an order pushed to /hotline/orders and the
+same 工单编号 in a file are one case, and importing twice changes nothing.
+Rejected rows go to an error file with their line numbers and reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from nlp.base import KIND_LABELS, KINDS, TOPICS
+from storage.models import AuditEntry, Case
+
+from . import hotline
+from .cases import CHANNELS, STATUSES, InboundMessage
+from .intake import record_inbound
+
+CHUNK = 500
+
+# Our field → the header names that carry it, per layout.
+HOTLINE_LAYOUT: dict[str, tuple[str, ...]] = {
+    "order_id": ("工单编号",), "received_at": ("来电时间",), "request_type": ("诉求类型",), "title": ("标题",),
+    "content": ("诉求内容",), "caller_name": ("来电人",), "caller_phone": ("联系电话",), "deadline": ("办理时限",),
+    "closed_at": ("办结时间",),
+}
+HOTLINE_REQUIRED = ("order_id", "received_at", "content")
+OWN_LAYOUT: dict[str, tuple[str, ...]] = {
+    "external_id": ("外部编号", "external_id"), "number": ("受理编号", "number"),
+    "received_at": ("收到时间", "received_at"), "kind": ("类型", "kind"), "topic": ("主题", "topic"),
+    "status": ("状态", "status"), "title": ("标题", "title"), "content": ("内容", "text"),
+    "caller_name": ("姓名", "contact_name", "name"), "caller_phone": ("电话", "contact_phone", "phone"),
+    "deadline": ("办理期限", "deadline"), "closed_at": ("办结时间", "closed_at"),
+}
+OWN_REQUIRED = ("received_at", "content")
+_KIND_BY_LABEL = {label: key for key, label in KIND_LABELS.items()}
+_STATUS_BY_LABEL = {"新收": "new", "已分派": "assigned", "办理中": "in_progress", "待群众补充": "waiting",
+                    "已答复": "answered", "已办结": "closed"}
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported at all; nothing was written."""
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    error_file: Path | None = None
+    seconds: float = 0.0
+    layout: str = ""
+
+    def text(self) -> str:
+        line = (f"导入完成：共 {self.rows} 行，新增 {self.imported}，重复 {self.duplicates}，"
+                f"拒绝 {self.rejected}")
+        if self.rejected and self.error_file:
+            line += f"（被拒绝的行及原因见 {self.error_file}）"
+        return line
+
+
+# ---- reading rows -------------------------------------------------------------
+
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) or, as Excel in China writes it, GB18030."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
+
+
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list]], int | None]:
+    """(header, iterator of (line number, values), row count if known)."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _xlsx_rows(path)
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _csv_rows(path)
+    raise ImportRefused(f"不支持的文件类型 {path.suffix or '(无扩展名)'}：请使用 CSV 或 XLSX")
+
+
+def _csv_rows(path: Path):
+    fh = path.open("r", encoding=_csv_encoding(path), newline="")
+    reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    try:
+        header = next(reader)
+    except StopIteration:
+        fh.close()
+        raise ImportRefused("文件是空的：没有表头行") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        fh.close()
+        raise ImportRefused(f"无法读取 CSV：{exc}") from None
+
+    def rows():
+        with fh:
+            start = reader.line_num + 1
+            for values in reader:
+                yield start, values
+                start = reader.line_num + 1
+
+    return [str(h) for h in header], rows(), None
+
+
+def _xlsx_rows(path: Path):
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise ImportRefused(f"无法读取 XLSX：{type(exc).__name__}: {exc}") from None
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    try:
+        header = next(it)
+    except StopIteration:
+        wb.close()
+        raise ImportRefused("工作表是空的：没有表头行") from None
+    total = ws.max_row - 1 if ws.max_row else None
+
+    def rows():
+        try:
+            for line, values in enumerate(it, start=2):
+                yield line, list(values)
+        finally:
+            wb.close()
+
+    return ["" if h is None else str(h) for h in header], rows(), total
+
+
+# ---- layouts ------------------------------------------------------------------
+
+def map_columns(header: list[str]) -> tuple[str, dict[str, int]]:
+    """Which layout the header is, and where each field is; ImportRefused
+    naming the missing columns when a required one is absent."""
+    names = [h.strip().lstrip("\ufeff") for h in header]
+    position = {name: i for i, name in reversed(list(enumerate(names))) if name}
+    is_hotline = any(h in position for h in ("工单编号", "来电时间", "诉求类型", "诉求内容", "来电人", "联系电话", "办理时限"))
+    layout, required = (HOTLINE_LAYOUT, HOTLINE_REQUIRED) if is_hotline else (OWN_LAYOUT, OWN_REQUIRED)
+    found = {f: next((position[h] for h in heads if h in position), None) for f, heads in layout.items()}
+    missing = [layout[f][0] for f in required if found[f] is None]
+    if layout is OWN_LAYOUT and found["external_id"] is None and found["number"] is None:
+        missing.insert(0, "外部编号 或 受理编号")
+    if missing:
+        what = "12345 导出文件" if is_hotline else "本系统导出文件"
+        raise ImportRefused(f"缺少必需的列：{'、'.join(missing)}（按{what}的格式识别；现有列：{'、'.join(n for n in names if n) or '无'}）")
+    return ("hotline" if is_hotline else "own"), {f: i for f, i in found.items() if i is not None}
+
+
+class RowError(ValueError):
+    pass
+
+
+def _cell(values: list, cols: dict[str, int], name: str):
+    i = cols.get(name)
+    if i is None or i >= len(values):
+        return None
+    v = values[i]
+    return v.strip() or None if isinstance(v, str) else v
+
+
+def row_to_inbound(values: list, cols: dict[str, int], layout: str, channel: str, services, now: datetime
+                   ) -> tuple[InboundMessage, str | None, datetime | None]:
+    """One row → (InboundMessage, status to set or None, closed_at or None); RowError."""
+    tz = services.settings.tz
+    if all(v in (None, "") for v in values):
+        raise RowError("空行")
+    kind = topic = status = None
+    if layout == "hotline":
+        order_id = _cell(values, cols, "order_id")
+        names = {"order_id": "工单编号", "received_at": "来电时间", "content": "诉求内容", "request_type": "诉求类型",
+                 "title": "标题", "caller_name": "来电人", "caller_phone": "联系电话", "deadline": "办理时限"}
+    else:
+        order_id = _cell(values, cols, "external_id") or _cell(values, cols, "number")
+        names = {"order_id": "外部编号", "received_at": "收到时间", "content": "内容", "title": "标题",
+                 "caller_name": "姓名", "caller_phone": "电话", "deadline": "办理期限"}
+        kind = _cell(values, cols, "kind")
+        if kind is not None:
+            kind = _KIND_BY_LABEL.get(str(kind), str(kind))
+            if kind not in KINDS:
+                raise RowError(f"未知的类型 {_cell(values, cols, 'kind')!r}")
+        topic = _cell(values, cols, "topic")
+        if topic is not None and topic not in TOPICS:
+            topic = None  # a label or an old topic: the classifier decides
+        status = _cell(values, cols, "status")
+        if status is not None:
+            status = _STATUS_BY_LABEL.get(str(status), str(status))
+            if status not in STATUSES:
+                raise RowError(f"未知的状态 {_cell(values, cols, 'status')!r}")
+    phone = _cell(values, cols, "caller_phone")
+    if isinstance(phone, str) and "*" in phone:
+        phone = None  # a masked number from an export is no number
+    try:
+        order = hotline.make_order(
+            order_id=order_id, received_at=_cell(values, cols, "received_at"), content=_cell(values, cols, "content"),
+            request_type=_cell(values, cols, "request_type"), title=_cell(values, cols, "title"),
+            caller_name=_cell(values, cols, "caller_name"), caller_phone=phone,
+            deadline=_cell(values, cols, "deadline"), tz=tz, now=now, names=names,
+        )
+        closed_raw = _cell(values, cols, "closed_at")
+        closed_at = hotline.parse_time(closed_raw, tz) if closed_raw is not None else None
+    except hotline.OrderError as exc:
+        raise RowError(str(exc)) from None
+    except hotline.InvalidTime as exc:
+        raise RowError(f"办结时间 {exc}") from None
+    raw = {h: v for h, v in zip(cols, (values[i] if i < len(values) else None for i in cols.values()))}
+    item = hotline.to_inbound(order, services.classifier, channel=channel, raw=raw, kind=kind, topic=topic,
+                              calendar=services.calendar, tz=tz)
+    return item, status, closed_at
+
+
+# ---- the import -------------------------------------------------------------------
+
+async def import_file(
+    path: Path, channel: str, services, *, errors_path: Path | None = None, keep_open: bool = False,
+    chunk_size: int = CHUNK, progress: bool | None = None, actor: str = "cli",
+) -> ImportSummary:
+    """Import ``path``; history is closed on import unless ``keep_open`` or
+    the file says otherwise (a status column)."""
+    if channel not in CHANNELS:
+        raise ImportRefused(f"未知的渠道 {channel!r}，应为 {'、'.join(CHANNELS)} 之一")
+    path = Path(path)
+    if not path.is_file():
+        raise ImportRefused(f"找不到文件 {path}")
+    started = asyncio.get_running_loop().time()
+    header, rows, total = read_rows(path)
+    try:
+        layout, cols = map_columns(header)
+    except ImportRefused:
+        rows.close()
+        raise
+    await services.refresh_calendar(force=True)
+    summary = ImportSummary(layout=layout)
+    errors = _ErrorFile(errors_path or path.with_name(path.name + ".errors.csv"))
+    bar = _progress(total, progress)
+    now = datetime.now(timezone.utc)
+    default_status = None if keep_open else "closed"
+    batch: list[tuple[InboundMessage, str | None, datetime | None]] = []
+    try:
+        for line, values in rows:
+            summary.rows += 1
+            try:
+                batch.append(row_to_inbound(values, cols, layout, channel, services, now))
+            except RowError as exc:
+                if str(exc) == "空行":
+                    summary.rows -= 1
+                    continue
+                oid = _cell(values, cols, "order_id" if layout == "hotline" else "external_id") or (
+                    _cell(values, cols, "number") if layout == "own" else None)
+                errors.write(line, oid, str(exc))
+                summary.rejected += 1
+            if len(batch) >= chunk_size:
+                await _flush(batch, services, summary, default_status, actor, now)
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            await _flush(batch, services, summary, default_status, actor, now)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        errors.close()
+    summary.error_file = errors.path if errors.used else None
+    summary.seconds = asyncio.get_running_loop().time() - started
+    return summary
+
+
+async def _flush(batch, services, summary: ImportSummary, default_status, actor: str, now: datetime) -> None:
+    results = await _record(services.engine, batch, services.intake_context(), default_status, actor, now)
+    for result in results:
+        if result.duplicate:
+            summary.duplicates += 1
+        else:
+            summary.imported += 1
+
+
+async def _record(engine, batch, ctx, default_status, actor: str, now: datetime):
+    """Cases, their imported state and the audit entries in one transaction;
+    if a push stored one of these orders meanwhile, redo them one by one."""
+    try:
+        async with engine.begin() as conn:
+            results = await record_inbound(conn, [b[0] for b in batch], ctx)
+            await _settle(conn, batch, results, default_status, actor, now)
+            return results
+    except IntegrityError:
+        if len(batch) == 1:
+            async with engine.begin() as conn:
+                results = await record_inbound(conn, [batch[0][0]], ctx)
+                await _settle(conn, batch, results, default_status, actor, now)
+                return results
+    out = []
+    for one in batch:
+        out.extend(await _record(engine, [one], ctx, default_status, actor, now))
+    return out
+
+
+async def _settle(conn, batch, results, default_status, actor: str, now: datetime) -> None:
+    """History keeps its own state (closed, unless the file or --open says otherwise)."""
+    closing: dict[tuple[str, datetime | None], list[int]] = {}
+    created = []
+    for (_item, status, closed_at), result in zip(batch, results):
+        if result.duplicate:
+            continue
+        created.append(result.case_id)
+        status = status or default_status
+        if status and status != "new":
+            closing.setdefault((status, closed_at), []).append(result.case_id)
+    for (status, closed_at), ids in closing.items():
+        values: dict = {"status": status}
+        if status in ("answered", "closed"):
+            values["answered_at"] = closed_at
+        if status == "closed":
+            values["closed_at"] = closed_at or now
+        await conn.execute(update(Case).where(Case.id.in_(ids)).values(**values))
+    if created:
+        await conn.execute(AuditEntry.__table__.insert(), [
+            {"at": now, "actor": actor, "action": "case.imported", "case_id": cid, "detail": {}} for cid in created
+        ])
+
+
+class _ErrorFile:
+    """Rejected rows, opened on the first one (UTF-8 with BOM: Excel opens it)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.used = False
+        self._fh = None
+        self._writer = None
+
+    def write(self, line: int, order_id, reason: str) -> None:
+        if self._writer is None:
+            self._fh = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(["行号", "编号", "原因"])
+            self.used = True
+        self._writer.writerow([line, "" if order_id is None else order_id, reason])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int | None, enabled: bool | None):
+    """A progress bar on a terminal only (never in logs or pipes)."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="行", desc="导入", file=sys.stderr, dynamic_ncols=True)
+
+
+# ---- command line -------------------------------------------------------------------
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="import historical interactions from CSV or XLSX (12345 export or ours)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--channel", required=True, choices=CHANNELS, help="the channel these interactions came by")
+    p.add_argument("--errors", type=Path, help="where to write rejected rows (default: FILE.errors.csv)")
+    p.add_argument("--open", dest="keep_open", action="store_true",
+                   help="keep imported cases open (default: history is imported as closed)")
+    p.add_argument("--chunk", type=int, default=CHUNK, help=argparse_suppress())
+    p.set_defaults(func=cmd_import)
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def cmd_import(args) -> int:
+    from .config import load_settings
+    from .services import Services
+
+    async def go() -> int:
+        from storage.migrate import upgrade
+
+        settings = load_settings()
+        services = Services.build(settings)
+        try:
+            await upgrade(services.engine)
+            summary = await import_file(args.file, args.channel, services, errors_path=args.errors,
+                                        keep_open=args.keep_open, chunk_size=max(1, args.chunk))
+        except ImportRefused as exc:
+            print(f"错误：{exc}；未导入任何数据。", file=sys.stderr)
+            return 2
+        finally:
+            await services.engine.dispose()
+        print(summary.text())
+        return 0
+
+    return asyncio.run(go())
