@@ -35,7 +35,7 @@ def _normalise(tokens) -> list[str]:
 
 def document_tokens(*texts: str | None) -> str:
     """The value of ``cases.search_tokens`` for a case's title and text."""
-    joined = "\n".join(t for t in texts if t)
+    joined = unicodedata.normalize("NFKC", "\n".join(t for t in texts if t))
     if not joined:
         return ""
     tk = segment.init()
@@ -49,7 +49,7 @@ def query_tokens(query: str) -> list[str]:
     """The tokens a search must all find; empty when the query has none."""
     tk = segment.init()
     seen: dict[str, None] = {}
-    for tok in _normalise(tk.lcut(query, HMM=False)):
+    for tok in _normalise(tk.lcut(unicodedata.normalize("NFKC", query), HMM=False)):
         seen.setdefault(tok, None)
     return list(seen)[:MAX_QUERY_TOKENS]
 

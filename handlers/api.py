@@ -294,7 +294,8 @@ async def patch_case(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid", "version 必须是整数", "version")
     async with services.sessions() as session:
         case = await _load_case(session, request)
-        await update_case(session, case, data, request[ACTOR], expected_version=expected)
+        await update_case(session, case, data, request[ACTOR], expected_version=expected,
+                          calendar=services.calendar, tz=services.settings.tz)  # the waiting pause
         await session.commit()
         names = await _usernames(session, {case.assignee_id} if case.assignee_id else set())
         return json_ok(case_json(case, services.settings.tz, assignee=names.get(case.assignee_id)))
@@ -307,7 +308,8 @@ async def post_reply(request: web.Request) -> web.Response:
     delivered_by = _str_field(data, "delivered_by", max_len=50)
     async with services.sessions() as session:
         case = await _load_case(session, request)
-        message = await add_reply(session, case, text, request[ACTOR], delivered_by=delivered_by)
+        message = await add_reply(session, case, text, request[ACTOR], delivered_by=delivered_by,
+                                  calendar=services.calendar, tz=services.settings.tz)
         await session.commit()
         return json_ok({"id": message.id, "case_id": case.id, "status": message.status, "text": message.text}, 201)
 

@@ -399,6 +399,21 @@ def setup(app: web.Application) -> None:
     app.router.add_static("/inbox/static/", STATIC, name="inbox_static")
     inbox_admin.setup(app)
     inbox_dashboard.setup(app)
+    app.on_startup.append(_hint_first_account)
+
+
+async def _hint_first_account(app: web.Application) -> None:
+    """A fresh install has no account and no default password: say how to make one."""
+    services = app[SERVICES]
+    try:
+        if await inbox_auth.any_user_exists(services):
+            return
+    except Exception:  # the database is checked by /healthz; this is only a hint
+        log.debug("could not check for staff accounts", exc_info=True)
+        return
+    settings = services.settings
+    log.warning("还没有工作人员账号：请运行 `.venv/bin/intake user add 用户名 --role admin` 创建管理员，"
+                "然后在 http://%s:%s/login 登录", settings.host, settings.port)
 
 
 async def _root(request: web.Request) -> web.Response:
