@@ -167,3 +167,10 @@ async def test_login_page_says_how_to_create_the_first_account(server):
     assert "intake user add" in html
     await add_user(server.services, "liming")
     assert "intake user add" not in await page(server, "/login")
+
+
+async def test_staff_pages_forbid_framing_and_foreign_scripts(server):
+    resp = await server.get("/login")
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["X-Content-Type-Options"] == "nosniff"
