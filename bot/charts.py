@@ -4,21 +4,22 @@ they are. Pure functions: numbers in, SVG text out (all text escaped)."""
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 FONT = "'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','SimHei',sans-serif"
 PALETTE = ("#2f6db5", "#e07b39", "#3a9d5d", "#c8453c", "#8a63b8", "#8c6d46", "#d46fae", "#7a7a7a", "#b5a82f")
 
 
-def _nice_max(value: int) -> int:
+def _nice_max(value: int) -> int | float:
+    """The top of the value axis: five equal, round steps that cover ``value``."""
     if value <= 5:
         return 5
-    for step in (1, 2, 2.5, 5):
-        for power in range(0, 9):
-            top = int(step * 10 ** power)
-            if top >= value and top % 5 == 0:
-                return top
-    return value
+    raw = value / 5
+    magnitude = 10 ** math.floor(math.log10(raw))
+    steps = (1, 2, 2.5, 3, 4, 5, 6, 8, 10) if magnitude >= 10 else (1, 2, 3, 4, 5, 6, 8, 10)
+    step = next(m * magnitude for m in steps if m * magnitude * 5 >= value)
+    return step * 5
 
 
 def _frame(width: int, height: int, title: str, body: list[str]) -> str:

@@ -28,7 +28,7 @@ from .inbox_web import STATIC, render
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-SORTS = {"newest": "最新在前", "urgent": "最紧急在前"}
+SORTS = {"newest": "最新登记在前", "urgent": "期限最近在前"}
 DELIVERY_WAYS = ("邮寄", "电话告知", "当面答复", "电子邮件", "网站回复")
 
 

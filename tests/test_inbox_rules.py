@@ -98,3 +98,15 @@ def test_holiday_form_dates_and_ranges():
     for bad in ("2027-02-30", "tomorrow", "2026-12-31", "2027-03-01..2027-02-01"):
         with pytest.raises(FormError):
             parse_days(bad, 2027)
+
+
+def test_chart_axis_is_round_and_labels_are_escaped():
+    import xml.etree.ElementTree as ET
+
+    from bot.charts import bar_chart
+
+    svg = bar_chart("2020年<各渠道>", ["门户网站", "a&b"], [104, 34])
+    root = ET.fromstring(svg)  # well-formed despite < & in the labels
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "2020年<各渠道>" in texts and "a&b" in texts and "104" in texts and "34" in texts
+    assert "125" in texts  # axis top: the round number just above 104
