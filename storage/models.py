@@ -259,6 +259,12 @@ class CalendarYear(Base):
 # ---- disclosure (issue 6): 政府信息公开申请, reviews, the WeChat dialog ------
 
 
+# The annual tally reads only these columns of cases: a covering index makes
+# it an index-only scan (a year of 1,000,000 cases in well under a second).
+Index("ix_cases_report", Case.received_year, Case.channel, Case.kind, Case.merged_into_id,
+      Case.answered_at, Case.deadline_at)
+
+
 class DisclosureRequest(Base):
     """The legal file of one disclosure request (条例 第二十九–三十九条), kept
     beside its case. ID proof and contact are stored encrypted (bot.protect)."""

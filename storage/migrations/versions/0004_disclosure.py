@@ -17,6 +17,8 @@ UTC = storage.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
+    op.create_index("ix_cases_report", "cases",
+                    ["received_year", "channel", "kind", "merged_into_id", "answered_at", "deadline_at"])
     op.create_table(
         "disclosure_requests",
         sa.Column("id", BIG_ID, nullable=False),
@@ -90,3 +92,4 @@ def downgrade() -> None:
     op.drop_index("ix_disclosure_decided_year", table_name="disclosure_requests")
     op.drop_index("ix_disclosure_receipt_year", table_name="disclosure_requests")
     op.drop_table("disclosure_requests")
+    op.drop_index("ix_cases_report", table_name="cases")
