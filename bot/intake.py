@@ -167,11 +167,12 @@ async def record_inbound(
         })
     case_ids: dict[int, int] = {}
     if case_rows:
-        rows = await conn.execute(
-            insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows
-        )
-        for idx, row in zip(creators, rows):
-            case_ids[idx] = row[0]
+        # Matched back by number, not by row order: ordered RETURNING makes
+        # SQLAlchemy fall back to one INSERT per row on SQLite.
+        rows = await conn.execute(insert(Case).returning(Case.id, Case.number), case_rows)
+        id_of = {number: case_id for case_id, number in rows}
+        for idx in creators:
+            case_ids[idx] = id_of[numbers[idx]]
 
     # 6. Joined cases: bump activity; a case opened by a bare greeting takes
     #    the kind of the first message that says what it is about.
