@@ -462,3 +462,8 @@ class KbFeedback(Base):
     correct_entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---- hotline (issue 4) ----------------------------------------------------------
+# A case's deliveries: looked up when a 12345 case is closed, listed for staff.
+Index("ix_outbox_case", OutboxItem.case_id, OutboxItem.target)

@@ -1,11 +1,10 @@
-"""hotline (issue tables; reserved slot in the chain, filled by that feature)
+"""hotline: index the outbox by case (a case's deliveries, checked when a
+12345 case is closed and listed for staff)
 
 Revision ID: 0002
 Revises: 0001
 """
 from alembic import op
-import sqlalchemy as sa
-import storage.types
 
 revision = "0002"
 down_revision = "0001"
@@ -14,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index("ix_outbox_case", "outbox", ["case_id", "target"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_outbox_case", table_name="outbox")
