@@ -42,10 +42,15 @@ from .cases import WELCOME_TEXT
 
 log = logging.getLogger(__name__)
 
-# A message of these kinds may be settled by an automatic answer; a complaint,
+# A message of these kinds may be settled by an automatic answer. A complaint,
 # report, request for help or disclosure request still gets the answer but
-# stays open for a person.
+# stays open for a person — unless the message is all but one of the office's
+# own wordings (the wording explains ≥ CLOSE_MATCH of it): then the entry's
+# needs_person decides, since the office wrote that answer for exactly that
+# question ("刚才的警报是怎么回事" reads like a complaint to the classifier,
+# but on the siren day it is a question).
 SETTLED_BY_ANSWER_KINDS = frozenset({"consultation", "other"})
+CLOSE_MATCH = 0.8
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class Knowledge:
             return None
         e: Entry = m.entry  # type: ignore[assignment]
         return AutoAnswer(entry_id=e.id, entry_key=e.key, answer=e.answer, score=m.score,
-                          needs_person=e.needs_person or kind not in SETTLED_BY_ANSWER_KINDS)
+                          needs_person=e.needs_person or (kind not in SETTLED_BY_ANSWER_KINDS
+                                                          and m.question_covered < CLOSE_MATCH))
 
     def for_click(self, key: str, day: date) -> Entry | None:
         e = self.entries.get(key)

@@ -102,6 +102,7 @@ class Match:
     entry: EntryLike
     score: float
     wording: str  # the wording that matched best
+    question_covered: float = 0.0  # share of the question's weight that wording explains
 
 
 class Matcher:
@@ -142,8 +143,9 @@ class Matcher:
         norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
         return {t: w / norm for t, w in vec.items()}
 
-    def scores(self, text: str) -> dict[int, tuple[float, float, str]]:
-        """entry index → (best positive similarity, best negative similarity, wording).
+    def scores(self, text: str) -> dict[int, tuple[float, float, str, float]]:
+        """entry index → (best positive similarity, best negative similarity,
+        wording, share of the question that wording covers).
 
         Similarity is the weighted geometric mean of two coverages: how much
         of the wording's (TF-IDF squared) weight the question shares, and how
@@ -158,22 +160,23 @@ class Matcher:
                 cov_d[d] += dw * dw
                 cov_q[d] += wq
         a = self.cover_wording
-        best: dict[int, tuple[float, float, str]] = {}
+        best: dict[int, tuple[float, float, str, float]] = {}
         for d, cd in cov_d.items():
-            s = (min(cd, 1.0) ** a) * (min(cov_q[d], 1.0) ** (1.0 - a))
+            cq = min(cov_q[d], 1.0)
+            s = (min(cd, 1.0) ** a) * (cq ** (1.0 - a))
             i, neg, wording = self._docs[d]
-            pos0, neg0, w0 = best.get(i, (0.0, 0.0, ""))
+            pos0, neg0, w0, q0 = best.get(i, (0.0, 0.0, "", 0.0))
             if neg:
-                best[i] = (pos0, max(neg0, s), w0)
+                best[i] = (pos0, max(neg0, s), w0, q0)
             elif s > pos0:
-                best[i] = (s, neg0, wording)
+                best[i] = (s, neg0, wording, cq)
         return best
 
     def match(self, text: str, day: date | None = None) -> Match | None:
         """The best entry valid on ``day`` (any day when None) whose
         similarity reaches the threshold, or None."""
         top: tuple[float, Match] | None = None
-        for i, (pos, neg, wording) in self.scores(text).items():
+        for i, (pos, neg, wording, covered) in self.scores(text).items():
             e = self.entries[i]
             if pos < self.threshold or neg >= pos:
                 continue
@@ -182,16 +185,16 @@ class Matcher:
             dated = e.valid_from is not None or e.valid_to is not None
             rank = pos + (CURRENT_NOTICE_BONUS if dated else 0.0)
             if top is None or rank > top[0]:
-                top = (rank, Match(e, pos, wording))
+                top = (rank, Match(e, pos, wording, covered))
         return top[1] if top else None
 
     def ranked(self, text: str, day: date | None = None, limit: int = 5) -> list[Match]:
         """Candidates for staff (above zero, best first), valid on ``day``."""
         out = []
-        for i, (pos, neg, wording) in self.scores(text).items():
+        for i, (pos, neg, wording, covered) in self.scores(text).items():
             e = self.entries[i]
             if day is None or e.valid_on(day):
-                out.append(Match(e, pos, wording))
+                out.append(Match(e, pos, wording, covered))
         out.sort(key=lambda m: -m.score)
         return out[:limit]
 

@@ -102,3 +102,18 @@ def test_fast_enough_for_the_passive_reply(matcher):
     lat.sort()
     p99 = lat[int(len(lat) * 0.99)]
     assert p99 < 0.001, f"p99 {p99 * 1e6:.0f} µs"
+
+
+def test_who_decides_whether_a_person_follows_up(entries, matcher):
+    from bot.knowledge import Knowledge
+
+    k = Knowledge({e.key: e for e in entries}, (), matcher)
+    siren_day = date(2026, 9, 18)
+    # A question the classifier reads as a complaint, but all but the office's
+    # own wording: the entry (no person needed) decides.
+    assert k.answer_for("你好，刚才的警报是怎么回事啊", "complaint", siren_day).needs_person is False
+    # A real complaint that also asks the question: answered, but a person follows up.
+    assert k.answer_for("我要投诉开发商卖人防车位，人防车位可以买卖吗", "complaint", NORMAL_DAY).needs_person is True
+    # An entry that always needs a person.
+    assert k.answer_for("易地建设费可以减免吗", "consultation", NORMAL_DAY).needs_person is True
+    assert k.answer_for("人防车位可以买卖吗", "consultation", NORMAL_DAY).needs_person is False
