@@ -413,6 +413,9 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, services: Services | None = None) -> None:
+    from . import wechat_disclosure
+
+    wechat_disclosure.setup(app)  # the WeChat dialog, ahead of the other WeChat handlers
     base = "/api/v1/cases/{case_id}/disclosure"
     app.router.add_put(base, put_disclosure)
     app.router.add_get(base, get_disclosure)
