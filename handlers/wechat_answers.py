@@ -143,12 +143,13 @@ async def _keep_current(app: web.Application):
 def setup(app: web.Application) -> None:
     """Mount the answers router just ahead of the default WeChat handlers
     (anything included with first=True, such as the disclosure dialog, stays
-    ahead of it), the knowledge-base API, and the reload task."""
-    from . import kb_api
+    ahead of it), the knowledge-base API and inbox pages, and the reload task."""
+    from . import kb_api, kb_pages
 
     root = app[wechat.ROUTER]
     root.routes.insert(root.routes.index(wechat.router), router)
     kb_api.setup(app)
+    kb_pages.setup(app)
     app.cleanup_ctx.append(_keep_current)
 
 
