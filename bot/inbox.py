@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_
+from sqlalchemy import and_, bindparam
 
 from storage.models import Case
 
@@ -30,7 +30,9 @@ VIEWS: dict[str, str] = {
     "closed": "已办结",
     "all": "全部",
 }
-ACTIVE_STATUSES = tuple(s for s in ("new", "assigned", "in_progress") if s in OPEN_STATUSES)  # the clock runs
+ACTIVE_STATUSES = ("new", "assigned", "in_progress")  # open, and the deadline clock runs
+OPEN_LIST = ("assigned", "in_progress", "new", "waiting")  # = OPEN_STATUSES, in the index's order
+assert frozenset(OPEN_LIST) == OPEN_STATUSES
 
 
 def due_soon_cutoff(today: date, tz: ZoneInfo, calendar: WorkingCalendar) -> datetime:
@@ -39,20 +41,30 @@ def due_soon_cutoff(today: date, tz: ZoneInfo, calendar: WorkingCalendar) -> dat
     return datetime.combine(last, time(23, 59, 59), tz).astimezone(timezone.utc)
 
 
+def open_cases():
+    """Open and not merged, spelled exactly as the partial index
+    ix_cases_open (storage.models.OPEN_CASES_SQL), with literal values, so
+    SQLite's planner can prove the index applies."""
+    statuses = bindparam("open_statuses", list(OPEN_LIST), expanding=True, literal_execute=True, unique=True)
+    return and_(Case.status.in_(statuses), Case.merged_into_id.is_(None))
+
+
 def view_condition(view: str, *, user_id: int | None, now: datetime, due_cutoff: datetime | None):
-    """The SQL condition for a view (on top of "not merged")."""
+    """The SQL condition for a view (on top of "not merged"). Every open view
+    starts from open_cases(), so all of them read the small partial index."""
     if view == "open":
-        return Case.status.in_(sorted(OPEN_STATUSES))
-    if view == "new":
-        return Case.status == "new"
+        return open_cases()
+    if view in ("new", "waiting"):
+        return and_(open_cases(), Case.status == view)
     if view == "mine":
-        return and_(Case.assignee_id == user_id, Case.status.in_(sorted(OPEN_STATUSES)))
+        return and_(open_cases(), Case.assignee_id == user_id)
     if view == "overdue":  # a paused ("waiting") case is not overdue
-        return and_(Case.status.in_(ACTIVE_STATUSES), Case.deadline_at < now)
+        return and_(open_cases(), Case.status.in_(ACTIVE_STATUSES), Case.deadline_at < now)
     if view == "due_soon":
         cutoff = due_cutoff or now
-        return and_(Case.status.in_(ACTIVE_STATUSES), Case.deadline_at >= now, Case.deadline_at <= cutoff)
-    if view in ("waiting", "answered", "closed"):
+        return and_(open_cases(), Case.status.in_(ACTIVE_STATUSES), Case.deadline_at >= now,
+                    Case.deadline_at <= cutoff)
+    if view in ("answered", "closed"):
         return Case.status == view
     if view == "all":
         return None

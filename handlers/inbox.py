@@ -11,7 +11,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 
 from bot import inbox as rules
-from bot.cases import CHANNELS, OPEN_STATUSES, STATUSES, mask_phone, mask_text
+from bot.cases import CHANNELS, STATUSES, mask_phone, mask_text
 from bot.casework import (
     CaseError, StaleCase, add_note, add_reply, merge_case, record_delivery, retry_reply, update_case,
 )
@@ -104,7 +104,7 @@ async def inbox_list(request: web.Request) -> web.Response:
         counts = await _count_views(session, base, conds, counted)
         stmt = base if conds[view] is None else base.where(conds[view])
         if view not in counts:
-            counts[view] = await queries.count(session, stmt)
+            counts[view] = await capped_count(session, stmt)
         if sort == "urgent":
             page_stmt = stmt.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id) \
                 .offset(page * PAGE_SIZE).limit(PAGE_SIZE + 1)
@@ -119,8 +119,7 @@ async def inbox_list(request: web.Request) -> web.Response:
         deadline_errors = 0
         if staff.role == "admin":
             deadline_errors = (await session.execute(
-                select(func.count()).select_from(Case).where(Case.deadline_error.is_not(None),
-                                                             Case.status.in_(sorted(OPEN_STATUSES)))
+                select(func.count()).select_from(Case).where(Case.deadline_error.is_not(None), rules.open_cases())
             )).scalar_one()
     rows = [{"case": c, "assignee": names.get(c.assignee_id), "deadline": rules.deadline_state(c, now, tz, calendar),
              "excerpt": mask_text(c.title or c.text or "")[:80]} for c in cases]
@@ -132,11 +131,21 @@ async def inbox_list(request: web.Request) -> web.Response:
     return render(request, "inbox.html", rows=rows, view=view, views=rules.VIEWS, counts=counts, params=params,
                   channel=channel, kind=kind, topic=topic, status_filter=status, sort=sort, sorts=SORTS, q=q,
                   next_link=next_link, first_page=not before and not page, calendar_error=calendar_error,
-                  deadline_errors=deadline_errors, CHANNELS=CHANNELS, KINDS=KINDS, TOPICS=TOPICS, STATUSES=STATUSES)
+                  deadline_errors=deadline_errors, count_cap=COUNT_CAP, CHANNELS=CHANNELS, KINDS=KINDS, TOPICS=TOPICS, STATUSES=STATUSES)
+
+
+COUNT_CAP = 10_000
+
+
+async def capped_count(session, stmt) -> int:
+    """Rows matching, counting no further than COUNT_CAP + 1: an exact total
+    of a million closed cases costs a full scan and tells staff nothing."""
+    limited = stmt.order_by(None).with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()
+    return (await session.execute(select(func.count()).select_from(limited))).scalar_one()
 
 
 async def _count_views(session, base, conds, counted) -> dict[str, int]:
-    open_only = base.where(Case.status.in_(sorted(OPEN_STATUSES)))
+    open_only = base.where(rules.open_cases())
     columns = [func.coalesce(func.sum(sql_case((conds[v], 1), else_=0)), 0).label(v) for v in counted]
     stmt = open_only.with_only_columns(*columns)
     row = (await session.execute(stmt)).one()

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from aiohttp import web
 from sqlalchemy import delete, select
 
-from bot.cases import OPEN_STATUSES
+from bot.inbox import open_cases
 from bot.security import hash_password
 from bot.services import SERVICES
 from bot.workdays import PACKAGE_YEARS, UnknownCalendarYear
@@ -162,8 +162,7 @@ async def calendar_page(request: web.Request, *, status: int = 200, error: str |
         years = list((await session.execute(select(CalendarYear).order_by(CalendarYear.year))).scalars())
         days = list((await session.execute(select(CalendarDay).order_by(CalendarDay.day))).scalars())
         errors = list((await session.execute(
-            select(Case.id, Case.number, Case.deadline_error).where(Case.deadline_error.is_not(None),
-                                                                   Case.status.in_(sorted(OPEN_STATUSES)))
+            select(Case.id, Case.number, Case.deadline_error).where(Case.deadline_error.is_not(None), open_cases())
             .order_by(Case.id).limit(200))).all())
     return render(request, "calendar.html", status=status, years=years, days=days, errors=errors, error=error,
                   form=form or {}, notice=notice, package_years=(min(PACKAGE_YEARS), max(PACKAGE_YEARS)))

@@ -12,8 +12,8 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 
 from bot import charts
-from bot.cases import CHANNEL_LABELS, CHANNELS, OPEN_STATUSES
-from bot.inbox import ACTIVE_STATUSES
+from bot.cases import CHANNEL_LABELS, CHANNELS
+from bot.inbox import open_cases, view_condition
 from bot.services import SERVICES
 from nlp.base import KIND_LABELS, KINDS
 from storage.models import Case
@@ -60,9 +60,9 @@ async def year_figures(services, year: int, now: datetime) -> YearFigures:
                    Case.deadline_at.is_not(None))
         )).one()
         open_count = (await session.execute(select(func.count()).select_from(Case).where(
-            Case.status.in_(sorted(OPEN_STATUSES)), Case.merged_into_id.is_(None)))).scalar_one()
+            open_cases()))).scalar_one()
         overdue = (await session.execute(select(func.count()).select_from(Case).where(
-            Case.status.in_(ACTIVE_STATUSES), Case.merged_into_id.is_(None), Case.deadline_at < now))).scalar_one()
+            view_condition("overdue", user_id=None, now=now, due_cutoff=None)))).scalar_one()
     by_month = [sum(v[m] for v in by_month_channel.values()) for m in range(12)]
     return YearFigures(
         year=year, total=sum(by_month), by_month=by_month, by_month_channel=by_month_channel,

@@ -1,0 +1,263 @@
+"""Inbox list/filter/paginate/search with many cases on SQLite.
+
+Builds a database of N synthetic cases (default 1,000,000; bulk-inserted
+with Core executemany, FTS index maintained by its triggers as in
+production), then times what the inbox does for each page view — the
+per-view counters plus one page of the list, built by the same functions the
+handler uses — against a bare baseline measured in the same run: the
+cheapest indexed page, ``SELECT … FROM cases ORDER BY id DESC LIMIT 50``.
+Finally a whole GET /inbox through the real aiohttp app and a logged-in
+session, against GET /healthz on the same server.
+
+    .venv/bin/python bench/bench_inbox.py [--cases 1000000] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import create_engine as create_sync_engine, insert, select, text  # noqa: E402
+
+from bot.cases import CHANNEL_PREFIX, CHANNELS  # noqa: E402
+from bot.search import document_tokens  # noqa: E402
+from storage.models import Case  # noqa: E402
+
+OUT = REPO / "bench" / "out"
+TZ = ZoneInfo("Asia/Shanghai")
+TEXTS = [
+    "请问人防车位可以出售吗？小区开发商要求购买产权", "防空警报几点试鸣，今年是哪一天", "小区地下室人防工程漏水严重，请尽快处理",
+    "举报某工地擅自拆除人防设施", "建议在社区开展防空防灾宣传教育", "感谢人防办工作人员耐心解答", "易地建设费的收费标准是什么",
+    "申请公开2019年人防工程竣工验收备案表", "人防工程平时使用的审批手续怎么办理", "投诉物业把人防车位出租价格过高",
+    "你好", "人防工程招投标信息在哪里查询", "地下车库是不是人防工程，如何查询", "请问人防疏散基地在哪里",
+]
+KINDS = ["consultation", "consultation", "complaint", "report", "suggestion", "praise", "consultation",
+         "disclosure_request", "consultation", "complaint", "other", "consultation", "consultation", "consultation"]
+TOPICS = ["parking", "siren", "shelter", "shelter", "education", "general", "fee", "shelter", "permit", "parking",
+          "general", "procurement", "shelter", "shelter"]
+
+
+def build(db: Path, n: int) -> None:
+    from storage.db import create_engine
+    from storage.migrate import upgrade
+
+    if db.exists():
+        db.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+
+    async def migrate():
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    tokens = [document_tokens(None, t) for t in TEXTS]
+    rng = random.Random(42)
+    engine = create_sync_engine(f"sqlite:///{db}")
+    table = Case.__table__
+    start = datetime(2019, 1, 1, tzinfo=timezone.utc)
+    span = (datetime(2026, 11, 20, tzinfo=timezone.utc) - start).total_seconds()
+    now = datetime.now(timezone.utc)
+    seq: dict[tuple[str, date], int] = {}
+    t0 = time.perf_counter()
+    chunk = 20_000
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        conn.exec_driver_sql("PRAGMA synchronous=OFF")  # bulk load only
+    for base in range(0, n, chunk):
+        rows = []
+        for i in range(base, min(base + chunk, n)):
+            # Received times increase with the id, as in production.
+            at = start + timedelta(seconds=span * i / n + rng.random())
+            day = at.astimezone(TZ).date()
+            channel = CHANNELS[rng.choice((0, 0, 0, 1, 2, 2, 3, 4, 5))]
+            k = rng.randrange(len(TEXTS))
+            seq[(channel, day)] = seq.get((channel, day), 0) + 1
+            recent = i > n - n // 50  # the newest 2% are still open
+            status = rng.choice(("new", "assigned", "in_progress", "waiting")) if recent else rng.choice(("answered", "closed"))
+            deadline = datetime.combine(day + timedelta(days=10), dtime(23, 59, 59), TZ).astimezone(timezone.utc)
+            rows.append({
+                "number": f"{CHANNEL_PREFIX[channel]}{day:%Y%m%d}-{seq[(channel, day)]:04d}", "channel": channel,
+                "kind": KINDS[k], "topic": TOPICS[k], "confidence": 0.8, "matched": [], "needs_review": False,
+                "classified_by": "rules", "status": status, "title": None, "text": f"{TEXTS[k]}（{i}）",
+                "received_at": at, "received_date": day, "received_year": day.year, "last_message_at": at,
+                "deadline_at": deadline, "deadline_days": 7, "deadline_error": None, "contact_id": None,
+                "assignee_id": None, "external_id": None, "answered_at": None if recent else at + timedelta(days=3),
+                "closed_at": None, "merged_into_id": None, "version": 1, "created_at": now, "updated_at": now,
+                "search_tokens": f"{tokens[k]} {i}", "waiting_since": None, "paused_days": 0,
+            })
+        with engine.begin() as conn:
+            conn.execute(insert(table), rows)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    print(f"built {n:,} cases in {time.perf_counter() - t0:.1f} s ({n / (time.perf_counter() - t0):,.0f}/s)")
+
+
+def timed(fn, repeat: int) -> dict:
+    fn()  # warm
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    return {"median_ms": round(statistics.median(samples), 2), "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2)}
+
+
+async def sql_figures(db: Path, repeat: int) -> dict:
+    from bot import inbox as rules
+    from bot.workdays import WorkingCalendar
+    from handlers.inbox import PAGE_SIZE, _count_views, capped_count
+    from storage import queries
+    from storage.db import create_engine, sessionmaker
+
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    sessions = sessionmaker(engine)
+    now = datetime(2026, 11, 25, 8, tzinfo=timezone.utc)
+    cutoff = rules.due_soon_cutoff(now.astimezone(TZ).date(), TZ, WorkingCalendar())
+    async with engine.connect() as conn:
+        mid_id = (await conn.execute(text("SELECT max(id) / 2 FROM cases"))).scalar_one()
+
+    async def inbox_view(view="open", sort="newest", before=None, **filters):
+        base = queries.cases_query(**filters)
+        conds = {v: rules.view_condition(v, user_id=1, now=now, due_cutoff=cutoff) for v in rules.VIEWS}
+        counted = [v for v in rules.VIEWS if v not in ("answered", "closed", "all")]
+        async with sessions() as s:
+            counts = await _count_views(s, base, conds, counted)
+            stmt = base if conds[view] is None else base.where(conds[view])
+            if view not in counts:
+                counts[view] = await capped_count(s, stmt)
+            if sort == "urgent":
+                page = stmt.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id).limit(PAGE_SIZE + 1)
+            else:
+                page = stmt.order_by(Case.id.desc()).limit(PAGE_SIZE + 1)
+                if before:
+                    page = page.where(Case.id < before)
+            rows = (await s.execute(page)).scalars().all()
+        return counts, rows
+
+    async def bare():
+        async with sessions() as s:
+            return (await s.execute(select(Case).order_by(Case.id.desc()).limit(PAGE_SIZE + 1))).scalars().all()
+
+    loop_time = lambda coro_fn: (lambda: None)  # noqa: E731 (placeholder, replaced below)
+
+    async def measure(coro_fn) -> dict:
+        await coro_fn()
+        samples = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            await coro_fn()
+            samples.append((time.perf_counter() - t) * 1000)
+        samples.sort()
+        return {"median_ms": round(statistics.median(samples), 2),
+                "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2)}
+
+    cases = {
+        "baseline: SELECT … ORDER BY id DESC LIMIT 51": bare,
+        "open view (default) + counters": lambda: inbox_view("open"),
+        "new view + counters": lambda: inbox_view("new"),
+        "overdue view + counters": lambda: inbox_view("overdue"),
+        "open view, most urgent first": lambda: inbox_view("open", sort="urgent"),
+        "all view page 1 (+ capped total)": lambda: inbox_view("all"),
+        "all view, keyset page at the middle (+ capped total)": lambda: inbox_view("all", before=mid_id),
+        "all view, channel=letter (+ capped total)": lambda: inbox_view("all", channel="letter"),
+        "all view, kind=report, year=2024 (+ capped total)": lambda: inbox_view("all", kind="report", year=2024),
+        "closed view (+ capped total)": lambda: inbox_view("closed"),
+        "search '车位' in open cases": lambda: inbox_view("open", q="车位"),
+        "search '车位' in all cases (+ capped total)": lambda: inbox_view("all", q="车位"),
+        "search '防空警报' in all cases (+ capped total)": lambda: inbox_view("all", q="防空警报"),
+        "search a rare token (one case)": lambda: inbox_view("all", q=str(mid_id)),
+        "case number lookup": lambda: inbox_view("all", q="WX20240315-0001"),
+    }
+    results = {}
+    for name, fn in cases.items():
+        results[name] = await measure(fn)
+        print(f"  {name:<48} median {results[name]['median_ms']:>9.2f} ms   p95 {results[name]['p95_ms']:>9.2f} ms")
+    await engine.dispose()
+    del loop_time
+    return results
+
+
+async def http_figures(db: Path, repeat: int) -> dict:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+    from bot.config import Settings
+    from bot.services import Services
+    from tests.inbox_staff import add_user, login
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", secret_key="bench", var_dir=str(OUT / "var"))
+    services = Services.build(settings)
+    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+    await client.start_server()
+    client.services = services
+    try:
+        async with services.sessions() as s:
+            from storage import queries
+
+            if await queries.user_by_name(s, "bench") is None:
+                await s.close()
+                await add_user(services, "bench")
+        assert (await login(client, "bench")).status == 303
+
+        async def get(path):
+            resp = await client.get(path)
+            assert resp.status == 200, (path, resp.status)
+            await resp.read()
+
+        results = {}
+        for name, path in {"GET /healthz (baseline)": "/healthz", "GET /inbox": "/inbox",
+                           "GET /inbox?view=all": "/inbox?view=all",
+                           "GET /inbox?view=all&q=车位": "/inbox?view=all&q=%E8%BD%A6%E4%BD%8D",
+                           "GET /inbox/dashboard (this year)": "/inbox/dashboard?year=2026"}.items():
+            await get(path)
+            samples = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                await get(path)
+                samples.append((time.perf_counter() - t) * 1000)
+            samples.sort()
+            results[name] = {"median_ms": round(statistics.median(samples), 2),
+                             "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2)}
+            print(f"  {name:<48} median {results[name]['median_ms']:>9.2f} ms   p95 {results[name]['p95_ms']:>9.2f} ms")
+        return results
+    finally:
+        await client.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing bench database of that size")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    db = OUT / f"inbox_{args.cases}.db"
+    if not (args.reuse and db.exists()):
+        build(db, args.cases)
+    print(f"SQL ({args.cases:,} cases, {args.repeat} runs each):")
+    sql = asyncio.run(sql_figures(db, args.repeat))
+    print("HTTP (whole request through the app, logged in):")
+    http = asyncio.run(http_figures(db, args.repeat))
+    report = {"cases": args.cases, "sqlite": sql, "http": http, "at": datetime.now(timezone.utc).isoformat()}
+    (OUT / "bench_inbox.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    print(f"wrote {OUT / 'bench_inbox.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
