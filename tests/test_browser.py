@@ -116,3 +116,21 @@ async def test_form_posted_without_its_csrf_token_is_refused(server, browser):
     assert "请求被拒绝" in await page.inner_text("body")
     async with server.services.sessions() as session:
         assert (await session.execute(select(func.count()).select_from(CaseNote))).scalar_one() == 0
+
+
+async def test_dashboard_chart_downloads_as_png(server, browser):
+    s = server.services
+    await add_user(s, "liming")
+    for i, channel in enumerate(("portal", "portal", "platform")):
+        await new_case(s, f"咨询人防工程第{i}件", channel=channel, phone=f"1380000000{i}")
+    page = await logged_in_page(browser, server)
+    await page.click("header nav a:text-is('统计图表')")
+    await page.wait_for_selector("figure#chart-channels svg")
+    async with page.expect_download() as info:
+        await page.click("figure#chart-channels a.png")
+    download = await info.value
+    assert download.suggested_filename.endswith(".png")
+    path = await download.path()
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000  # a real, non-empty image
+    assert page.alerts == []

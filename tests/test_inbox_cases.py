@@ -297,3 +297,22 @@ async def test_dashboard_counts_and_downloadable_charts(staff):
     last_year = await page(staff, f"/inbox/dashboard?year={year - 1}")
     assert re.search(r'id="fig-total">1<', last_year)
     assert (await staff.get("/inbox/dashboard/charts/nope.svg")).status == 404
+
+
+async def test_hotline_answer_goes_back_through_the_12345_outbox(staff):
+    from storage.models import OutboxItem
+
+    s = staff.services
+    item = InboundMessage(channel="hotline", identity="13800001234", received_at=datetime.now(timezone.utc),
+                          text="来电人咨询人防车位产权问题", classification=s.classifier.classify("咨询人防车位产权问题"),
+                          external_id="12345-20261125-000001", contact_phone="13800001234")
+    (result,) = await record_with_retry(s.engine, [item], s.intake_context())
+    path = f"/inbox/cases/{result.case_id}"
+    html = await page(staff, path)
+    assert "12345平台回传" in html and 'name="delivered_by"' not in html  # no delivery choice: the machine delivers
+    resp = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "人防车位不得出售产权。"})
+    assert resp.status == 303
+    async with s.sessions() as session:
+        outbox = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == result.case_id))).scalars().all()
+    assert [o.target for o in outbox] == ["hotline"]
+    assert "人防车位不得出售产权。" in await page(staff, path)
