@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,7 +55,12 @@ _STATUS_BY_LABEL = {"新收": "new", "已分派": "assigned", "办理中": "in_p
 
 
 class ImportRefused(Exception):
-    """The file cannot be imported at all; nothing was written."""
+    """The file cannot be imported (any further). ``partial`` is None when
+    nothing was written, else what was imported before the file broke off."""
+
+    def __init__(self, message: str, partial: "ImportSummary | None" = None):
+        super().__init__(message)
+        self.partial = partial
 
 
 @dataclass
@@ -81,46 +87,70 @@ def _csv_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM) or, as Excel in China writes it, GB18030."""
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    # A GBK file read as UTF-8 is mostly U+FFFD; a UTF-8 file with a stray
+    # pasted GBK row has a few (that row is rejected later, not the file).
+    if text.count("\ufffd") > max(16, len(text) // 50):
         return "gb18030"
     return "utf-8-sig"
 
 
+HEADER_SCAN = 10  # exports often put a title or notes above the header row
+_KNOWN_HEADERS = frozenset(h for layout in (HOTLINE_LAYOUT, OWN_LAYOUT) for heads in layout.values() for h in heads)
+
+
 def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list]], int | None]:
-    """(header, iterator of (line number, values), row count if known)."""
+    """(header, iterator of (line number, values) after it, data rows if known).
+    The header is the first of the top rows that names a known column."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path)
-    if suffix in (".csv", ".txt", ".tsv"):
-        return _csv_rows(path)
-    raise ImportRefused(f"不支持的文件类型 {path.suffix or '(无扩展名)'}：请使用 CSV 或 XLSX")
-
-
-def _csv_rows(path: Path):
-    fh = path.open("r", encoding=_csv_encoding(path), newline="")
-    reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-    try:
-        header = next(reader)
-    except StopIteration:
-        fh.close()
-        raise ImportRefused("文件是空的：没有表头行") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        fh.close()
-        raise ImportRefused(f"无法读取 CSV：{exc}") from None
+        lines, total = _xlsx_lines(path)
+    elif suffix in (".csv", ".txt", ".tsv"):
+        lines, total = _csv_lines(path), None
+    else:
+        raise ImportRefused(f"不支持的文件类型 {path.suffix or '(无扩展名)'}：请使用 CSV 或 XLSX")
+    top: list[tuple[int, list]] = []
+    header_at = None
+    for line, values in lines:
+        top.append((line, values))
+        if any(str(v).strip().lstrip("\ufeff") in _KNOWN_HEADERS for v in values if v is not None):
+            header_at = len(top) - 1
+            break
+        if len(top) >= HEADER_SCAN:
+            break
+    if not top:
+        lines.close()
+        raise ImportRefused("文件是空的：没有表头行")
+    header_at = header_at or 0
+    header_line, header = top[header_at]
 
     def rows():
-        with fh:
-            start = reader.line_num + 1
+        try:
+            yield from top[header_at + 1:]
+            yield from lines
+        finally:
+            lines.close()
+
+    if total is not None:
+        total -= header_line
+    return ["" if h is None else str(h) for h in header], rows(), total
+
+
+def _csv_lines(path: Path):
+    # Undecodable bytes become U+FFFD and that row is rejected, rather than
+    # one bad byte stopping the whole import half-way.
+    with path.open("r", encoding=_csv_encoding(path), errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        start = 1
+        try:
             for values in reader:
                 yield start, values
                 start = reader.line_num + 1
+        except csv.Error as exc:
+            raise ImportRefused(f"CSV 第 {start} 行格式错误：{exc}") from None
 
-    return [str(h) for h in header], rows(), None
 
-
-def _xlsx_rows(path: Path):
+def _xlsx_lines(path: Path):
     from openpyxl import load_workbook
 
     try:
@@ -128,22 +158,16 @@ def _xlsx_rows(path: Path):
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ImportRefused(f"无法读取 XLSX：{type(exc).__name__}: {exc}") from None
     ws = wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    try:
-        header = next(it)
-    except StopIteration:
-        wb.close()
-        raise ImportRefused("工作表是空的：没有表头行") from None
-    total = ws.max_row - 1 if ws.max_row else None
+    total = ws.max_row if ws.max_row else None
 
-    def rows():
+    def lines():
         try:
-            for line, values in enumerate(it, start=2):
+            for line, values in enumerate(ws.iter_rows(values_only=True), start=1):
                 yield line, list(values)
         finally:
             wb.close()
 
-    return ["" if h is None else str(h) for h in header], rows(), total
+    return lines(), total
 
 
 # ---- layouts ------------------------------------------------------------------
@@ -183,6 +207,8 @@ def row_to_inbound(values: list, cols: dict[str, int], layout: str, channel: str
     tz = services.settings.tz
     if all(v in (None, "") for v in values):
         raise RowError("空行")
+    if any(isinstance(v, str) and "\ufffd" in v for v in values):
+        raise RowError("含有无法识别的字符（文件编码不一致），请另存为 UTF-8 后重新导入此行")
     kind = topic = status = None
     if layout == "hotline":
         order_id = _cell(values, cols, "order_id")
@@ -249,7 +275,7 @@ async def import_file(
         raise
     await services.refresh_calendar(force=True)
     summary = ImportSummary(layout=layout)
-    errors = _ErrorFile(errors_path or path.with_name(path.name + ".errors.csv"))
+    errors = _ErrorFile(errors_path or _default_errors_path(path))
     bar = _progress(total, progress)
     now = datetime.now(timezone.utc)
     default_status = None if keep_open else "closed"
@@ -274,6 +300,10 @@ async def import_file(
         if batch:
             await _flush(batch, services, summary, default_status, actor, now)
             bar.update(len(batch))
+    except ImportRefused as exc:  # the file broke off part-way (a CSV syntax error)
+        if batch:
+            await _flush(batch, services, summary, default_status, actor, now)
+        raise ImportRefused(str(exc), partial=summary) from None
     finally:
         bar.close()
         errors.close()
@@ -333,6 +363,13 @@ async def _settle(conn, batch, results, default_status, actor: str, now: datetim
         await conn.execute(AuditEntry.__table__.insert(), [
             {"at": now, "actor": actor, "action": "case.imported", "case_id": cid, "detail": {}} for cid in created
         ])
+
+
+def _default_errors_path(path: Path) -> Path:
+    """FILE.errors.csv beside the file, or in the working directory when
+    the file's folder is read-only (e.g. a mounted export)."""
+    beside = path.with_name(path.name + ".errors.csv")
+    return beside if os.access(path.parent, os.W_OK) else Path.cwd() / beside.name
 
 
 class _ErrorFile:
@@ -409,7 +446,11 @@ def cmd_import(args) -> int:
             summary = await import_file(args.file, args.channel, services, errors_path=args.errors,
                                         keep_open=args.keep_open, chunk_size=max(1, args.chunk))
         except ImportRefused as exc:
-            print(f"错误：{exc}；未导入任何数据。", file=sys.stderr)
+            if exc.partial is None:
+                print(f"错误：{exc}；未导入任何数据。", file=sys.stderr)
+            else:
+                print(f"错误：{exc}；此前的行已处理（{exc.partial.text()}），修正后重新导入不会重复。",
+                      file=sys.stderr)
             return 2
         finally:
             await services.engine.dispose()

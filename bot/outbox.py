@@ -79,7 +79,7 @@ class OutboxOptions:
     poll_interval: float = 1.0  # seconds between looks at the queue when idle
     lease: float = 120.0  # seconds a claimed item is ours; longer than any send may take
     batch: int = 20  # items claimed at once
-    max_attempts: int = 12  # ~ 5 s, 10 s, 20 s … capped at 1 h: about 8 hours of trying
+    max_attempts: int = 30  # 5 s, 10 s, 20 s … then hourly: about 21 hours (a platform down overnight)
     base_delay: float = 5.0
     max_delay: float = 3600.0
     send_timeout: float = 15.0  # per HTTP request; well inside the lease

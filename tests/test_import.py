@@ -214,3 +214,18 @@ async def test_the_command_line(db_url, tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "来电时间" in refused.stderr and "诉求内容" in refused.stderr
     assert "未导入任何数据" in refused.stderr
+
+
+async def test_a_title_above_the_header_and_a_badly_encoded_row(services, tmp_path):
+    # Exports often start with a title line; one row here carries bytes that
+    # are not UTF-8 (pasted from a GBK file): that row is rejected, not the file.
+    path = tmp_path / "orders.csv"
+    good = "RX-7,2020-03-15 09:21,咨询,,咨询人防车位能否出售,张先生,13800001234,\n"
+    bad = "RX-8,2020-03-15 10:00,咨询,,".encode() + "人防车位".encode("gbk") + ",李,,\n".encode()
+    path.write_bytes("12345工单导出（2020年3月）\n".encode() + (",".join(HEADER) + "\n").encode()
+                     + good.encode() + bad)
+    summary = await import_file(path, "hotline", services)
+    assert (summary.imported, summary.rejected) == (1, 1)
+    errors = Path(f"{path}.errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert errors[1].startswith("4,RX-8,") and "编码" in errors[1]
+    assert set(await cases(services)) == {"RX-7"}
