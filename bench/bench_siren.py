@@ -93,6 +93,34 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> float:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except OSError:
+        return float("nan")
+
+
+def measured(proc: subprocess.Popen, port: int, n: int, duration: float, expect: str) -> dict:
+    """The load run plus what it cost the server: CPU time per request is
+    a figure a busy machine does not distort the way latency is."""
+    before, load_before = cpu_seconds(proc.pid), loadavg()
+    result = load(port, n, duration, expect)
+    used = cpu_seconds(proc.pid) - before
+    result["server_cpu_ms_per_request"] = round(used / n * 1000, 3)
+    result["machine_load_before_after"] = [load_before, loadavg()]
+    return result
+
+
 def load(port: int, n: int, duration: float, expect: str) -> dict:
     cmd = pinned([PY, str(ROOT / "bench/siren_load.py"), "--url", f"http://127.0.0.1:{port}/wechat",
                   "--n", str(n), "--duration", str(duration), "--expect", expect,
@@ -190,7 +218,7 @@ def main() -> None:
     try:
         wait_ready(server, port)
         print(f"server up on :{port}; sending {args.n} questions over {args.duration:.0f} s …", flush=True)
-        product = load(port, args.n, args.duration, EXPECT)
+        product = measured(server, port, args.n, args.duration, EXPECT)
     finally:
         stop(server)
     db = asyncio.run(count_db(url))
@@ -204,7 +232,7 @@ def main() -> None:
                                 stderr=subprocess.PIPE, text=True)
         try:
             wait_ready(bare, bport)
-            baseline = load(bport, args.n, args.duration, "")
+            baseline = measured(bare, bport, args.n, args.duration, "")
         finally:
             stop(bare)
 

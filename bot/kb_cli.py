@@ -17,9 +17,12 @@ async def _with_session(fn):
 
     from .config import load_settings
 
+    from storage.migrate import upgrade
+
     settings = load_settings()
     engine = create_engine(settings.database_url)
     try:
+        await upgrade(engine)  # like `intake serve`: a fresh install works at once
         async with sessionmaker(engine)() as session:
             return await fn(session)
     finally:

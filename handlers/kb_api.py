@@ -9,12 +9,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import knowledge as kb
-from bot.answers import AnswersError, entry_data
+from bot.answers import AnswersError, entry_data, rule_data
 from bot.cases import mask_text
 from bot.services import SERVICES, Services
 from storage import kb_queries
 
 from .api import ACTOR, ApiError, _int_param, json_ok, read_json
+from .wechat_answers import current, reload, today
 
 ENTRY = "/api/v1/kb/entries/{key}"
 
@@ -29,7 +30,7 @@ def _bad(exc: AnswersError) -> ApiError:
     return ApiError(400, "invalid", exc.message, exc.field)
 
 
-def _entry_json(e, tz=None) -> dict:
+def _entry_json(e) -> dict:
     out = entry_data(e)
     for k in ("valid_from", "valid_to"):
         if k in out:
@@ -43,14 +44,10 @@ def _entry_json(e, tz=None) -> dict:
 
 async def _reload(request: web.Request) -> None:
     # This worker at once; the others within a few seconds (revision check).
-    from .wechat_answers import reload
-
     await reload(request.app[SERVICES])
 
 
 async def list_entries(request: web.Request) -> web.Response:
-    from .wechat_answers import current
-
     knowledge = current(request.app[SERVICES])
     return json_ok({"items": [_entry_json(e) for e in sorted(knowledge.entries.values(), key=lambda e: e.key)]})
 
@@ -96,10 +93,6 @@ async def delete_entry(request: web.Request) -> web.Response:
 
 
 async def get_rules(request: web.Request) -> web.Response:
-    from bot.answers import rule_data
-
-    from .wechat_answers import current
-
     knowledge = current(request.app[SERVICES])
     return json_ok({"items": [rule_data(r) | {"active": r.active} for r in knowledge.rules],
                     "welcome": knowledge.welcome})
@@ -126,8 +119,6 @@ async def put_rules(request: web.Request) -> web.Response:
 
 async def try_match(request: web.Request) -> web.Response:
     """What the account would answer to a question today (and the runners-up)."""
-    from .wechat_answers import current, today
-
     services: Services = request.app[SERVICES]
     data = await read_json(request)
     text = data.get("text")

@@ -158,3 +158,9 @@ async def test_menu_refused_by_wechat_is_reported(db_url, tmp_path, fake):
     code, _, err = await intake(db_url, tmp_path, "wechat", "menu", "push", str(MENU), **wechat_env(fake))
     assert code == 1 and "65301" in err
     assert fake.menu is None
+
+
+async def test_import_into_a_fresh_database(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"  # never migrated
+    code, out, err = await intake(url, tmp_path, "kb", "import", str(STARTER))
+    assert code == 0 and "新增" in out, err
