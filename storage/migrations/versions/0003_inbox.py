@@ -38,12 +38,16 @@ def upgrade() -> None:
     op.create_index("ix_cases_kind_id", "cases", ["kind", "id"])
     op.create_index("ix_cases_topic_id", "cases", ["topic", "id"])
 
+    # Tokens first, then the index over them: an external-content FTS5 table
+    # must be built from the rows ('rebuild') before its triggers run.
+    _backfill_search_tokens()
     if dialect == "sqlite":
         # External-content FTS5 index over cases.search_tokens, kept in step by
         # triggers. The tokens are already cut by jieba and normalised the way
         # unicode61 would (bot/search.py), so the tokenizer only splits on spaces.
         op.execute("CREATE VIRTUAL TABLE cases_fts USING fts5(search_tokens, content='cases', "
                    "content_rowid='id', tokenize='unicode61 remove_diacritics 0')")
+        op.execute("INSERT INTO cases_fts(cases_fts) VALUES ('rebuild')")
         op.execute("CREATE TRIGGER cases_fts_ai AFTER INSERT ON cases BEGIN "
                    "INSERT INTO cases_fts(rowid, search_tokens) VALUES (new.id, new.search_tokens); END")
         op.execute("CREATE TRIGGER cases_fts_ad AFTER DELETE ON cases BEGIN "
@@ -53,8 +57,6 @@ def upgrade() -> None:
                    "INSERT INTO cases_fts(rowid, search_tokens) VALUES (new.id, new.search_tokens); END")
     else:
         op.execute("CREATE INDEX ix_cases_search_tokens ON cases USING gin (string_to_array(search_tokens, ' '))")
-
-    _backfill_search_tokens()
 
     op.create_table(
         "staff_sessions",
