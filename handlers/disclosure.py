@@ -71,8 +71,8 @@ def _case_id(request: web.Request) -> int:
         raise ApiError(404, "not_found", "没有这个案件") from None
 
 
-async def _load(session, request: web.Request, *, required: bool = True) -> tuple[Case, DisclosureRequest | None]:
-    case = await session.get(Case, _case_id(request))
+async def _load(session, case_id: int, *, required: bool = True) -> tuple[Case, DisclosureRequest | None]:
+    case = await session.get(Case, case_id)
     if case is None:
         raise ApiError(404, "not_found", "没有这个案件")
     req = (await session.execute(
@@ -129,11 +129,10 @@ async def _audit(session, actor: Actor, action: str, case: Case, **detail) -> No
     session.add(AuditEntry(actor=actor.label, action=action, case_id=case.id, detail=detail))
 
 
-async def put_disclosure(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+async def save_disclosure(services: Services, actor: Actor, case_id: int, data: dict) -> tuple[Case, DisclosureRequest, bool]:
+    """Register a case as a disclosure request, or update it; record a decision."""
     settings, tz = services.settings, services.settings.tz
     calendar = await services.refresh_calendar()
-    data = await read_json(request)
     unknown = set(data) - PUT_FIELDS
     if unknown:
         name = sorted(unknown)[0]
@@ -148,9 +147,8 @@ async def put_disclosure(request: web.Request) -> web.Response:
         _domain(lambda: dz.validate_outcome(outcome))
     decided_on = parse_day(data["decided_at"], "decided_at", tz) if data.get("decided_at") else None
     now = datetime.now(timezone.utc)
-    actor = request[ACTOR]
     async with services.sessions() as session:
-        case, req = await _load(session, request, required=False)
+        case, req = await _load(session, case_id, required=False)
         if "version" in data and req is not None and data["version"] != req.version:
             raise ApiError(409, "conflict", "该申请已被他人修改，请刷新后重试", "version")
         created = req is None
@@ -187,7 +185,16 @@ async def put_disclosure(request: web.Request) -> web.Response:
                      fields=sorted(k for k in data if k not in ("id_proof", "contact")),
                      outcome=req.outcome, decided_at=req.decided_on.isoformat() if req.decided_on else None)
         await session.commit()
-        return await _respond(services, session, case, req, 201 if created else 200)
+        return case, req, created
+
+
+async def put_disclosure(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    data = await read_json(request)
+    case, req, created = await save_disclosure(services, request[ACTOR], _case_id(request), data)
+    return await _respond(services, None, case, req, 201 if created else 200)
+
+
 
 
 async def get_disclosure(request: web.Request) -> web.Response:
@@ -195,7 +202,7 @@ async def get_disclosure(request: web.Request) -> web.Response:
     await services.refresh_calendar()
     unmask = request.query.get("unmask") in ("1", "true")
     async with services.sessions() as session:
-        case, req = await _load(session, request)
+        case, req = await _load(session, _case_id(request))
         if unmask:
             # Seeing the full ID number and contact is a recorded act.
             await _audit(session, request[ACTOR], "disclosure.unmasked", case)
@@ -208,18 +215,25 @@ def _action(name: str, apply):
 
     async def handler(request: web.Request) -> web.Response:
         services = request.app[SERVICES]
-        tz = services.settings.tz
-        calendar = await services.refresh_calendar()
         data = await read_json(request) if request.can_read_body else {}
-        async with services.sessions() as session:
-            case, req = await _load(session, request)
-            detail = _domain(lambda: apply(req, data, tz, calendar))
-            sync_case(case, req, tz, datetime.now(timezone.utc))
-            await _audit(session, request[ACTOR], f"disclosure.{name}", case, **(detail or {}))
-            await session.commit()
-            return await _respond(services, session, case, req)
+        case, req = await run_action(services, request[ACTOR], _case_id(request), name, data)
+        return await _respond(services, None, case, req)
 
     return handler
+
+
+async def run_action(services: Services, actor: Actor, case_id: int, name: str, data: dict) -> tuple[Case, DisclosureRequest]:
+    """One workflow step in one transaction: load, apply, sync the case, audit, commit."""
+    tz = services.settings.tz
+    calendar = await services.refresh_calendar()
+    apply = ACTIONS[name]  # defined below the step functions
+    async with services.sessions() as session:
+        case, req = await _load(session, case_id)
+        detail = _domain(lambda: apply(req, data, tz, calendar))
+        sync_case(case, req, tz, datetime.now(timezone.utc))
+        await _audit(session, actor, f"disclosure.{name}", case, **(detail or {}))
+        await session.commit()
+        return case, req
 
 
 def _correction(req, data, tz, cal):
@@ -273,20 +287,37 @@ def _stage(req, data, tz, cal):
     return {"stage": req.stage}
 
 
-async def answer_letter(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+# Workflow steps by name (the API's paths use dashes, these underscores).
+ACTIONS = {
+    "correction_notice": _correction, "corrected": _corrected, "abandoned": _abandoned,
+    "third_party": _third_party, "third_party_answer": _third_party_answer, "extension": _extension,
+    "stage": _stage,
+}
+
+
+async def letter_for(services: Services, actor: Actor, case_id: int) -> tuple[Case, str]:
+    """The 答复书 text for a decided request (audited: it names the applicant)."""
     settings = services.settings
     async with services.sessions() as session:
-        case, req = await _load(session, request)
+        case, req = await _load(session, case_id)
         text = _domain(lambda: letter_text(case, req, office=office_name(settings), var_dir=settings.var_dir))
-        await _audit(session, request[ACTOR], "disclosure.answer_letter", case, outcome=req.outcome)
+        await _audit(session, actor, "disclosure.answer_letter", case, outcome=req.outcome)
         await session.commit()
-    if request.query.get("format") == "txt":
+    return case, text
+
+
+def letter_response(case: Case, text: str, fmt: str | None = None) -> web.Response:
+    if fmt == "txt":
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
     return web.Response(
         body=letter_docx(text), content_type=CONTENT_TYPES["docx"],
         headers={"Content-Disposition": f'attachment; filename="answer-letter-{case.number}.docx"'},
     )
+
+
+async def answer_letter(request: web.Request) -> web.Response:
+    case, text = await letter_for(request.app[SERVICES], request[ACTOR], _case_id(request))
+    return letter_response(case, text, request.query.get("format"))
 
 
 # ---- reviews (table 四) -------------------------------------------------------
@@ -413,9 +444,10 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, services: Services | None = None) -> None:
-    from . import wechat_disclosure
+    from . import disclosure_pages, wechat_disclosure
 
     wechat_disclosure.setup(app)  # the WeChat dialog, ahead of the other WeChat handlers
+    disclosure_pages.setup(app)  # staff pages under /inbox (login, CSRF and templates of the inbox)
     base = "/api/v1/cases/{case_id}/disclosure"
     app.router.add_put(base, put_disclosure)
     app.router.add_get(base, get_disclosure)
