@@ -59,6 +59,9 @@ class TokenMatch(ColumnElement):
 
     type = Boolean()
     inherit_cache = False
+    # A condition in itself: without this SQLAlchemy writes "(…) = 1" on
+    # SQLite, which hides the IN (…) from the planner (a full scan).
+    _is_implicitly_boolean = True
 
     def __init__(self, id_column, tokens_column, tokens: list[str]):
         self.id_column = id_column

@@ -113,6 +113,7 @@ class Case(Base):
               sqlite_where=text(OPEN_CASES_SQL), postgresql_where=text(OPEN_CASES_SQL)),
         Index("ix_cases_kind_id", "kind", "id"),
         Index("ix_cases_topic_id", "topic", "id"),
+        Index("ix_cases_year_day", "received_year", "received_date", "channel", "kind", "merged_into_id"),  # dashboard
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

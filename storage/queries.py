@@ -172,7 +172,11 @@ def search_condition(q: str):
 
     q = q.strip()
     if _CASE_NUMBER.match(q):
-        return Case.number.startswith(q.upper(), autoescape=True)
+        number = q.upper()
+        if "-" in number:
+            return Case.number == number
+        # A day's prefix, e.g. WX20240315: a range on the unique index (LIKE can't use it).
+        return (Case.number >= number) & (Case.number < number[:-1] + chr(ord(number[-1]) + 1))
     tokens = query_tokens(q)
     if not tokens:  # only punctuation or symbols: plain substring search
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

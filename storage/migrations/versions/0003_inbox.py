@@ -37,6 +37,8 @@ def upgrade() -> None:
                     sqlite_where=sa.text(OPEN_CASES_SQL), postgresql_where=sa.text(OPEN_CASES_SQL))
     op.create_index("ix_cases_kind_id", "cases", ["kind", "id"])
     op.create_index("ix_cases_topic_id", "cases", ["topic", "id"])
+    # The dashboard's volumes by day, channel and kind, from the index alone.
+    op.create_index("ix_cases_year_day", "cases", ["received_year", "received_date", "channel", "kind", "merged_into_id"])
 
     # Tokens first, then the index over them: an external-content FTS5 table
     # must be built from the rows ('rebuild') before its triggers run.
@@ -136,6 +138,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS cases_fts")
     else:
         op.execute("DROP INDEX IF EXISTS ix_cases_search_tokens")
+    op.drop_index("ix_cases_year_day", "cases")
     op.drop_index("ix_cases_topic_id", "cases")
     op.drop_index("ix_cases_kind_id", "cases")
     op.drop_index("ix_cases_open", "cases")
