@@ -49,8 +49,16 @@ async def requests_list(request: web.Request) -> web.Response:
             .order_by(DisclosureRequest.outcome.is_not(None), DisclosureRequest.answer_due.is_(None),
                       DisclosureRequest.answer_due, DisclosureRequest.id.desc()).limit(500)
         )).all()
+        # Cases the classifier or staff marked as disclosure requests that
+        # nobody has registered yet: the legal clock may already be running.
+        unregistered = (await session.execute(
+            select(Case.id, Case.number, Case.received_at, Case.channel)
+            .outerjoin(DisclosureRequest, DisclosureRequest.case_id == Case.id)
+            .where(Case.kind == "disclosure_request", DisclosureRequest.id.is_(None), Case.merged_into_id.is_(None))
+            .order_by(Case.received_at).limit(200)
+        )).all()
     items = [{"req": r, "number": number, "warnings": dz.warnings(r, today, calendar)} for r, number in rows]
-    return render(request, "disclosure_list.html", items=items, stage_labels=dz.STAGE_LABELS,
+    return render(request, "disclosure_list.html", items=items, unregistered=unregistered, stage_labels=dz.STAGE_LABELS,
                   outcome_labels=dz.OUTCOME_LABELS, applicant_labels=APPLICANT_LABELS)
 
 

@@ -47,6 +47,8 @@ async def test_register_decide_and_download_through_the_forms(server):
     path = f"/inbox/cases/{cid}/disclosure"
     html = await page(server, path)
     assert "登记为政府信息公开申请" in html
+    listing = await page(server, "/inbox/disclosure")
+    assert "尚未登记" in listing and f'href="{path}"' in listing
     # Without the CSRF token: refused, nothing written.
     resp = await server.post(path, data={"applicant_type": "natural_person"}, allow_redirects=False)
     assert resp.status in (400, 403) and await requests_count(server) == 0
