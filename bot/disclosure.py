@@ -284,16 +284,16 @@ def record_corrected(req: DisclosureRequest, *, received_on: date, calendar: Wor
     recompute_answer_due(req, calendar)
 
 
-def close_abandoned(req: DisclosureRequest, *, today: date, fmt: str = "2021") -> None:
-    """No correction by its deadline: 视为放弃申请 → table 三 (六)1 (r6_1; r6
-    in the 2019 format)."""
+def close_abandoned(req: DisclosureRequest, *, today: date) -> None:
+    """No correction by its deadline: 视为放弃申请 → table 三 (六)1. Stored as
+    r6_1 whatever the year; the 2019 format's report folds it into (六)."""
     _not_archived(req)
     _not_decided(req, "按逾期不补正处理")
     if req.correction_sent_on is None or req.corrected_on is not None:
         raise DisclosureError("只有发出补正通知且申请人未补正的申请才能按逾期不补正处理", "outcome", "no_correction")
     if today <= req.correction_reply_due:
         raise DisclosureError(f"补正期限 {req.correction_reply_due} 尚未届满", "today", "not_yet")
-    req.outcome = "r6" if fmt == "2019" else "r6_1"
+    req.outcome = "r6_1"
     req.decided_on, req.decided_year = today, today.year
     req.answer_due = None
     req.stage = "answered"

@@ -253,8 +253,7 @@ def _corrected(req, data, tz, cal):
 
 def _abandoned(req, data, tz, cal):
     today = _day_or_today(data, "today", tz)
-    fmt = "2019" if today.year <= 2020 else "2021"
-    dz.close_abandoned(req, today=today, fmt=fmt)
+    dz.close_abandoned(req, today=today)
     return {"outcome": req.outcome}
 
 

@@ -128,6 +128,8 @@ async def test_abandoned_correction_closes_as_table3_six_one(server, api_token):
     report = await (await server.get("/api/v1/reports/2024", headers=auth(api_token))).json()
     assert report["table3"]["rows"]["r6_1"]["natural_person"] == 1
     assert all(c["ok"] for c in report["checks"])
+    trial = await (await server.get("/api/v1/reports/2024?template=2019", headers=auth(api_token))).json()
+    assert trial["table3"]["rows"]["r6"]["total"] == 1 and "r6_1" not in trial["table3"]["rows"]
 
 
 @pytest.mark.parametrize("body, field, code", [
@@ -248,6 +250,16 @@ async def test_reviews_fill_table_four(server, api_token):
     t4 = (await (await server.get("/api/v1/reports/2024", headers=h)).json())["table4"]
     assert t4["reconsideration"] == {"upheld": 1, "corrected": 0, "other": 0, "pending": 0, "total": 1}
     assert t4["litigation_after"]["pending"] == 1 and t4["litigation_direct"]["pending"] == 1
+    # The court decides the suit filed after reconsideration within the year.
+    items = (await (await server.get("/api/v1/reviews?year=2024", headers=h)).json())["items"]
+    after = next(i for i in items if i["kind"] == "litigation_after")
+    bad = await server.patch(f"/api/v1/reviews/{after['id']}", headers=h, json={"result": "corrected"})
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "concluded_on"
+    ok = await server.patch(f"/api/v1/reviews/{after['id']}", headers=h,
+                            json={"result": "corrected", "concluded_on": "2024-11-30"})
+    assert ok.status == 200
+    t4 = (await (await server.get("/api/v1/reports/2024", headers=h)).json())["table4"]
+    assert t4["litigation_after"] == {"upheld": 0, "corrected": 1, "other": 0, "pending": 0, "total": 1}
 
 
 async def test_answer_letter_cites_the_article_and_fills_the_facts(server, api_token):
