@@ -30,7 +30,8 @@ from .inbox_web import STATIC, render
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-SORTS = {"newest": "最新登记在前", "urgent": "期限最近在前"}
+SORTS = {"newest": "最新登记在前", "urgent": "期限最近在前（待办视图）"}
+CLOSED_VIEWS = ("answered", "closed", "all")
 DELIVERY_WAYS = ("邮寄", "电话告知", "当面答复", "电子邮件", "网站回复")
 
 
@@ -91,6 +92,10 @@ async def inbox_list(request: web.Request) -> web.Response:
         q = (request.query.get("q") or "").strip()[:100]
     except BadRequest as exc:
         return render(request, "error.html", status=400, message=str(exc))
+    if view in CLOSED_VIEWS:
+        # Deadlines matter while a case is open; ordering a million closed
+        # cases by deadline would be a full sort for nothing.
+        sort = "newest"
     now, tz = _context(services)
     calendar = await services.refresh_calendar()
     calendar_error = None
