@@ -104,10 +104,8 @@ def sync_case(case: Case, req: DisclosureRequest, tz: ZoneInfo, now: datetime) -
             case.closed_at = case.closed_at or now
     elif req.correction_sent_on and not req.corrected_on:
         case.status = "waiting"
-    elif case.status in ("new", "waiting", "answered", "closed"):
+    elif case.status in ("new", "waiting"):
         case.status = "in_progress"
-        case.answered_at = None
-        case.closed_at = None
     case.version += 1
     case.updated_at = now
     req.version += 1
