@@ -26,15 +26,22 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import Counter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Case, Message, OutboxItem
 
-from . import hotline
+from . import hotline, metrics
 from .services import Services
 
 log = logging.getLogger(__name__)
+
+
+DELIVERIES = Counter(
+    "intake_outbox_deliveries_total", "Outbox delivery attempts by target and outcome (sent, retry, failed)",
+    ["target", "outcome"], registry=metrics.REGISTRY,
+)
 
 
 class DeliveryError(Exception):
@@ -202,6 +209,7 @@ class OutboxWorker:
                         await session.execute(update(Message).where(Message.id == item.message_id)
                                               .values(status="sent", error=None))
                     self.sent += 1
+                    DELIVERIES.labels(item.target, "sent").inc()
                     log.info("outbox item %s (%s) delivered", item.id, item.target)
                     continue
                 message = str(error)[:1000]
@@ -212,10 +220,12 @@ class OutboxWorker:
                         await session.execute(update(Message).where(Message.id == item.message_id)
                                               .values(status="failed", error=message))
                     self.failed += 1
+                    DELIVERIES.labels(item.target, "failed").inc()
                     log.warning("outbox item %s (%s) failed for good after %d attempts: %s",
                                 item.id, item.target, item.attempts, message)
                 else:
                     delay = backoff(item.attempts, self.opts)
+                    DELIVERIES.labels(item.target, "retry").inc()
                     await session.execute(update(OutboxItem).where(ours).values(
                         locked_until=None, last_error=message, next_attempt_at=now + timedelta(seconds=delay)))
                     log.info("outbox item %s (%s) attempt %d failed, retry in %.0f s: %s",

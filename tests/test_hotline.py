@@ -180,3 +180,12 @@ async def test_the_hotline_is_off_without_a_secret(server):
     resp = await push(server, ORDER)
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "hotline_disabled"
+
+
+async def test_an_oversized_batch_is_refused_whole(hotline):
+    from handlers.hotline import MAX_BATCH
+
+    orders = [{"order_id": f"F-{i}", "received_at": "2020-03-15 09:00", "content": "咨询"} for i in range(MAX_BATCH + 1)]
+    resp = await push(hotline, {"orders": orders})
+    assert resp.status == 413 and (await resp.json())["error"]["field"] == "orders"
+    assert await case_count(hotline) == 0

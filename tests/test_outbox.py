@@ -133,6 +133,11 @@ async def test_retried_with_backoff_while_the_platform_is_down(app, platform):
     assert await eventually(lambda: _is(app, sent["id"], "sent"))
     item = (await outbox(app))["items"][0]
     assert item["status"] == "sent" and item["attempts"] == 4
+    # Ops see the retries (counters are per process, hence at least).
+    text = await (await app.get("/metrics")).text()
+    retries = [line for line in text.splitlines()
+               if line.startswith('intake_outbox_deliveries_total{outcome="retry",target="hotline"}')]
+    assert retries and float(retries[0].split()[-1]) >= 3
 
 
 async def test_a_refused_result_fails_visibly_and_staff_can_retry(app, platform):
