@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.base import KINDS, TOPICS
 from storage.models import AuditEntry, Case, CaseNote, Correction, Message, OutboxItem, User
 
-from .cases import STATUSES
+from .cases import STATUSES, compute_deadline
+from .config import Settings
 from .hotline import result_payload
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
@@ -54,11 +55,13 @@ def _now() -> datetime:
 
 async def update_case(
     session: AsyncSession, case: Case, changes: dict, actor: Actor, *, expected_version: int | None = None,
-    calendar: WorkingCalendar | None = None, tz: ZoneInfo | None = None,
+    calendar: WorkingCalendar | None = None, tz: ZoneInfo | None = None, settings: Settings | None = None,
 ) -> Case:
     """Apply ``kind``, ``topic``, ``status``, ``assignee`` (a user name or None).
     Entering "waiting" pauses the deadline; leaving it extends the deadline by
-    the working days spent waiting (``calendar``/``tz``: the office's)."""
+    the working days spent waiting (``calendar``/``tz``: the office's). A new
+    kind brings that kind's handling limit (``settings``), unless the source
+    fixed the deadline (12345 orders)."""
     if expected_version is not None and expected_version != case.version:
         raise StaleCase(case.version)
     unknown = set(changes) - {"kind", "topic", "status", "assignee"}
@@ -91,6 +94,7 @@ async def update_case(
         case.kind, case.topic = new_kind, new_topic
         case.classified_by = "staff"
         case.needs_review = False
+    limit = _deadline_for_kind(case, settings, calendar) if case.kind != before["kind"] and settings else {}
     pause: dict = {}
     if "status" in changes and changes["status"] != case.status:
         if changes["status"] == "waiting":
@@ -109,6 +113,7 @@ async def update_case(
     after = {"kind": case.kind, "topic": case.topic, "status": case.status, "assignee_id": case.assignee_id}
     diff = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     diff.update(pause)
+    diff.update(limit)
     if diff:
         case.version += 1
         case.updated_at = now
@@ -198,6 +203,21 @@ def end_pause(case: Case, now: datetime, calendar: WorkingCalendar | None, tz: Z
     case.deadline_at = datetime.combine(last_day, time(23, 59, 59), tz).astimezone(timezone.utc)
     case.paused_days = (case.paused_days or 0) + days
     return {"paused_working_days": days, "deadline": [old.isoformat(), case.deadline_at.isoformat()]}
+
+
+def _deadline_for_kind(case: Case, settings: Settings, calendar: WorkingCalendar | None) -> dict:
+    """Reclassified: the deadline follows the new kind's limit (plus any days
+    already paused). Deadlines a source fixed (deadline_days None) stay."""
+    if case.deadline_days is None:
+        return {}
+    days = settings.deadline_days_for(case.channel, case.kind)
+    if days == case.deadline_days:
+        return {}
+    old_at, old_days = case.deadline_at, case.deadline_days
+    d = compute_deadline(case.received_at, days + (case.paused_days or 0), settings.tz, calendar or WorkingCalendar())
+    case.deadline_at, case.deadline_days, case.deadline_error = d.due_at, days, d.error
+    return {"deadline_days": [old_days, days],
+            "deadline_at": [old_at.isoformat() if old_at else None, d.due_at.isoformat() if d.due_at else None]}
 
 
 async def add_note(session: AsyncSession, case: Case, text: str, actor: Actor) -> CaseNote:

@@ -295,7 +295,7 @@ async def patch_case(request: web.Request) -> web.Response:
     async with services.sessions() as session:
         case = await _load_case(session, request)
         await update_case(session, case, data, request[ACTOR], expected_version=expected,
-                          calendar=services.calendar, tz=services.settings.tz)  # the waiting pause
+                          calendar=services.calendar, tz=services.settings.tz, settings=services.settings)
         await session.commit()
         names = await _usernames(session, {case.assignee_id} if case.assignee_id else set())
         return json_ok(case_json(case, services.settings.tz, assignee=names.get(case.assignee_id)))

@@ -300,7 +300,7 @@ async def case_update(request: web.Request) -> web.Response:
             if form.get("assignee", "") != current:
                 changes["assignee"] = form.get("assignee") or None
         await update_case(session, case, changes, actor, expected_version=_version(form),
-                          calendar=services.calendar, tz=services.settings.tz)
+                          calendar=services.calendar, tz=services.settings.tz, settings=services.settings)
 
     return await _act(request, action, done="updated")
 

@@ -131,6 +131,12 @@ async def test_reclassify_assign_and_leave_the_new_view(staff):
     async with staff.services.sessions() as session:
         corr = (await session.execute(select(Correction).where(Correction.case_id == case.id))).scalar_one()
     assert (corr.previous_kind, corr.kind, corr.topic) == ("other", "complaint", "shelter")
+    # A complaint has 15 working days, not the 7 of "other": the deadline follows the kind.
+    async with staff.services.sessions() as session:
+        fresh = await session.get(Case, case.id)
+    cal, received = staff.services.calendar, case.received_at.astimezone(TZ).date()
+    assert (case.deadline_days, fresh.deadline_days) == (7, 15)
+    assert fresh.deadline_at.astimezone(TZ).date() == cal.add_working_days(received, 15)
 
 
 async def test_stale_form_is_told_not_overwritten(staff):
