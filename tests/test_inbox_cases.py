@@ -56,6 +56,8 @@ async def test_default_view_lists_open_cases_of_every_year_with_counters(staff):
     assert numbers_in(await page(staff, "/inbox?view=overdue")) == [old.number]
     assert numbers_in(await page(staff, "/inbox?view=closed")) == [done.number]
     assert numbers_in(await page(staff, "/inbox?view=open&channel=letter")) == [fresh.number]
+    assert numbers_in(await page(staff, "/inbox?view=all&status=closed")) == [done.number]
+    assert (await staff.get("/inbox?status=bogus")).status == 400
     # Newest first by default; most urgent (earliest deadline) first on request.
     assert numbers_in(await page(staff, "/inbox?view=open"))[0] == fresh.number
     assert numbers_in(await page(staff, "/inbox?view=open&sort=urgent"))[0] == old.number
