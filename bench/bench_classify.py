@@ -12,7 +12,8 @@ Reports, each beside a bare baseline measured in the same run:
    on N short messages, start-up excluded (measured separately with an
    empty file) — baseline: a script that reads the same CSV and json-dumps
    one object per row without classifying. Run on one core (taskset when
-   available).
+   available), each measurement repeated (--repeat), medians reported, wall
+   time and CPU time (the latter is robust to other load on the machine).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import csv
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,8 +66,19 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def one_core_prefix() -> list[str]:
-    return ["taskset", "-c", "0"] if shutil.which("taskset") else []
+def med(xs):
+    return statistics.median(xs)
+
+
+def pin(cpu: int | None) -> list[str]:
+    """Pin this process to one core; return the taskset prefix for children."""
+    if cpu is None:
+        return []
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except (AttributeError, OSError):
+        pass
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
 
 
 def main() -> int:
@@ -73,17 +86,23 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=50_000, help="messages in the batch file")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "messages_dev.csv"))
     ap.add_argument("--latency-n", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each measurement (medians are reported)")
+    ap.add_argument("--cpu", type=int, default=1, help="core to pin to (-1: do not pin)")
     args = ap.parse_args()
+    pre = pin(None if args.cpu < 0 else args.cpu)
+    core = f"pinned to core {args.cpu}" if pre else "not pinned"
+    print(f"{core}; {args.repeat} runs of each measurement, medians (CPU = user+sys time of the process, "
+          "less sensitive to other load on the machine than wall time)")
     rng = random.Random(0)
     texts = load_texts(Path(args.data))
 
-    # 1. start-up
+    # 1. start-up (in this process: imports, jieba + user dictionary, rules, model)
     t0 = time.perf_counter()
     import nlp
 
     clf = nlp.load_classifier()
     startup = time.perf_counter() - t0
-    print(f"start-up (load_classifier: jieba + user dict, rules, model): {startup * 1000:.0f} ms")
+    print(f"start-up in-process (import + load_classifier: jieba + user dict, rules, model): {startup * 1000:.0f} ms")
 
     # 2. single-message latency, ~100 characters, distinct texts (no cache hits)
     long_texts = []
@@ -97,25 +116,38 @@ def main() -> int:
     tk = segment.init()
     for t in long_texts[:200]:  # warm-up
         clf.classify(t + "w")
-    lat, base = [], []
     pc = time.perf_counter
-    for t in long_texts:
-        a = pc()
-        tk.lcut(t, HMM=False)
-        b = pc()
-        clf.classify(t)
-        c = pc()
-        base.append(b - a)
-        lat.append(c - b)
-    print(f"single message, 100 chars, server path (clf.classify), n={len(lat)}: "
-          f"p50 {statistics.median(lat) * 1e3:.3f} ms, p99 {pct(lat, 99) * 1e3:.3f} ms, mean {statistics.fmean(lat) * 1e3:.3f} ms")
-    print(f"  baseline jieba.lcut(HMM=False) alone:                 "
-          f"p50 {statistics.median(base) * 1e3:.3f} ms, p99 {pct(base, 99) * 1e3:.3f} ms")
+    tt = time.thread_time
+    p50s, p99s, means, cpus, b50s, b99s = [], [], [], [], [], []
+    for r in range(args.repeat):
+        lat, base = [], []
+        suffix = f"r{r}"  # distinct texts each round: the cache never answers
+        c0 = tt()
+        for t in long_texts:
+            t = t + suffix
+            a = pc()
+            clf.classify(t)
+            lat.append(pc() - a)
+        cpus.append((tt() - c0) / len(long_texts))
+        for t in long_texts:
+            a = pc()
+            tk.lcut(t, HMM=False)
+            base.append(pc() - a)
+        p50s.append(statistics.median(lat))
+        p99s.append(pct(lat, 99))
+        means.append(statistics.fmean(lat))
+        b50s.append(statistics.median(base))
+        b99s.append(pct(base, 99))
+    print(f"single message, ~100 chars, server path (clf.classify, cache missed), n={len(long_texts)} x {args.repeat}:")
+    print(f"  wall p50 {med(p50s) * 1e3:.3f} ms, p99 {med(p99s) * 1e3:.3f} ms (runs: "
+          + ", ".join(f"{x * 1e3:.3f}" for x in p99s) + f"), mean {med(means) * 1e3:.3f} ms; CPU/msg {med(cpus) * 1e3:.3f} ms")
+    print(f"  baseline jieba.lcut(HMM=False) alone (not used by the classifier; a yardstick): "
+          f"p50 {med(b50s) * 1e3:.3f} ms, p99 {med(b99s) * 1e3:.3f} ms")
     a = pc()
     for t in long_texts[:1000]:
         clf.classify(t)
     cached = (pc() - a) / 1000
-    print(f"  same texts again (cache hit): mean {cached * 1e6:.1f} µs")
+    print(f"  same texts again (cache hit): mean {cached * 1e6:.1f} us")
 
     # 3. batch throughput of the CLI
     short = [t for t in texts if len(t) <= 40] or FALLBACK
@@ -135,25 +167,40 @@ def main() -> int:
         empty.write_text("text\n", encoding="utf-8")
         script = tmp / "baseline.py"
         script.write_text(BASELINE_SCRIPT, encoding="utf-8")
-        pre = one_core_prefix()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
         def run(cmd):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             a = time.perf_counter()
             subprocess.run(pre + cmd, stdout=subprocess.DEVNULL, check=True, env=env, cwd=ROOT)
-            return time.perf_counter() - a
+            wall = time.perf_counter() - a
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+        def measure(cmd):
+            # interleave empty and full runs so that load changes hit both alike
+            se, sc, fe, fc = [], [], [], []
+            for _ in range(args.repeat):
+                w, c = run(cmd + [str(empty)])
+                se.append(w)
+                sc.append(c)
+                w, c = run(cmd + [str(batch)])
+                fe.append(w)
+                fc.append(c)
+            return med(se), med(sc), med(fe), med(fc), [args.n / max(f - s, 1e-9) for f, s in zip(fe, se)]
 
         cli = [sys.executable, "-m", "nlp.cli", "classify", "--input"]
-        start_cli = min(run(cli + [str(empty)]) for _ in range(2))
-        full_cli = min(run(cli + [str(batch)]) for _ in range(2))
-        start_base = min(run([sys.executable, str(script), str(empty)]) for _ in range(2))
-        full_base = min(run([sys.executable, str(script), str(batch)]) for _ in range(2))
-        rate = args.n / max(full_cli - start_cli, 1e-9)
-        rate_b = args.n / max(full_base - start_base, 1e-9)
-        core = "one core (taskset -c 0)" if pre else "no taskset: not pinned"
-        print(f"batch: intake classify --input, {args.n} short messages (avg {statistics.fmean(len(t) for t in short):.0f} chars), {core}:")
-        print(f"  start-up {start_cli * 1000:.0f} ms (excluded), classify+write {full_cli - start_cli:.2f} s → {rate:,.0f} msg/s")
-        print(f"  baseline read CSV + json.dumps only: start-up {start_base * 1000:.0f} ms, {full_base - start_base:.2f} s → {rate_b:,.0f} msg/s")
+        s_w, s_c, f_w, f_c, rates = measure(cli)
+        bs_w, bs_c, bf_w, bf_c, brates = measure([sys.executable, str(script)])
+        avg = statistics.fmean(len(t) for t in short)
+        print(f"batch: intake classify --input, {args.n} short messages (avg {avg:.0f} chars, 1 in 3 distinct), {core}:")
+        print(f"  start-up (empty file, excluded): wall {s_w * 1000:.0f} ms, CPU {s_c * 1000:.0f} ms")
+        print(f"  classify+write: wall {f_w - s_w:.2f} s -> {args.n / max(f_w - s_w, 1e-9):,.0f} msg/s "
+              f"(runs: {', '.join(f'{x:,.0f}' for x in rates)}); "
+              f"CPU {f_c - s_c:.2f} s -> {args.n / max(f_c - s_c, 1e-9):,.0f} msg/s")
+        print(f"  bare baseline (read CSV + json.dumps, no classification): start-up wall {bs_w * 1000:.0f} ms; "
+              f"wall {bf_w - bs_w:.2f} s -> {args.n / max(bf_w - bs_w, 1e-9):,.0f} msg/s; "
+              f"CPU {bf_c - bs_c:.2f} s -> {args.n / max(bf_c - bs_c, 1e-9):,.0f} msg/s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -17,14 +17,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classification
-from .model import LinearModel, softmax
+from .model import LinearModel
 from .rules import Rules
+from .segment import is_word
 from .textnorm import han_count, is_contentless, normalize
 
 RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.976, 0.5→0.979 kind F1
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
 REVIEW_BELOW = 0.5  # confidence under this → needs_review
 CACHE_TEXT_MAX = 512  # texts up to this length are cached
+EVIDENCE_N = 3  # model n-grams shown as "matched" when no rule decided
 _LABEL_TO_KIND = {**HOTLINE_REQUEST_TYPES, **{v: k for k, v in KIND_LABELS.items()}, **{k: k for k in KINDS}}
 
 
@@ -50,6 +52,7 @@ class OfficeClassifier:
         self._tp = {t: rules.topic_priority.get(t, 0) * 1e-4 for t in TOPICS}
         self._cached = lru_cache(maxsize=8192)(self._classify)
         self._lock = threading.Lock()
+        self._layout: dict = {}
 
     # ------------------------------------------------------------- public
     def classify(self, text: str, *, hint_kind: str | None = None) -> Classification:
@@ -70,52 +73,100 @@ class OfficeClassifier:
             return Classification(hint or "other", "general", 0.2 if not hint else 0.5, (), True,
                                   "feed" if hint else "rules")
         rr = self.rules.score(norm)
-        raw = self.model.raw_scores(norm) if self.mode != "rules" else None
+        if self.mode != "rules":
+            feats = self.model.features(norm)
+            raw = self.model.scores_of(feats)
+        else:
+            feats = raw = None
 
         # kind
         if hint:
             kind, kconf, kmatched, ksrc = hint, 1.0, [], "feed"
         else:
             kind, kconf, kmatched, ksrc = self._decide(
-                "kind", rr.kind_scores, rr.kind_matched, raw, self._kp,
+                "kind", rr.kind_scores, rr.kind_matched, raw, self._kp, feats,
                 fallback="other" if rr.whole_other or (not rr.any_kind() and (han_count(norm) < 4 or self.mode == "rules")) else None)
-        topic, tconf, tmatched, tsrc = self._decide("topic", rr.topic_scores, rr.topic_matched, raw, self._tp,
+        topic, tconf, tmatched, tsrc = self._decide("topic", rr.topic_scores, rr.topic_matched, raw, self._tp, feats,
                                                     fallback="general" if not rr.any_topic() and (kind == "other" or self.mode == "rules") else None)
-        matched = tuple(dict.fromkeys(kmatched + tmatched))
+        if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
+            matched = _merge_matched(kmatched, tmatched)
+        else:
+            matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
         return Classification(kind, topic, conf, matched, conf < REVIEW_BELOW, src)
 
-    def _decide(self, head, rule_scores, rule_matched, raw, prio, fallback=None):
-        model_scores = self.model.head_scores(raw, head) if raw is not None else None
-        rules_fired = any(v > 0 for v in rule_scores.values())
-        if self.mode == "model" and model_scores is not None:
-            scores = dict(model_scores)
-            src = "model"
-        elif model_scores is None:
-            scores = {c: v * self.rule_weight for c, v in rule_scores.items()}
+    def _head_layout(self, head: str, prio: dict):
+        """(classes, offset into the model's raw scores, priorities) of a head,
+        in the order the scores are combined (the model's class order, or
+        the rules' when there is no model)."""
+        lay = self._layout.get(head)
+        if lay is None:
+            h = self.model.heads.get(head) if self.model is not None else None
+            if h is not None:
+                off, classes, _ = h
+            else:
+                off, classes = None, list(KINDS if head == "kind" else TOPICS)
+            lay = self._layout[head] = (classes, off, [prio.get(c, 0.0) for c in classes])
+        return lay
+
+    def _decide(self, head, rule_scores, rule_matched, raw, prio, feats, fallback=None):
+        rules_fired = False
+        for v in rule_scores.values():
+            if v > 0:
+                rules_fired = True
+                break
+        classes, off, prios = self._head_layout(head, prio)
+        if raw is None or off is None:
+            rw = self.rule_weight
+            classes = list(rule_scores)
+            vals = [v * rw for v in rule_scores.values()]
+            prios = [prio.get(c, 0.0) for c in classes]
             src = "rules"
+        elif self.mode == "model":
+            vals = raw[off : off + len(classes)]
+            src = "model"
         else:
             rw = self.rule_weight
-            scores = {c: v + rw * rule_scores.get(c, 0.0) for c, v in model_scores.items()}
+            get = rule_scores.get
+            vals = [v + rw * get(c, 0.0) for c, v in zip(classes, raw[off : off + len(classes)])]
             src = "combined" if rules_fired else "model"
-        if fallback and not (self.mode == "model"):
+        if fallback and self.mode != "model":
             # nothing to go on (a greeting, a test, a few stray characters)
             if not rules_fired or rule_scores.get(fallback, 0) > 0:
-                scores[fallback] = max(scores.values()) + 1.0
-        for c, p in prio.items():
-            if c in scores:
-                scores[c] += p
-        probs = softmax({c: v / TEMPERATURE for c, v in scores.items()})
-        best = max(probs, key=probs.__getitem__)
-        conf = probs[best]
+                top = max(vals) + 1.0
+                if fallback in classes:
+                    vals[classes.index(fallback)] = top
+                else:
+                    classes = classes + [fallback]
+                    vals = vals + [top]
+                    prios = prios + [prio.get(fallback, 0.0)]
+        vals = [v + p for v, p in zip(vals, prios)]
+        # softmax probability of the winner, without building the distribution
+        m = max(vals)
+        best = classes[vals.index(m)]
+        exp = math.exp
+        conf = 1.0 / sum([exp((v - m) / TEMPERATURE) for v in vals])
         if src == "rules" and not rules_fired:
             conf = min(conf, 0.3)
         matched = list(rule_matched.get(best, ())) if src != "model" else []
-        if not matched and raw is not None and src != "rules":
-            matched = self._model_evidence(raw, head, best)
+        if not matched and feats is not None and src != "rules":
+            matched = self.model.evidence(feats, head, best, EVIDENCE_N, is_word)
+            if matched:
+                matched.append(_EVIDENCE)
         return best, conf, matched, src
 
-    def _model_evidence(self, raw, head, cls, n=3) -> list[str]:
-        """Words that pushed the model towards ``cls`` most (for the staff's 'why')."""
-        return []
+
+_EVIDENCE = object()  # marks a list of model n-grams (not rule cues)
+
+
+def _merge_matched(kmatched: list, tmatched: list) -> tuple[str, ...]:
+    """Rule cues first; a model n-gram already inside a shown word is dropped."""
+    rule_words = [x for lst in (kmatched, tmatched) if lst[-1] is not _EVIDENCE for x in lst]
+    out = list(dict.fromkeys(rule_words))
+    for lst in (kmatched, tmatched):
+        if lst[-1] is _EVIDENCE:
+            for x in lst[:-1]:
+                if x not in out and not any(x in o for o in out):
+                    out.append(x)
+    return tuple(out)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+SEEN_MAX = 65536  # JSON lines kept per distinct text during `classify --input`
 TRAINED_DIR_ENV = "INTAKE_NLP_DIR"  # where `nlp train` keeps models by default
 
 
@@ -190,6 +191,7 @@ def cmd_classify(args) -> int:
     hint = args.hint_kind
     buf = []
     errors = 0
+    seen: dict[str, str] = {}
     try:
         for line, text, error, rid in _iter_input_records(path):
             if error is not None:
@@ -197,11 +199,19 @@ def cmd_classify(args) -> int:
                 print(f"warning: {path}: {error}", file=sys.stderr)
                 d = {"kind": "other", "topic": "general", "confidence": 0.0, "matched": [], "needs_review": True,
                      "source": "error", "error": f"{path}: {error}", "line": line}
+                buf.append(dumps(d, ensure_ascii=False))
             else:
-                d = classify(text, hint_kind=hint).as_dict()
-                if rid is not None:
-                    d["id"] = rid
-            buf.append(dumps(d, ensure_ascii=False))
+                # batches repeat texts: keep the JSON line of each text seen
+                line_json = seen.get(text)
+                if line_json is None:
+                    line_json = dumps(classify(text, hint_kind=hint).as_dict(), ensure_ascii=False)
+                    if len(seen) >= SEEN_MAX:
+                        seen.clear()
+                    if len(text) <= 512:
+                        seen[text] = line_json
+                if rid is not None:  # same text as dumps(d | {"id": rid})
+                    line_json = f'{line_json[:-1]}, "id": {dumps(rid, ensure_ascii=False)}}}'
+                buf.append(line_json)
             if len(buf) >= 512:
                 out.write("\n".join(buf) + "\n")
                 buf.clear()
@@ -256,7 +266,7 @@ def _corrections(args) -> list:
 
 
 def cmd_train(args) -> int:
-    from .training import DEFAULT_ALGO, DEFAULT_C, TrainingError, read_table, rows_from_file, save_model, train
+    from .training import DEFAULT_ALGO, TrainingError, read_table, rows_from_file, save_model, train
 
     path = Path(args.file)
     if not path.is_file():
@@ -278,7 +288,8 @@ def cmd_train(args) -> int:
         if not rows:
             return _fail(f"{path}: no labelled rows")
         t0 = time.perf_counter()
-        model = train(rows, heads, algo=args.algo or DEFAULT_ALGO, C=args.C or DEFAULT_C, words=args.words,
+        model = train(rows, heads, algo=args.algo or DEFAULT_ALGO, C=args.C, words=args.words or None,
+                      ngram_max=args.ngram_max, tfidf=args.tfidf, balanced=args.balanced,
                       meta={"source": str(path), "heads": heads})
     except TrainingError as e:
         return _fail(str(e))
@@ -398,8 +409,13 @@ def register(subparsers) -> None:
                    help="also train on staff corrections from the database (default when INTAKE_DATABASE_URL names an existing DB)")
     t.add_argument("--no-corrections", action="store_true", help="never read the database")
     t.add_argument("--algo", choices=["lr", "nb"], help="lr (logistic regression, default) or nb (naive Bayes)")
-    t.add_argument("--C", type=float, help="regularisation strength for lr (default 10)")
+    t.add_argument("--C", type=float, help="inverse regularisation strength for lr (default 10)")
     t.add_argument("--words", action="store_true", help="add jieba words to the character n-gram features (slower)")
+    t.add_argument("--ngram-max", type=int, choices=[1, 2, 3, 4, 5], help="longest character n-gram (default 3)")
+    t.add_argument("--tfidf", action=argparse.BooleanOptionalAction, default=None,
+                   help="TF-IDF weighting of the features (default: off)")
+    t.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=None,
+                   help="balanced class weights (default: on for label columns other than kind/topic)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="score the classifier on a labelled CSV (does not learn from it)")

@@ -1,27 +1,42 @@
-"""Inference for the learned stage: a linear model scored with dict lookups.
+"""Inference for the learned stage: a linear model scored with one dict lookup per feature.
 
 A model file is JSON:
 
     {"format": "gov-intake-linear/1",
-     "features": {"ngram_max": 3, "words": true, "scale": "l2"},
+     "features": {"ngram_max": 3, "words": false, "scale": "l2", "idf": false},
      "heads": {"kind": {"classes": [...], "bias": [...]}, "topic": {...}},
-     "weights": {"feature": [w for every class of every head, in head order]},
+     "weights": {"feature": [w for every class of every head, in head order (, idf)]},
      "meta": {...}}
 
-One weight list per feature covers all heads, so scoring a text is one dict
-lookup per feature. No numpy or scikit-learn is needed at run time.
+Features are binary (present or not). With ``"scale": "l2"`` the feature
+vector is L2-normalised; with ``"idf": true`` every feature is weighted by
+its inverse document frequency (stored as the last value of its list; a
+feature the model never saw counts with ``idf_unseen``) before the norm, i.e.
+TF-IDF with binary term frequency.
+
+Scoring. At load time each feature's values are packed into ONE Python int
+(fixed-point, 32 or 64 bits per slot: a count, the feature's squared idf, and one
+slot per class, offset so that every slot stays non-negative). Scoring a text
+is then ``sum(filter(None, map(packed.get, features)))`` (a single pass in C
+with one big-int addition per known feature) and one ``int.to_bytes`` +
+``struct.unpack`` to read the per-class sums back. This is exact for weights stored
+with four decimals (idf-weighted ones to 1e-4) and several times faster than summing per-class lists. No numpy or
+scikit-learn is needed at run time.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from operator import add
+import struct
 from pathlib import Path
 
 from .features import featurize
+from .textnorm import MAX_CHARS
 
 FORMAT = "gov-intake-linear/1"
+
+_SCALE = 10_000  # fixed point: 1e-4, the precision of the weights in the file
 
 
 class ModelError(ValueError):
@@ -37,6 +52,7 @@ class LinearModel:
         self.ngram_max = int(feats.get("ngram_max", 3))
         self.use_words = bool(feats.get("words", True))
         self.scale = feats.get("scale", "l2")
+        self.use_idf = bool(feats.get("idf", False))
         self.meta = data.get("meta") or {}
         self.heads: dict[str, tuple[int, list[str], list[float]]] = {}
         offset = 0
@@ -49,10 +65,52 @@ class LinearModel:
             offset += len(classes)
         self.width = offset
         self.bias = [b for _, _, bias in self.heads.values() for b in bias]
-        self.weights: dict[str, list[float]] = data["weights"]
-        for f, w in list(self.weights.items())[:5]:
-            if len(w) != offset:
-                raise ModelError(f"{source}: weights of {f!r} have {len(w)} values, expected {offset}")
+        weights: dict[str, list[float]] = data["weights"]
+        expect = offset + (1 if self.use_idf else 0)
+        for f, w in weights.items():
+            if len(w) != expect:
+                raise ModelError(f"{source}: weights of {f!r} have {len(w)} values, expected {expect}")
+        self.weights = weights
+        idfs = [w[-1] for w in weights.values()] if self.use_idf else []
+        self.idf_unseen = float(feats.get("idf_unseen", max(idfs, default=1.0)))
+        self._pack(weights)
+        self._shown: dict = {}  # is_word -> {feature: text shown to staff}
+
+    def _pack(self, weights: dict[str, list[float]]) -> None:
+        """Pack each feature's values into one int (see the module doc).
+
+        Slots: 0 = 1 (a count), 1 = idf squared, 2.. = weight (times idf) per
+        class plus an offset that keeps it non-negative. The slot width (32 or
+        64 bits) is chosen so that the sum over the most features a text can
+        have (MAX_CHARS × (ngram_max + 1)) cannot carry into the next slot."""
+        use_idf = self.use_idf
+        q = {}
+        big = 0
+        for f, w in weights.items():
+            idf = w[-1] if use_idf else 1.0
+            vals = [round(x * idf * _SCALE) for x in w[: self.width]]
+            q[f] = (round(idf * idf * _SCALE) if use_idf else 0, vals)
+            big = max(big, max(map(abs, vals), default=0))
+        off = 1 << max(1, big.bit_length())  # > |any weight slot|
+        max_feats = MAX_CHARS * (self.ngram_max + 1)
+        max_idf2 = max((i for i, _ in q.values()), default=0)
+        need = max(2 * off, max_idf2 + 1).bit_length() + max_feats.bit_length()
+        bits = 32 if need <= 32 else 64
+        if need > 64:
+            raise ModelError(f"{self.source}: weights too large to score (|w| up to {big / _SCALE:g})")
+        nslots = 2 + self.width
+        self._off = off
+        self._nbytes = nslots * bits // 8
+        self._unpack = struct.Struct(f"<{nslots}{'I' if bits == 32 else 'Q'}").unpack
+        shifts = [bits * (2 + j) for j in range(self.width)]
+        base = 1 + sum(off << s for s in shifts)
+        packed = {}
+        for f, (idf2, vals) in q.items():
+            v = base + (idf2 << bits)
+            for s, x in zip(shifts, vals):
+                v += x << s
+            packed[f] = v
+        self._packed = packed
 
     @classmethod
     def load(cls, path: str | Path) -> "LinearModel":
@@ -63,18 +121,30 @@ class LinearModel:
             raise ModelError(f"{path}: cannot read model: {e}") from None
         return cls(data, str(path))
 
+    def features(self, norm: str) -> set[str]:
+        return featurize(norm, ngram_max=self.ngram_max, words=self.use_words)
+
     def raw_scores(self, norm: str) -> list[float]:
         """Decision values for every class of every head (head order)."""
-        feats = featurize(norm, ngram_max=self.ngram_max, words=self.use_words)
-        rows = [w for w in map(self.weights.get, feats) if w is not None]
-        if not rows:
+        return self.scores_of(self.features(norm))
+
+    def scores_of(self, feats: set[str]) -> list[float]:
+        total = sum(filter(None, map(self._packed.get, feats)))
+        if not total:
             return list(self.bias)
-        # transpose in C: one sum per class instead of one list per feature
-        acc = [sum(col) for col in zip(*rows)]
+        vals = self._unpack(total.to_bytes(self._nbytes, "little"))
+        n = vals[0]
         if self.scale == "l2":
-            k = 1.0 / math.sqrt(len(feats))
-            return [b + k * a for b, a in zip(self.bias, acc)]
-        return list(map(add, self.bias, acc))
+            if self.use_idf:
+                u = self.idf_unseen
+                norm2 = vals[1] / _SCALE + (len(feats) - n) * u * u
+            else:
+                norm2 = len(feats)
+            k = 1.0 / (_SCALE * math.sqrt(norm2))
+        else:
+            k = 1.0 / _SCALE
+        off = n * self._off
+        return [b + k * (v - off) for b, v in zip(self.bias, vals[2:])]
 
     def head_scores(self, raw: list[float], head: str) -> dict[str, float] | None:
         h = self.heads.get(head)
@@ -82,6 +152,49 @@ class LinearModel:
             return None
         off, classes, _ = h
         return dict(zip(classes, raw[off : off + len(classes)]))
+
+    def evidence(self, feats, head: str, cls: str, n: int = 3, is_word=None) -> list[str]:
+        """The features that pushed ``head`` towards ``cls`` most (weight on
+        ``cls`` above the mean of the head's classes), for the staff's 'why'.
+        Only n-grams that are words (``is_word``, e.g. in jieba's dictionary)
+        are shown, so a staff member reads 车位, not 位租金; among
+        overlapping ones the longer is kept."""
+        h = self.heads.get(head)
+        if h is None or cls not in h[1]:
+            return []
+        off, classes, _ = h
+        j = off + classes.index(cls)
+        lo, hi = off, off + len(classes)
+        ncls = len(classes)
+        use_idf = self.use_idf
+        # the model features that can be shown (words, built once per is_word)
+        shown = self._shown.get(is_word)
+        if shown is None:
+            shown = self._shown[is_word] = {
+                f: (f[2:] if f.startswith("w|") else f) for f in self.weights
+                if len(f) - (2 if f.startswith("w|") else 0) >= 2
+                and (is_word is None or is_word(f[2:] if f.startswith("w|") else f))}
+        weights = self.weights
+        cands = []
+        for f in shown.keys() & feats:
+            w = weights[f]
+            c = w[j] - sum(w[lo:hi]) / ncls
+            if c > 0:
+                cands.append((c * w[-1] if use_idf else c, shown[f]))
+        cands.sort(key=lambda x: (-x[0], -len(x[1]), x[1]))
+        out: list[str] = []
+        for _, text in cands:
+            for i, o in enumerate(out):
+                if text in o:
+                    break
+                if o in text:
+                    out[i] = text
+                    break
+            else:
+                out.append(text)
+                if len(out) >= n:
+                    break
+        return out
 
 
 def softmax(scores: dict[str, float]) -> dict[str, float]:

@@ -45,3 +45,10 @@ def words(norm: str) -> list[str]:
     domain words HMM would otherwise have to guess)."""
     tk = _tokenizer or init()
     return tk.lcut(norm, HMM=False)
+
+
+def is_word(text: str) -> bool:
+    """True when ``text`` is a word of jieba's dictionary or the user
+    dictionary (not just a prefix of one)."""
+    tk = _tokenizer or init()
+    return tk.FREQ.get(text, 0) > 0

@@ -33,6 +33,8 @@ DEFAULT_C = 10.0
 # triple the cost of a message (jieba is ~0.3 ms per 100 characters), so the
 # office model uses character n-grams only; `nlp train --words` turns them on.
 DEFAULT_WORDS = False
+OFFICE_PRESET = {"C": DEFAULT_C, "ngram_max": 3, "words": DEFAULT_WORDS, "tfidf": False, "balanced": False}
+GENERIC_PRESET = {"C": 10.0, "ngram_max": 3, "words": False, "tfidf": False, "balanced": True}
 
 
 class TrainingError(ValueError):
@@ -122,22 +124,43 @@ def rows_from_corrections(triples: Iterable[tuple[str, str | None, str | None]])
 
 
 # ------------------------------------------------------------------ fitting
-def _vectors(texts: list[str], ngram_max: int, words: bool, scale: str):
-    from sklearn.feature_extraction import DictVectorizer
+def feature_sets(texts: list[str], ngram_max: int, words: bool) -> list[set[str]]:
+    return [featurize(normalize(t), ngram_max=ngram_max, words=words) for t in texts]
 
+
+def idf_of(sets: list[set[str]]) -> dict[str, float]:
+    """Smoothed inverse document frequency (scikit-learn's formula)."""
+    df = Counter(f for fs in sets for f in fs)
+    n = len(sets)
+    return {f: math.log((1 + n) / (1 + d)) + 1.0 for f, d in df.items()}
+
+
+def _vectors(sets: list[set[str]], scale: str, idf: dict[str, float] | None) -> list[dict]:
     dicts = []
-    for t in texts:
-        feats = featurize(normalize(t), ngram_max=ngram_max, words=words)
-        v = 1.0 / math.sqrt(len(feats)) if (scale == "l2" and feats) else 1.0
-        dicts.append(dict.fromkeys(feats, v))
-    return dicts, DictVectorizer
+    for feats in sets:
+        if idf is not None:
+            d = {f: idf[f] for f in feats}
+            if scale == "l2" and d:
+                k = 1.0 / math.sqrt(sum(v * v for v in d.values()))
+                d = {f: v * k for f, v in d.items()}
+        else:
+            v = 1.0 / math.sqrt(len(feats)) if (scale == "l2" and feats) else 1.0
+            d = dict.fromkeys(feats, v)
+        dicts.append(d)
+    return dicts
 
 
 def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C: float = DEFAULT_C,
-             ngram_max: int = 3, words: bool = DEFAULT_WORDS):
-    """Fit one head; return (classes, bias, {feature: [weights]})."""
+             ngram_max: int = 3, words: bool = DEFAULT_WORDS, idf: dict[str, float] | None = None,
+             balanced: bool = False, sets: list[set[str]] | None = None):
+    """Fit one head; return (classes, bias, {feature: [weights]}). With
+    ``idf`` (feature → idf) the features are TF-IDF weighted (binary tf)."""
+    from sklearn.feature_extraction import DictVectorizer
+
     scale = "l2" if algo == "lr" else "none"
-    dicts, DictVectorizer = _vectors(texts, ngram_max, words, scale)
+    if sets is None:
+        sets = feature_sets(texts, ngram_max, words)
+    dicts = _vectors(sets, scale, idf if algo == "lr" else None)
     vec = DictVectorizer()
     X = vec.fit_transform(dicts)
     names = vec.get_feature_names_out()
@@ -147,7 +170,7 @@ def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C
     if algo == "lr":
         from sklearn.linear_model import LogisticRegression
 
-        clf = LogisticRegression(C=C, max_iter=2000)
+        clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced" if balanced else None)
         clf.fit(X, labels)
         coef, bias = clf.coef_, clf.intercept_
         if len(clf.classes_) == 2:  # binary: sklearn keeps one row
@@ -155,7 +178,7 @@ def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C
             bias = [-bias[0] / 2, bias[0] / 2]
         classes = list(clf.classes_)
     elif algo == "nb":
-        from sklearn.naive_bayes import ComplementNB, MultinomialNB
+        from sklearn.naive_bayes import MultinomialNB
 
         clf = MultinomialNB(alpha=C if C < 5 else 0.1)
         clf.fit(X, labels)
@@ -163,46 +186,80 @@ def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C
         classes = list(clf.classes_)
     else:
         raise TrainingError(f"unknown algorithm {algo!r} (lr or nb)")
-    weights = {}
+    import numpy as np
+
+    coef = np.asarray(coef)
     ncls = len(classes)
-    for j, name in enumerate(names):
-        w = [float(coef[c][j]) for c in range(ncls)]
-        if algo == "lr" and max(abs(x) for x in w) < 0.01:
-            continue
-        weights[name] = w
+    # prune features whose effective weight (times idf) is negligible: they
+    # still count in the norm at run time (as unseen features)
+    eff = np.abs(coef).max(axis=0)
+    if algo == "lr" and idf is not None:
+        eff = eff * np.array([idf[n] for n in names])
+    keep = np.nonzero(eff >= PRUNE_BELOW)[0] if algo == "lr" else range(len(names))
+    weights = {}
+    for j in keep:
+        weights[names[j]] = [float(coef[c][j]) for c in range(ncls)]
     return classes, [float(b) for b in bias], weights
 
 
-def train(rows: Iterable[Row], heads: list[str], *, algo: str = DEFAULT_ALGO, C: float = DEFAULT_C,
-          ngram_max: int = 3, words: bool = DEFAULT_WORDS, meta: dict | None = None) -> dict:
-    """Train a model with one head per label column; return the JSON-able model."""
+# weights under this (after idf) are dropped from the model file
+PRUNE_BELOW = 0.01
+
+
+def train(rows: Iterable[Row], heads: list[str], *, algo: str = DEFAULT_ALGO, C: float | None = None,
+          ngram_max: int | None = None, words: bool | None = None, tfidf: bool | None = None,
+          balanced: bool | None = None, meta: dict | None = None) -> dict:
+    """Train a model with one head per label column; return the JSON-able model.
+
+    Defaults depend on the heads: the office heads (kind, topic) use the
+    fast office settings (binary character 1–3-grams, C=10); any other label
+    column (e.g. department routing) adds balanced class weights (see
+    nlp/README.md for the measurements behind both)."""
     rows = list(rows)
+    office = set(heads) <= {"kind", "topic"}
+    preset = OFFICE_PRESET if office else GENERIC_PRESET
+    C = C if C is not None else preset["C"]
+    ngram_max = ngram_max if ngram_max is not None else preset["ngram_max"]
+    words = words if words is not None else preset["words"]
+    tfidf = tfidf if tfidf is not None else preset["tfidf"]
+    balanced = balanced if balanced is not None else preset["balanced"]
+    tfidf = tfidf and algo == "lr"
+    texts = [t for t, _ in rows]
+    sets = feature_sets(texts, ngram_max, words)
+    idf = idf_of(sets) if tfidf else None
     model_heads = {}
     per_head_weights = []
     for h in heads:
-        sub = [(t, lab[h]) for t, lab in rows if h in lab]
-        if not sub:
+        idx = [i for i, (_, lab) in enumerate(rows) if h in lab]
+        if not idx:
             raise TrainingError(f"no rows labelled for {h!r}")
-        classes, bias, weights = fit_head([t for t, _ in sub], [l for _, l in sub], algo=algo, C=C,
-                                          ngram_max=ngram_max, words=words)
+        labels = [rows[i][1][h] for i in idx]
+        classes, bias, weights = fit_head([texts[i] for i in idx], labels, algo=algo, C=C, ngram_max=ngram_max,
+                                          words=words, idf=idf, balanced=balanced, sets=[sets[i] for i in idx])
         model_heads[h] = {"classes": classes, "bias": [round(b, 5) for b in bias],
-                          "counts": dict(Counter(l for _, l in sub))}
+                          "counts": dict(Counter(labels))}
         per_head_weights.append((len(classes), weights))
-    # merge heads into one weight list per feature
+    # merge heads into one weight list per feature (+ its idf)
     merged: dict[str, list[float]] = {}
     all_feats = set().union(*(w.keys() for _, w in per_head_weights))
     for f in all_feats:
         row = []
         for ncls, w in per_head_weights:
             row.extend(round(x, 4) for x in w.get(f, [0.0] * ncls))
+        if idf is not None:
+            row.append(round(idf[f], 4))
         merged[f] = row
+    features = {"ngram_max": ngram_max, "words": words, "scale": "l2" if algo == "lr" else "none"}
+    if idf is not None:
+        features["idf"] = True
+        features["idf_unseen"] = round(max(idf.values()), 4)
     return {
         "format": FORMAT,
-        "features": {"ngram_max": ngram_max, "words": words, "scale": "l2" if algo == "lr" else "none"},
+        "features": features,
         "heads": model_heads,
         "weights": merged,
-        "meta": {"algo": algo, "C": C, "rows": len(rows), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                 **(meta or {})},
+        "meta": {"algo": algo, "C": C, "tfidf": bool(idf), "balanced": balanced, "rows": len(rows),
+                 "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **(meta or {})},
     }
 
 
