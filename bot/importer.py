@@ -106,7 +106,7 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list]], int | 
     if suffix in (".xlsx", ".xlsm"):
         lines, total = _xlsx_lines(path)
     elif suffix in (".csv", ".txt", ".tsv"):
-        lines, total = _csv_lines(path), None
+        lines, total = _csv_lines(path), _count_lines(path)
     else:
         raise ImportRefused(f"不支持的文件类型 {path.suffix or '(无扩展名)'}：请使用 CSV 或 XLSX")
     top: list[tuple[int, list]] = []
@@ -134,6 +134,17 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list]], int | 
     if total is not None:
         total -= header_line
     return ["" if h is None else str(h) for h in header], rows(), total
+
+
+def _count_lines(path: Path) -> int:
+    """Physical lines, for the progress bar's total (a quoted field spanning
+    lines makes it a slight overestimate). Reads bytes: ~1 GB/s."""
+    count, last = 0, b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 def _csv_lines(path: Path):

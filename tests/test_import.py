@@ -229,3 +229,33 @@ async def test_a_title_above_the_header_and_a_badly_encoded_row(services, tmp_pa
     errors = Path(f"{path}.errors.csv").read_text(encoding="utf-8-sig").splitlines()
     assert errors[1].startswith("4,RX-8,") and "编码" in errors[1]
     assert set(await cases(services)) == {"RX-7"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_progress_bar_on_a_terminal(db_url, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    path = write_csv(tmp_path / "orders.csv", HEADER, ROWS[:2])
+    env = {**os.environ, "INTAKE_DATABASE_URL": db_url, "INTAKE_VAR_DIR": str(tmp_path / "var"),
+           "INTAKE_SECRET_KEY": "x" * 32}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal 100 columns wide, as a person would have
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "bot.cli", "import", str(path), "--channel", "hotline"], env)
+    out = bytearray()
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out.extend(data)
+    os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert "导入: 100%" in text and "2/2" in text and "行/s" in text
+    assert "新增 2，重复 0，拒绝 0" in text
