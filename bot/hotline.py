@@ -52,7 +52,8 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
     if abs(now - ts) > SIGNATURE_WINDOW:
         return "timestamp outside the allowed window"
     expected = sign(secret, timestamp.strip(), body)
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # As bytes: compare_digest refuses non-ASCII str, and headers can carry any.
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode("utf-8", "replace")):
         return "bad signature"
     return None
 

@@ -141,6 +141,7 @@ async def test_forged_stale_or_unsigned_pushes_get_401_and_store_nothing(hotline
         await hotline.post("/hotline/orders", data=tampered, headers=headers),
         await hotline.post("/hotline/orders", data=body, headers={"Content-Type": "application/json"}),
         await hotline.post("/hotline/orders", data=body, headers={**headers, "X-Intake-Timestamp": "soon"}),
+        await hotline.post("/hotline/orders", data=body, headers={**headers, "X-Intake-Signature": "é" * 64}),
     ]
     for resp in attempts:
         assert resp.status == 401
