@@ -49,21 +49,31 @@ def open_cases():
     return and_(Case.status.in_(statuses), Case.merged_into_id.is_(None))
 
 
+OPEN_VIEWS = ("open", "new", "mine", "overdue", "due_soon", "waiting")
+
+
+def open_view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: datetime | None):
+    """What an open view adds to open_cases(): None for "open" itself."""
+    if view == "open":
+        return None
+    if view in ("new", "waiting"):
+        return Case.status == view
+    if view == "mine":
+        return Case.assignee_id == user_id
+    if view == "overdue":  # a paused ("waiting") case is not overdue
+        return and_(Case.status.in_(ACTIVE_STATUSES), Case.deadline_at < now)
+    if view == "due_soon":
+        cutoff = due_cutoff or now
+        return and_(Case.status.in_(ACTIVE_STATUSES), Case.deadline_at >= now, Case.deadline_at <= cutoff)
+    raise ValueError(f"{view!r} is not an open view")
+
+
 def view_condition(view: str, *, user_id: int | None, now: datetime, due_cutoff: datetime | None):
     """The SQL condition for a view (on top of "not merged"). Every open view
     starts from open_cases(), so all of them read the small partial index."""
-    if view == "open":
-        return open_cases()
-    if view in ("new", "waiting"):
-        return and_(open_cases(), Case.status == view)
-    if view == "mine":
-        return and_(open_cases(), Case.assignee_id == user_id)
-    if view == "overdue":  # a paused ("waiting") case is not overdue
-        return and_(open_cases(), Case.status.in_(ACTIVE_STATUSES), Case.deadline_at < now)
-    if view == "due_soon":
-        cutoff = due_cutoff or now
-        return and_(open_cases(), Case.status.in_(ACTIVE_STATUSES), Case.deadline_at >= now,
-                    Case.deadline_at <= cutoff)
+    if view in OPEN_VIEWS:
+        extra = open_view_filter(view, user_id=user_id, now=now, due_cutoff=due_cutoff)
+        return open_cases() if extra is None else and_(open_cases(), extra)
     if view in ("answered", "closed"):
         return Case.status == view
     if view == "all":

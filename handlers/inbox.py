@@ -104,12 +104,11 @@ async def inbox_list(request: web.Request) -> web.Response:
     except UnknownCalendarYear as exc:
         cutoff, calendar_error = None, str(exc)
     base = queries.cases_query(channel=channel, kind=kind, topic=topic, status=status, q=q or None)
-    conds = {v: rules.view_condition(v, user_id=staff.id, now=now, due_cutoff=cutoff) for v in rules.VIEWS}
-    counted = [v for v in rules.VIEWS if v not in ("answered", "closed", "all")]
+    cond = rules.view_condition(view, user_id=staff.id, now=now, due_cutoff=cutoff)
     async with services.sessions() as session:
         # One pass over the open cases counts every open view (indexes on status).
-        counts = await _count_views(session, base, conds, counted)
-        stmt = base if conds[view] is None else base.where(conds[view])
+        counts = await count_open_views(session, base, user_id=staff.id, now=now, due_cutoff=cutoff)
+        stmt = base if cond is None else base.where(cond)
         if view not in counts:
             counts[view] = await capped_count(session, stmt)
         if sort == "urgent":
@@ -151,12 +150,15 @@ async def capped_count(session, stmt) -> int:
     return (await session.execute(select(func.count()).select_from(limited))).scalar_one()
 
 
-async def _count_views(session, base, conds, counted) -> dict[str, int]:
-    open_only = base.where(rules.open_cases())
-    columns = [func.coalesce(func.sum(sql_case((conds[v], 1), else_=0)), 0).label(v) for v in counted]
-    stmt = open_only.with_only_columns(*columns)
-    row = (await session.execute(stmt)).one()
-    return {v: int(row[i]) for i, v in enumerate(counted)}
+async def count_open_views(session, base, *, user_id: int | None, now: datetime, due_cutoff) -> dict[str, int]:
+    """Every open view's count in one pass over the open cases (the partial
+    index ix_cases_open covers all the columns it reads)."""
+    columns = [func.count().label("open")]
+    for v in rules.OPEN_VIEWS[1:]:
+        cond = rules.open_view_filter(v, user_id=user_id, now=now, due_cutoff=due_cutoff)
+        columns.append(func.coalesce(func.sum(sql_case((cond, 1), else_=0)), 0).label(v))
+    row = (await session.execute(base.where(rules.open_cases()).with_only_columns(*columns))).one()
+    return {v: int(row[i]) for i, v in enumerate(rules.OPEN_VIEWS)}
 
 
 # ---- one case -------------------------------------------------------------------
@@ -419,19 +421,36 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_planner_statistics)
 
 
-STATISTICS_EVERY = 6 * 3600.0  # seconds
+STATISTICS_EVERY = 6 * 3600.0  # seconds between checks
 
 
-async def refresh_planner_statistics(engine) -> None:
-    """SQLite plans from sqlite_stat1, which nothing else keeps: without it
-    the open views may scan the whole table instead of the small partial
-    index of open cases. A sampled ANALYZE (analysis_limit) takes well under
-    a second even with a million cases. PostgreSQL's autovacuum does this."""
+async def refresh_planner_statistics(engine, *, force: bool = False) -> bool:
+    """SQLite plans from sqlite_stat1, which nothing else maintains: without
+    it (or with stale figures) it takes status or channel for selective and
+    sorts half the table for one page. ANALYZE when the cases table has no
+    statistics or has more than doubled (or halved) since: a few seconds of
+    write lock at a million cases, so rarely. (A sampled ANALYZE reads only
+    the first rows of each index and misjudges exactly these columns.)
+    PostgreSQL's autovacuum does this by itself. True when it analysed."""
     if engine.dialect.name != "sqlite":
-        return
+        return False
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(readonly=True)
+        async with conn.begin():
+            rows = (await conn.exec_driver_sql("SELECT count(*) FROM cases")).scalar_one()
+            try:
+                stat = (await conn.exec_driver_sql(
+                    "SELECT stat FROM sqlite_stat1 WHERE tbl = 'cases' AND idx IS NOT NULL LIMIT 1")).scalar()
+            except Exception:  # no sqlite_stat1 yet: never analysed
+                stat = None
+    analysed = int(stat.split()[0]) if stat else None
+    if not force and analysed is not None and analysed / 2 <= rows <= analysed * 2 + 1000:
+        return False
     async with engine.begin() as conn:
-        await conn.exec_driver_sql("PRAGMA analysis_limit=2000")
+        await conn.exec_driver_sql("PRAGMA analysis_limit=0")
         await conn.exec_driver_sql("ANALYZE")
+    log.info("query planner statistics refreshed (%d cases)", rows)
+    return True
 
 
 async def _planner_statistics(app: web.Application):
