@@ -105,8 +105,10 @@ def parse_time(value: object, tz: ZoneInfo, *, end_of_day: bool = False) -> date
                     moment = datetime(y, mo, d, h, mi or 0, s or 0)
             except ValueError:
                 raise InvalidTime(f"不是有效的时间：{text!r}") from None
-    else:
+    elif value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidTime("时间为空")
+    else:
+        raise InvalidTime(f"不是有效的时间：{value!r}（应为 ISO 8601，例如 2020-03-15T09:21:00+08:00）")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     if moment.year < 1990:

@@ -35,7 +35,10 @@ async def receive_orders(request: web.Request) -> web.Response:
     settings = services.settings
     if not settings.hotline_enabled:
         return error_response(404, "hotline_disabled", "12345 工单推送未启用（未配置 INTAKE_HOTLINE_SECRET）")
-    body = await request.read()
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "请求体过大，请分批推送")
     problem = hotline.verify(settings.hotline_secret or "", request.headers.get("X-Intake-Timestamp"),
                              request.headers.get("X-Intake-Signature"), body, time.time())
     if problem:
@@ -44,7 +47,7 @@ async def receive_orders(request: web.Request) -> web.Response:
         return error_response(401, "unauthorized", "签名无效或时间戳过期")
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         metrics.REJECTED.labels("hotline", "json").inc()
         return error_response(400, "invalid_json", "请求体不是有效的 JSON")
     if isinstance(data, dict) and "orders" in data:

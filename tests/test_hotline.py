@@ -152,7 +152,7 @@ async def test_forged_stale_or_unsigned_pushes_get_401_and_store_nothing(hotline
 
 
 async def test_invalid_json_is_a_400_json_error(hotline):
-    for raw in (b"{not json", "工单".encode("gbk"), b"[1, 2]", b'{"orders": "x"}'):
+    for raw in (b"{not json", "工单".encode("gbk"), b"[1, 2]", b'{"orders": "x"}', b"[" * 100000):
         resp = await push(hotline, None, raw=raw)
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] in ("invalid_json", "invalid")
@@ -190,3 +190,15 @@ async def test_an_oversized_batch_is_refused_whole(hotline):
     resp = await push(hotline, {"orders": orders})
     assert resp.status == 413 and (await resp.json())["error"]["field"] == "orders"
     assert await case_count(hotline) == 0
+
+
+async def test_an_oversized_body_is_a_json_413(hotline):
+    body = json.dumps({"orders": [{**ORDER, "content": "长" * 400_000}] * 3}, ensure_ascii=False).encode()
+    resp = await push(hotline, None, raw=body)
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_large"
+    assert await case_count(hotline) == 0
+
+
+async def test_a_numeric_time_is_rejected_with_a_clear_reason(hotline):
+    body = await (await push(hotline, {**ORDER, "received_at": 1584235260})).json()
+    assert body["rejected"][0]["field"] == "received_at" and "ISO 8601" in body["rejected"][0]["error"]
