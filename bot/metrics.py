@@ -21,3 +21,8 @@ COMMIT_BATCH = Histogram(
     "intake_commit_batch_size", "Messages per group commit", registry=REGISTRY,
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+# answers (issue 7): what the account answered itself, e.g. on the siren day
+AUTO_ANSWERS = Counter(
+    "intake_wechat_answers_total", "WeChat messages the account answered itself, by how (rule, kb, click) and entry",
+    ["how", "entry"], registry=REGISTRY,
+)

@@ -20,6 +20,7 @@ from aiohttp import web
 from wechatpy.messages import BaseMessage
 
 from bot import knowledge as kb
+from bot.metrics import AUTO_ANSWERS
 from bot.services import SERVICES, Services
 from storage import kb_queries, queries
 from storage.models import Message
@@ -67,11 +68,13 @@ async def on_question(msg: BaseMessage, services: Services):
     knowledge = current(services)
     rule = knowledge.rule_for(text)
     if rule is not None:
+        AUTO_ANSWERS.labels("rule", "").inc()
         return await _reply_without_case(msg, services, rule.reply)
     classification = services.classifier.classify(text)
     answer = knowledge.answer_for(text, classification.kind, _office_day(msg, services))
     if answer is None:
         return SKIP  # the default handler gives the normal receipt
+    AUTO_ANSWERS.labels("kb", answer.entry_key).inc()
     return await wechat.record_message(msg, services, msg._raw_xml, auto_answer=answer,
                                        classification=classification)
 
@@ -85,6 +88,7 @@ async def on_click(msg: BaseMessage, services: Services):
         # withdrawn since, or out of its dates): stored by the default handler.
         return SKIP
     reply = entry.answer
+    AUTO_ANSWERS.labels("click", entry.key).inc()
     async with services.engine.begin() as conn:
         ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": wechat._received_at(msg)}})
         await wechat._store_event(conn, msg, ids[msg.source], reply)

@@ -74,6 +74,9 @@ async def test_siren_question_is_answered_on_the_spot(server):
         out = (await s.execute(select(Message).where(Message.case_id == case.id, Message.direction == "out"))).scalar_one()
         assert out.text == content
 
+    metrics = await (await server.get("/metrics")).text()
+    assert 'intake_wechat_answers_total{entry="siren-test-day",how="kb"}' in metrics
+
     # WeChat retries the same delivery: the same reply, still one case.
     again = await post(server, peer.text("oSiren1", "今天几点拉警报？", msg_id=501))
     assert again["Content"] == content
