@@ -52,6 +52,7 @@ class Settings:
     hotline_secret: str | None = field(default=None, repr=False)
     hotline_callback_url: str | None = None
     timezone: str = "Asia/Shanghai"
+    office_name: str = ""  # 机关名称, printed on answer letters and the report draft
     var_dir: str = "var"
     # Behaviour the office may tune.
     thread_window_minutes: int = 30

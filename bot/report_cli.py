@@ -42,7 +42,7 @@ def cmd_report(args) -> int:
                     days, years = await queries.calendar_overrides(conn)
             calendar = WorkingCalendar(days, frozenset(years))
             return await report_for(engine, args.year, calendar=calendar, template=args.template,
-                                    office=args.office)
+                                    office=args.office or settings.office_name or None)
         finally:
             await engine.dispose()
 

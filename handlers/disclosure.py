@@ -25,7 +25,7 @@ PUT_FIELDS = set(STRING_FIELDS) | {"applicant_type", "receipt_date", "receipt_ba
 
 
 def office_name(settings) -> str:
-    return getattr(settings, "office_name", None) or "（机关名称）"
+    return settings.office_name or "（机关名称）"
 
 
 def parse_day(value, field: str, tz: ZoneInfo) -> date:

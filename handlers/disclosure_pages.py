@@ -170,7 +170,7 @@ async def report_download(request: web.Request) -> web.Response:
     try:
         report = await report_for(services.engine, _year_param(request), calendar=await services.refresh_calendar(),
                                   template=request.query.get("template") or None,
-                                  office=getattr(services.settings, "office_name", None))
+                                  office=services.settings.office_name or None)
     except ReportError as exc:
         return render(request, "error.html", status=400, message=str(exc))
     return web.Response(body=render_report(report, fmt), headers={
