@@ -2,7 +2,7 @@
 staff's view of the outbox (/api/v1/outbox, behind the API's Bearer auth).
 
 Thin: check the signature over the raw body, validate each order, record
-the valid ones in one transaction, answer per order."""
+the valid ones (committed before we answer), answer per order."""
 
 from __future__ import annotations
 
