@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from wechatpy.messages import BaseMessage
 
 from bot import disclosure as dz
+from bot.batching import BatchLookup
 from bot.cases import InboundMessage
 from bot.intake import record_inbound
 from bot.services import Services
@@ -94,15 +95,26 @@ def advance(step: str, text: str, data: dict) -> tuple[str, str]:
     raise ValueError(step)
 
 
-async def _active_dialog(services: Services, openid: str) -> bool:
-    """Cheap read-only look: most messages belong to no dialog."""
+async def _active_dialogs(services: Services, openids: list[str]) -> dict[str, bool]:
+    """One read-only query for all users asked about at once: most messages
+    belong to no dialog, and a burst must not cost a round trip each."""
     async with services.engine.connect() as conn:
         conn = await conn.execution_options(readonly=True)
         async with conn.begin():
-            row = (await conn.execute(
-                select(DisclosureDialog.step, DisclosureDialog.updated_at).where(DisclosureDialog.openid == openid)
-            )).first()
-    return row is not None and row[0] in ACTIVE_STEPS and datetime.now(timezone.utc) - row[1] < IDLE_LIMIT
+            rows = (await conn.execute(
+                select(DisclosureDialog.openid, DisclosureDialog.step, DisclosureDialog.updated_at)
+                .where(DisclosureDialog.openid.in_(openids))
+            )).all()
+    now = datetime.now(timezone.utc)
+    return {openid: step in ACTIVE_STEPS and now - updated_at < IDLE_LIMIT for openid, step, updated_at in rows}
+
+
+async def _active_dialog(services: Services, openid: str) -> bool:
+    lookup = services.extras.get("disclosure_dialogs")
+    if lookup is None:
+        lookup = services.extras["disclosure_dialogs"] = BatchLookup(
+            lambda ids: _active_dialogs(services, ids), default=False)
+    return await lookup.get(openid)
 
 
 @router.message("text")
