@@ -171,6 +171,9 @@ async def retry_outbox(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, services: Services) -> None:
+    from . import hotline_pages
+
+    hotline_pages.setup(app)  # /inbox/outbox, on the inbox's login, CSRF and templates
     app.router.add_post("/hotline/orders", receive_orders)
     app.router.add_get("/api/v1/outbox", list_outbox)
     app.router.add_post("/api/v1/outbox/{item_id}/retry", retry_outbox)

@@ -313,3 +313,31 @@ async def test_without_a_worker_nothing_is_lost(db_url, tmp_path, classifier, pl
         assert await _is(client, sent["id"], "sent")
     finally:
         await client.close()
+
+
+async def test_staff_see_and_retry_failed_results_in_the_inbox(app, platform):
+    from tests.inbox_staff import add_user, csrf_of, login, page
+
+    anonymous = await app.get("/inbox/outbox", allow_redirects=False)
+    assert anonymous.status in (302, 303) and "/login" in anonymous.headers["Location"]
+    platform.fail_next = [400]
+    case_id = await new_order(app)
+    await reply(app, case_id, "已电话联系您（13800001234），问题已处理")
+    await eventually(lambda: _has_failed(app))
+    await add_user(app.services, "zhaoliu")
+    assert (await login(app, "zhaoliu")).status in (302, 303)
+    html = await page(app, "/inbox/outbox?status=failed")
+    assert "外发队列" in html and "发送失败（1）" in html and ORDER["order_id"] in html
+    assert "HTTP 400" in html and "重新发送" in html
+    item_id = (await outbox(app, status="failed"))["items"][0]["id"]
+    forged = await app.post(f"/inbox/outbox/{item_id}/retry", data={}, allow_redirects=False)
+    assert forged.status == 403 and platform.results == []  # no CSRF token, nothing done
+    resp = await app.post(f"/inbox/outbox/{item_id}/retry", data={"csrf_token": csrf_of(html)}, allow_redirects=False)
+    assert resp.status == 303
+    (result,) = await platform.wait_for(1)
+    assert result["order_id"] == ORDER["order_id"]
+    async def shown_as_sent():
+        html = await page(app, "/inbox/outbox?status=sent")
+        return "已送达（1）" in html and f"/inbox/cases/{case_id}" in html
+
+    assert await eventually(shown_as_sent)
