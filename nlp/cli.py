@@ -387,6 +387,22 @@ def cmd_cv(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .public_eval import compare
+    from .training import TrainingError
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    try:
+        compare(path, args.label_column, range(args.seeds))
+    except TrainingError as e:
+        return _fail(str(e))
+    except ImportError as e:
+        return _fail(f"compare needs scikit-learn ({e})")
+    return 0
+
+
 # ------------------------------------------------------------------ register
 def register(subparsers) -> None:
     p = subparsers.add_parser("classify", help="classify a text or a file of texts (JSON out)")
@@ -398,7 +414,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_classify)
 
     nlp = subparsers.add_parser("nlp", help="train and evaluate the classifier")
-    sub = nlp.add_subparsers(dest="nlp_command", metavar="{train,eval,cv}")
+    sub = nlp.add_subparsers(dest="nlp_command", metavar="{train,eval,cv,compare}")
     sub.required = True
     t = sub.add_parser("train", help="train the learned stage from a labelled CSV (and staff corrections)")
     t.add_argument("file", metavar="FILE")
@@ -431,6 +447,12 @@ def register(subparsers) -> None:
     c.add_argument("--folds", type=int, default=5)
     c.add_argument("--seeds", type=int, default=3)
     c.set_defaults(func=cmd_cv)
+
+    m = sub.add_parser("compare", help="ours vs a char 1-3-gram TF-IDF + LR baseline on stratified 80/20 splits")
+    m.add_argument("file", metavar="FILE")
+    m.add_argument("--label-column", default="label", metavar="COL")
+    m.add_argument("--seeds", type=int, default=5)
+    m.set_defaults(func=cmd_compare)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,12 +17,17 @@ def load_corrections(url: str | None) -> list[tuple[str, str | None, str | None]
         from storage.queries import iter_corrections  # type: ignore[import-not-found]
     except ImportError as e:
         raise RuntimeError("storage.queries.iter_corrections is not available yet") from e
-    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    try:  # the project's engine (SQLite pragmas, pool settings)
+        from storage.db import create_engine as _engine
+    except ImportError:  # pragma: no cover
+        from sqlalchemy.ext.asyncio import create_async_engine as _engine
 
     url = url or "sqlite+aiosqlite:///var/intake.db"
 
     async def run():
-        engine = create_async_engine(url)
+        engine = _engine(url)
         try:
             async with async_sessionmaker(engine)() as session:
                 res = iter_corrections(session)

@@ -74,3 +74,43 @@ def cross_validate(rows: list[Row], *, k: int = 5, seeds=(0,), rule_weights=(Non
             r["kind"] += macro_f1(kinds, p["kind"]) / len(seeds)
             r["topic"] += macro_f1(topics, p["topic"]) / len(seeds)
     return results
+
+
+def review_calibration(rows: list[Row], *, k: int = 5, seeds=(0,), thresholds=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+                       rules=None) -> dict:
+    """How well ``needs_review`` (confidence < threshold) separates errors,
+    on k-fold cross-validation (model retrained per fold, combined mode).
+    A message is an error when its kind or its topic is wrong. Returns
+    {threshold: {"flagged": share flagged, "errors_caught": share of the
+    errors that are flagged, "correct_flagged": share of the correct ones
+    flagged, "error_rate_unflagged": error rate among the unflagged}} and
+    the overall error rate under "error_rate"."""
+    from .classifier import OfficeClassifier
+    from .model import LinearModel
+    from .rules import Rules
+
+    rules = rules or Rules.load()
+    kinds = [l.get("kind", "") for _, l in rows]
+    conf_err: list[tuple[float, bool]] = []
+    for seed in seeds:
+        for fold in stratified_folds(kinds, k, seed):
+            test = set(fold)
+            model = LinearModel(train([rows[i] for i in range(len(rows)) if i not in test], ["kind", "topic"]))
+            clf = OfficeClassifier(rules, model, mode="combined")
+            for i in fold:
+                t, lab = rows[i]
+                c = clf.classify(t)
+                conf_err.append((c.confidence, c.kind != lab.get("kind") or c.topic != lab.get("topic")))
+    n = len(conf_err)
+    errors = sum(e for _, e in conf_err)
+    out: dict = {"error_rate": errors / n if n else 0.0, "n": n}
+    for th in thresholds:
+        flagged = [e for c, e in conf_err if c < th]
+        unflagged = [e for c, e in conf_err if c >= th]
+        out[th] = {
+            "flagged": len(flagged) / n if n else 0.0,
+            "errors_caught": sum(flagged) / errors if errors else 1.0,
+            "correct_flagged": (len(flagged) - sum(flagged)) / (n - errors) if n - errors else 0.0,
+            "error_rate_unflagged": sum(unflagged) / len(unflagged) if unflagged else 0.0,
+        }
+    return out

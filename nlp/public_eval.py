@@ -5,7 +5,10 @@
 (``training.stratified_split``); on the 80% it trains
 
 - the baseline: scikit-learn ``TfidfVectorizer(analyzer="char",
-  ngram_range=(1, 3))`` + ``LogisticRegression()`` (defaults), on the raw text;
+  ngram_range=(1, 3), sublinear_tf=True)`` + ``LogisticRegression(C=10)`` on
+  the raw text (this variant reproduces the 0.879 the issue quotes for the
+  seed-0 split; the scikit-learn defaults, C=1, only reach 0.844 there, so
+  they would be too easy to beat);
 - ours: exactly what ``intake nlp train FILE --label-column COL`` trains,
   scored through the run-time model (``nlp.model.LinearModel``), as
   ``intake nlp eval`` does;
@@ -39,8 +42,8 @@ def baseline_predict(tr_x, tr_y, te_x) -> list[str]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3))
-    clf = LogisticRegression(max_iter=2000)
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+    clf = LogisticRegression(C=10, max_iter=3000)
     clf.fit(vec.fit_transform(tr_x), tr_y)
     return list(clf.predict(vec.transform(te_x)))
 
@@ -69,7 +72,7 @@ def compare(path, column: str = "label", seeds=range(5), out=sys.stdout, **train
         t2 = time.perf_counter()
         res["baseline"].append(b)
         res["ours"].append(o)
-        print(f"seed {seed}: baseline char 1-3 TF-IDF + LR {b:.4f} ({t1 - t0:.0f}s)   ours {o:.4f} ({t2 - t1:.0f}s)",
+        print(f"seed {seed}: baseline char 1-3 TF-IDF + LR(C=10) {b:.4f} ({t1 - t0:.0f}s)   ours {o:.4f} ({t2 - t1:.0f}s)",
               file=out, flush=True)
     mb, mo = statistics.fmean(res["baseline"]), statistics.fmean(res["ours"])
     print(f"mean of {len(res['ours'])} seeds: baseline {mb:.4f}  ours {mo:.4f}  difference {mo - mb:+.4f}", file=out)

@@ -93,3 +93,15 @@ def test_train_without_label_column_refuses_to_replace_office_model(tmp_path, cl
     f.write_text("text,label\na,x\nb,y\n", encoding="utf-8")
     r = cli("nlp", "train", str(f), "--label-column", "label", env={"INTAKE_NLP_DIR": str(tmp_path)})
     assert r.returncode == 2 and "-o" in r.stderr
+
+
+def test_compare_prints_baseline_and_ours_per_seed(tmp_path, cli):
+    rows = ["text,label"] + [f"关于{w}的问题{i},{lab}" for i in range(15)
+                             for w, lab in (("学校招生", "教育文体"), ("公交线路", "交通运输"), ("医保报销", "劳动和社会保障"))]
+    f = tmp_path / "pub.csv"
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = cli("nlp", "compare", str(f), "--seeds", "2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert sum(1 for x in lines if x.startswith("seed ")) == 2
+    assert lines[-1].startswith("mean of 2 seeds: baseline 1.0000  ours 1.0000")

@@ -33,3 +33,24 @@ def test_other_voices(clf, fresh_csv):
     preds = [clf.classify(r["text"]) for r in rows]
     assert macro_f1([r["kind"] for r in rows], [p.kind for p in preds]) >= 0.85
     assert macro_f1([r["topic"] for r in rows], [p.topic for p in preds]) >= 0.90
+
+
+def _score(clf, path):
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    preds = [clf.classify(r["text"]) for r in rows]
+    return (macro_f1([r["kind"] for r in rows], [p.kind for p in preds]),
+            macro_f1([r["topic"] for r in rows], [p.topic for p in preds]))
+
+
+def test_held_out_voices(clf, fresh_csv):
+    """Two more sets in voices the dev rows do not have, written after the
+    rules were last broadened: speech-to-text / community grid workers
+    (heldout_voices2: measured before the rules were reviewed 0.923 / 0.945,
+    the review looked at its misses) and enterprises / young netizens
+    (heldout_voices3: never used for tuning, 0.957 / 0.924)."""
+    data = fresh_csv.parent
+    k2, t2 = _score(clf, data / "heldout_voices2.csv")
+    k3, t3 = _score(clf, data / "heldout_voices3.csv")
+    assert k2 >= 0.90 and t2 >= 0.90, (k2, t2)
+    assert k3 >= 0.85 and t3 >= 0.85, (k3, t3)

@@ -1,0 +1,68 @@
+"""The packed fixed-point scoring equals the plain linear model it replaces,
+and the model explains itself when no rule decided."""
+
+import math
+import random
+
+import pytest
+
+from nlp.base import Classification
+from nlp.classifier import OfficeClassifier
+from nlp.model import LinearModel
+from nlp.rules import Rules
+from nlp.textnorm import normalize
+from nlp.training import train
+
+ROWS = [(t, {"kind": k, "topic": p}) for t, k, p in [
+    ("请问人防车位怎么租", "consultation", "parking"), ("人防车位租金多少", "consultation", "parking"),
+    ("举报物业卖人防车位", "report", "parking"), ("有人私自占用地下室", "report", "shelter"),
+    ("地下室漏水没人管", "complaint", "shelter"), ("警报太吵了没人管", "complaint", "siren"),
+    ("警报几点响", "consultation", "siren"), ("防空洞在哪里", "consultation", "shelter"),
+]] * 2
+
+
+def naive_scores(model: LinearModel, norm: str) -> list[float]:
+    feats = model.features(norm)
+    acc = [0.0] * model.width
+    norm2 = 0.0
+    for f in feats:
+        w = model.weights.get(f)
+        idf = (w[-1] if w is not None else model.idf_unseen) if model.use_idf else 1.0
+        norm2 += idf * idf
+        if w is not None:
+            for j in range(model.width):
+                acc[j] += w[j] * idf
+    k = 1.0 / math.sqrt(norm2) if (model.scale == "l2" and norm2) else 1.0
+    return [b + k * a for b, a in zip(model.bias, acc)]
+
+
+@pytest.mark.parametrize("tfidf", [False, True])
+def test_packed_scores_equal_the_plain_sum(tfidf):
+    model = LinearModel(train(ROWS, ["kind", "topic"], tfidf=tfidf))
+    rng = random.Random(0)
+    texts = [t for t, _ in ROWS] + ["", "🙂", "完全陌生的句子", "人防" * 1500,
+                                    "".join(rng.choice("人防车位警报漏水举报请问地下室 123") for _ in range(300))]
+    for t in texts:
+        n = normalize(t)
+        got, want = model.raw_scores(n), naive_scores(model, n)
+        assert max(abs(a - b) for a, b in zip(got, want)) < 1e-3, t
+
+
+def test_model_gives_why_words_when_no_rule_fires():
+    rules = Rules({})  # no rules at all: every decision is the model's
+    model = LinearModel(train(ROWS, ["kind", "topic"]))
+    clf = OfficeClassifier(rules, model)
+    c = clf.classify("人防车位能租吗")
+    assert isinstance(c, Classification) and c.source == "model"
+    assert c.topic == "parking"
+    assert c.matched, c
+    assert any(w in ("车位", "人防车位", "人防") for w in c.matched), c.matched
+    assert all(len(w) >= 2 for w in c.matched)
+
+
+def test_shipped_classifier_explains_model_decisions(clf):
+    # no topic cue in the rules file; the topic comes from the model
+    c = clf.classify("关于我们单位那个事情的进展")
+    assert c.kind in ("consultation", "complaint", "other", "help")
+    for w in c.matched:
+        assert w.strip() and len(w) >= 1
