@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import Case, DisclosureRequest, DisclosureReview
 
-from .cases import APPLICANT_TYPES, CHANNELS
+from .cases import APPLICANT_TYPES, CHANNELS, OPEN_STATUSES
 from .disclosure import report_tables
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
@@ -91,15 +91,18 @@ async def build_report(
 
 
 async def _interactions(conn: AsyncConnection, year: int) -> dict:
-    on_time = and_(Case.answered_at.is_not(None),
-                   or_(Case.deadline_at.is_(None), Case.answered_at <= Case.deadline_at))
-    late = and_(Case.answered_at.is_not(None), Case.deadline_at.is_not(None), Case.answered_at > Case.deadline_at)
+    # Open is a matter of status; a settled case is on time or late by its
+    # answer time, and "time unknown" when history was imported without one.
+    settled = Case.status.not_in(sorted(OPEN_STATUSES))
+    answered = and_(settled, Case.answered_at.is_not(None))
+    on_time = and_(answered, or_(Case.deadline_at.is_(None), Case.answered_at <= Case.deadline_at))
+    late = and_(answered, Case.deadline_at.is_not(None), Case.answered_at > Case.deadline_at)
     stmt = (
         select(
             Case.channel, Case.kind, func.count(),
             func.sum(case((on_time, 1), else_=0)),
             func.sum(case((late, 1), else_=0)),
-            func.sum(case((Case.answered_at.is_(None), 1), else_=0)),
+            func.sum(case((settled, 0), else_=1)),
         )
         .where(Case.received_year == year, Case.merged_into_id.is_(None))
         .group_by(Case.channel, Case.kind)
@@ -107,7 +110,7 @@ async def _interactions(conn: AsyncConnection, year: int) -> dict:
     by_channel: dict[str, int] = {}
     by_kind: dict[str, int] = {}
     by_channel_kind: dict[str, dict[str, int]] = {}
-    totals = {"answered_on_time": 0, "answered_late": 0, "open": 0}
+    totals = {"answered_on_time": 0, "answered_late": 0, "answered_time_unknown": 0, "open": 0}
     for channel, kind, n, n_on_time, n_late, n_open in await conn.execute(stmt):
         by_channel[channel] = by_channel.get(channel, 0) + n
         by_kind[kind] = by_kind.get(kind, 0) + n
@@ -115,6 +118,7 @@ async def _interactions(conn: AsyncConnection, year: int) -> dict:
         totals["answered_on_time"] += int(n_on_time or 0)
         totals["answered_late"] += int(n_late or 0)
         totals["open"] += int(n_open or 0)
+        totals["answered_time_unknown"] += n - int(n_on_time or 0) - int(n_late or 0) - int(n_open or 0)
     order = {c: i for i, c in enumerate(CHANNELS)}
     by_channel = dict(sorted(by_channel.items(), key=lambda kv: order.get(kv[0], 99)))
     return {"total": sum(by_channel.values()), "by_channel": by_channel, "by_kind": by_kind,

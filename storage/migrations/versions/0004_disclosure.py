@@ -18,7 +18,7 @@ UTC = storage.types.UTCDateTime(timezone=True)
 
 def upgrade() -> None:
     op.create_index("ix_cases_report", "cases",
-                    ["received_year", "channel", "kind", "merged_into_id", "answered_at", "deadline_at"])
+                    ["received_year", "channel", "kind", "merged_into_id", "status", "answered_at", "deadline_at"])
     op.create_table(
         "disclosure_requests",
         sa.Column("id", BIG_ID, nullable=False),
