@@ -1,12 +1,15 @@
 """The rules stage: cue phrases with weights, read from an editable YAML file.
 
 See the header of ``rules.yaml`` for the file's format. Matching is a single
-left-to-right scan with phrases indexed by their first two characters, so the cost
+left-to-right scan with phrases indexed by their first two characters
+(measured faster than a per-length dictionary lookup or a map() over the
+keys), so the cost
 is proportional to the text length, not to the number of phrases.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,9 +120,9 @@ class Rules:
                 singles[ph.text] = ph
             else:
                 index.setdefault(ph.text[:2], []).append(ph)
-        # per 2-character key: the lengths of its phrases, longest first (a
-        # position then costs one lookup per distinct length, not per phrase)
-        self._index = {k: sorted({len(ph.text) for ph in lst}, reverse=True) for k, lst in index.items()}
+        for lst in index.values():
+            lst.sort(key=lambda ph: -len(ph.text))
+        self._index = index
         self._singles = singles
 
     def _get(self, p: str) -> _Phrase:
@@ -158,27 +161,20 @@ class Rules:
         index = self._index
         singles = self._singles
         hits: list[tuple[int, int, _Phrase]] = []
-        n = len(norm)
-        # the 2-character keys and their lookups are made in C (map); Python
-        # only sees the positions where some phrase may start
-        keys = map(norm.__getitem__, map(slice, range(n - 1), range(2, n + 1)))
-        phrases = self._phrases
-        for i, lengths in enumerate(map(index.get, keys)):
-            if lengths:
-                for k in lengths:
-                    if i + k <= n:
-                        ph = phrases.get(norm[i : i + k])
-                        if ph is not None:
-                            hits.append((i, -k, ph))
-        if singles:
-            for i, ph in enumerate(map(singles.get, norm)):
-                if ph is not None:
-                    hits.append((i, -1, ph))
+        for i in range(len(norm)):
+            cands = index.get(norm[i : i + 2])
+            if cands:
+                for ph in cands:
+                    if norm.startswith(ph.text, i):
+                        hits.append((i, -len(ph.text), ph))
+            ph = singles.get(norm[i])
+            if ph is not None:
+                hits.append((i, -1, ph))
         kind_scores = dict.fromkeys(KINDS, 0.0)
         topic_scores = dict.fromkeys(TOPICS, 0.0)
         kind_matched: dict[str, list[str]] = {}
         topic_matched: dict[str, list[str]] = {}
-        whole = _alnum(norm) in self.whole_other if len(norm) <= 24 else False
+        whole = _alnum(norm) in self.whole_other if len(norm) <= 24 and self.whole_other else False
         if hits:
             hits.sort(key=_hit_key)
             groups_hit: set = set()
@@ -233,5 +229,9 @@ def _note(d: dict, cls: str, text: str) -> None:
         lst.append(text)
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
+
+
 def _alnum(s: str) -> str:
-    return "".join(ch for ch in s if ch.isalnum())
+    """Only the letters and digits of ``s`` (as ``str.isalnum``)."""
+    return _NOT_ALNUM.sub("", s)
