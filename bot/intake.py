@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -184,6 +184,9 @@ async def record_inbound(
             values.update(kind=c.kind, topic=c.topic, confidence=c.confidence, matched=list(c.matched),
                           needs_review=c.needs_review, classified_by=c.source)
         await conn.execute(update(Case).where(Case.id == case_id).values(**values))
+    waiting = {join_existing[idx][0]: idx for idx in join_existing if join_existing[idx][3] == "waiting"}
+    if waiting:
+        await _resume_waiting(conn, waiting, items, ctx, now)
 
     # 7. Messages, replies, audit.
     message_rows, reply_rows, audit_rows, answer_rows = [], [], [], []
@@ -247,6 +250,28 @@ async def record_inbound(
 def _answered_on_the_spot(item: InboundMessage) -> bool:
     """A knowledge-base answer that needs no person settles the case it opens."""
     return item.auto_answer is not None and not item.auto_answer.needs_person
+
+
+async def _resume_waiting(conn: AsyncConnection, waiting: dict[int, int], items: list[InboundMessage],
+                          ctx: IntakeContext, now: datetime) -> None:
+    """The citizen wrote to a case that waited for them (inbox, issue 5): the
+    clock runs again, the deadline moved back by the working days waited."""
+    from types import SimpleNamespace
+
+    from .casework import end_pause  # casework → hotline → …: import late
+
+    rows = await conn.execute(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days,
+                                     Case.deadline_error).where(Case.id.in_(list(waiting))))
+    for case_id, since, deadline_at, paused, error in rows:
+        state = SimpleNamespace(waiting_since=since, deadline_at=deadline_at, paused_days=paused or 0,
+                                deadline_error=error)
+        detail = end_pause(state, items[waiting[case_id]].received_at, ctx.calendar, ctx.settings.tz)
+        await conn.execute(update(Case).where(Case.id == case_id, Case.status == "waiting").values(
+            status="in_progress", waiting_since=None, deadline_at=state.deadline_at, paused_days=state.paused_days,
+            deadline_error=state.deadline_error, version=Case.version + 1, updated_at=now))
+        await conn.execute(insert(AuditEntry).values(
+            at=now, actor=f"channel:{items[waiting[case_id]].channel}", action="case.resumed", case_id=case_id,
+            detail={"status": ["waiting", "in_progress"], **detail}))
 
 
 def _fill_batch_duplicates(items, results, first_of_key) -> list[IntakeResult]:

@@ -324,3 +324,25 @@ async def test_hotline_answer_goes_back_through_the_12345_outbox(staff):
         outbox = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == result.case_id))).scalars().all()
     assert [o.target for o in outbox] == ["hotline"]
     assert "人防车位不得出售产权。" in await page(staff, path)
+
+
+async def test_citizen_reply_ends_the_wait_and_moves_the_deadline(staff):
+    s = staff.services
+    case = await new_case(s, "人防工程漏水，请处理", channel="wechat", identity="oWaiting1", phone=None,
+                          at=datetime(2026, 11, 2, 9, tzinfo=TZ), kind="complaint")
+    since = datetime(2026, 11, 16, 10, tzinfo=TZ)
+    async with s.sessions() as session:
+        await session.execute(update(Case).where(Case.id == case.id).values(status="waiting", waiting_since=since))
+        await session.commit()
+    reply_at = datetime(2026, 11, 20, 15, tzinfo=TZ)  # Friday: 17, 18, 19, 20 November waited
+    joined = await new_case(s, "补充照片和地址：某小区3栋", channel="wechat", identity="oWaiting1", phone=None,
+                            at=reply_at)
+    assert joined.id == case.id
+    async with s.sessions() as session:
+        fresh = await session.get(Case, case.id)
+        actions = (await session.execute(select(AuditEntry.action).where(AuditEntry.case_id == case.id))).scalars().all()
+    assert (fresh.status, fresh.waiting_since, fresh.paused_days) == ("in_progress", None, 4)
+    assert fresh.deadline_at.astimezone(TZ).date() == s.calendar.add_working_days(
+        case.deadline_at.astimezone(TZ).date(), 4)
+    assert "case.resumed" in actions
+    assert "补充照片和地址" in await page(staff, f"/inbox/cases/{case.id}")
