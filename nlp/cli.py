@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import io
 import json
 import os
@@ -185,6 +186,9 @@ def cmd_classify(args) -> int:
     path = Path(args.input)
     if str(path) != "-" and not path.is_file():
         return _fail(f"{path}: no such file")
+    # the model, the rules and jieba's dictionary live as long as the process:
+    # keep them out of the cyclic garbage collector's full passes
+    gc.freeze()
     out = sys.stdout
     dumps = json.dumps
     classify = clf.classify
