@@ -173,6 +173,7 @@ class LinearModel:
             shown = self._shown[is_word] = {
                 f: (f[2:] if f.startswith("w|") else f) for f in self.weights
                 if len(f) - (2 if f.startswith("w|") else 0) >= 2
+                and "0" not in f  # digits are folded to 0: not the writer's text
                 and (is_word is None or is_word(f[2:] if f.startswith("w|") else f))}
         weights = self.weights
         cands = []
