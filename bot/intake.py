@@ -1,26 +1,29 @@
 """Recording inbound messages: the one path by which any channel creates or
 extends a case (WeChat, 12345 pushes, imports, manual entry).
 
-``record_inbound`` does a whole batch in the caller's transaction with a
-handful of set-based statements; ``GroupCommitter`` feeds it from many
-concurrent requests (group commit), so every reply still leaves only after
-its own case is committed.
+``record_inbound_sync`` does a whole batch in one transaction with a handful
+of set-based statements; ``GroupCommitter`` feeds it from many concurrent
+requests (group commit) through ``IntakeWriter``, so every reply still
+leaves only after its own case is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import queries
+from storage.db import create_sync_engine
 from storage.models import AuditEntry, Case, KbAnswer, Message
 
 from .answers import auto_reply_text
@@ -50,12 +53,8 @@ class IntakeContext:
     calendar: WorkingCalendar
 
 
-class IntakeConflict(Exception):
-    """Another worker stored the same delivery or external id meanwhile."""
-
-
-async def record_inbound(
-    conn: AsyncConnection, items: list[InboundMessage], ctx: IntakeContext, *, now: datetime | None = None
+def record_inbound_sync(
+    conn: Connection, items: list[InboundMessage], ctx: IntakeContext, *, now: datetime | None = None
 ) -> list[IntakeResult]:
     settings = ctx.settings
     tz = settings.tz
@@ -63,10 +62,10 @@ async def record_inbound(
     results: list[IntakeResult | None] = [None] * len(items)
 
     # 1. Retries of deliveries already stored get the same answer again.
-    seen = await queries.existing_deliveries(conn, [i.dedupe_key for i in items if i.dedupe_key])
+    seen = queries.existing_deliveries(conn, [i.dedupe_key for i in items if i.dedupe_key])
     by_external: dict[str, dict[str, tuple]] = {}
     for channel in {i.channel for i in items if i.external_id}:
-        by_external[channel] = await queries.existing_external(
+        by_external[channel] = queries.existing_external(
             conn, channel, [i.external_id for i in items if i.external_id and i.channel == channel]
         )
     first_of_key: dict[str, int] = {}
@@ -100,13 +99,13 @@ async def record_inbound(
                           "applicant_type": it.applicant_type, "at": it.received_at}
         )
     for channel, group in people.items():
-        for identity, cid in (await queries.ensure_contacts(conn, channel, group)).items():
+        for identity, cid in (queries.ensure_contacts(conn, channel, group)).items():
             contact_ids[(channel, identity)] = cid
 
     # 3. Which messages join an open case (the sender's latest, or one created
     #    earlier in this very batch).
     threaded = [contact_ids[(items[i].channel, items[i].identity)] for i in fresh if items[i].thread]
-    open_cases = await queries.open_cases_of(conn, threaded, OPEN_STATUSES)
+    open_cases = queries.open_cases_of(conn, threaded, OPEN_STATUSES)
     window = timedelta(minutes=settings.thread_window_minutes)
     plan: list[tuple[int, int | None]] = []  # (item index, index of the item whose case it joins or None)
     batch_open: dict[int, int] = {}  # contact id → index of the item creating a case in this batch
@@ -135,7 +134,7 @@ async def record_inbound(
         per_day[items[idx].received_at.astimezone(tz).date()].append(idx)
     numbers: dict[int, str] = {}
     for day, idxs in per_day.items():
-        seqs = await queries.allocate_sequences(conn, day, len(idxs))
+        seqs = queries.allocate_sequences(conn, day, len(idxs))
         for idx, seq in zip(idxs, seqs):
             numbers[idx] = case_number(items[idx].channel, day, seq)
 
@@ -169,7 +168,7 @@ async def record_inbound(
     if case_rows:
         # Matched back by number, not by row order: ordered RETURNING makes
         # SQLAlchemy fall back to one INSERT per row on SQLite.
-        rows = await conn.execute(insert(Case).returning(Case.id, Case.number), case_rows)
+        rows = conn.execute(insert(Case).returning(Case.id, Case.number), case_rows)
         id_of = {number: case_id for case_id, number in rows}
         for idx in creators:
             case_ids[idx] = id_of[numbers[idx]]
@@ -183,10 +182,10 @@ async def record_inbound(
         if kind == "other" and c.kind != "other" and it.msg_type == "text":
             values.update(kind=c.kind, topic=c.topic, confidence=c.confidence, matched=list(c.matched),
                           needs_review=c.needs_review, classified_by=c.source)
-        await conn.execute(update(Case).where(Case.id == case_id).values(**values))
+        conn.execute(update(Case).where(Case.id == case_id).values(**values))
     waiting = {join_existing[idx][0]: idx for idx in join_existing if join_existing[idx][3] == "waiting"}
     if waiting:
-        await _resume_waiting(conn, waiting, items, ctx, now)
+        _resume_waiting(conn, waiting, items, ctx, now)
 
     # 7. Messages, replies, audit.
     message_rows, reply_rows, audit_rows, answer_rows = [], [], [], []
@@ -202,7 +201,7 @@ async def record_inbound(
             result = IntakeResult(case_ids[target], numbers[target], items[target].classification.kind,
                                   None, joined=True)
             # A later message in the same batch: keep the case's activity current.
-            await conn.execute(update(Case).where(Case.id == result.case_id)
+            conn.execute(update(Case).where(Case.id == result.case_id)
                                .values(last_message_at=it.received_at, updated_at=now))
         result.reply_text = receipt_text(
             kind=result.kind or "other", number=result.number or "",
@@ -237,13 +236,13 @@ async def record_inbound(
             audit_rows.append({"at": now, "actor": f"channel:{it.channel}", "action": "case.created",
                                "case_id": result.case_id,
                                "detail": {"number": result.number, "classification": it.classification.as_dict()}})
-    await conn.execute(insert(Message), message_rows)
+    conn.execute(insert(Message), message_rows)
     if reply_rows:
-        await conn.execute(insert(Message), reply_rows)
+        conn.execute(insert(Message), reply_rows)
     if audit_rows:
-        await conn.execute(insert(AuditEntry), audit_rows)
+        conn.execute(insert(AuditEntry), audit_rows)
     if answer_rows:
-        await conn.execute(insert(KbAnswer), answer_rows)
+        conn.execute(insert(KbAnswer), answer_rows)
     return _fill_batch_duplicates(items, results, first_of_key)
 
 
@@ -252,7 +251,7 @@ def _answered_on_the_spot(item: InboundMessage) -> bool:
     return item.auto_answer is not None and not item.auto_answer.needs_person
 
 
-async def _resume_waiting(conn: AsyncConnection, waiting: dict[int, int], items: list[InboundMessage],
+def _resume_waiting(conn: Connection, waiting: dict[int, int], items: list[InboundMessage],
                           ctx: IntakeContext, now: datetime) -> None:
     """The citizen wrote to a case that waited for them (inbox, issue 5): the
     clock runs again, the deadline moved back by the working days waited."""
@@ -260,16 +259,16 @@ async def _resume_waiting(conn: AsyncConnection, waiting: dict[int, int], items:
 
     from .casework import end_pause  # casework → hotline → …: import late
 
-    rows = await conn.execute(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days,
+    rows = conn.execute(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days,
                                      Case.deadline_error).where(Case.id.in_(list(waiting))))
     for case_id, since, deadline_at, paused, error in rows:
         state = SimpleNamespace(waiting_since=since, deadline_at=deadline_at, paused_days=paused or 0,
                                 deadline_error=error)
         detail = end_pause(state, items[waiting[case_id]].received_at, ctx.calendar, ctx.settings.tz)
-        await conn.execute(update(Case).where(Case.id == case_id, Case.status == "waiting").values(
+        conn.execute(update(Case).where(Case.id == case_id, Case.status == "waiting").values(
             status="in_progress", waiting_since=None, deadline_at=state.deadline_at, paused_days=state.paused_days,
             deadline_error=state.deadline_error, version=Case.version + 1, updated_at=now))
-        await conn.execute(insert(AuditEntry).values(
+        conn.execute(insert(AuditEntry).values(
             at=now, actor=f"channel:{items[waiting[case_id]].channel}", action="case.resumed", case_id=case_id,
             detail={"status": ["waiting", "in_progress"], **detail}))
 
@@ -283,24 +282,68 @@ def _fill_batch_duplicates(items, results, first_of_key) -> list[IntakeResult]:
     return results  # type: ignore[return-value]
 
 
-Recorder = Callable[[AsyncConnection, list[InboundMessage]], Awaitable[list[IntakeResult]]]
+async def record_inbound(
+    conn: AsyncConnection, items: list[InboundMessage], ctx: IntakeContext, *, now: datetime | None = None
+) -> list[IntakeResult]:
+    """``record_inbound_sync`` in the caller's async transaction (imports, the
+    disclosure dialog)."""
+    return await conn.run_sync(record_inbound_sync, items, ctx, now=now)
 
 
-async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+Attempt = Callable[[list[InboundMessage]], Awaitable[list[IntakeResult]]]
+
+
+async def _retrying(attempt: Attempt, items: list[InboundMessage]) -> list[IntakeResult]:
     """One transaction for the batch; if another worker stored one of these
     deliveries meanwhile (unique violation), redo them one by one so each
     gets the stored answer."""
     try:
-        async with engine.begin() as conn:
-            return await record_inbound(conn, items, ctx)
+        return await attempt(items)
     except IntegrityError:
         if len(items) == 1:
-            async with engine.begin() as conn:
-                return await record_inbound(conn, items, ctx)
+            return await attempt(items)
     out: list[IntakeResult] = []
     for item in items:
-        out.extend(await record_with_retry(engine, [item], ctx))
+        out.extend(await _retrying(attempt, [item]))
     return out
+
+
+async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+    async def attempt(batch: list[InboundMessage]) -> list[IntakeResult]:
+        async with engine.begin() as conn:
+            return await conn.run_sync(record_inbound_sync, batch, ctx)
+
+    return await _retrying(attempt, items)
+
+
+class IntakeWriter:
+    """Records batches, each in its own transaction.
+
+    On SQLite the whole batch runs on one thread over a plain sqlite3
+    connection: one thread hop per batch. Through aiosqlite every statement
+    is several hops, and under load each hop waits for the GIL, which cost
+    more than the SQL itself. PostgreSQL goes through asyncpg as usual."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._engine = engine
+        self._sync_engine = create_sync_engine(engine.url) if engine.dialect.name == "sqlite" else None
+        self._executor = ThreadPoolExecutor(1, "intake-writer") if self._sync_engine is not None else None
+
+    def _sync_transaction(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+        with self._sync_engine.begin() as conn:
+            return record_inbound_sync(conn, items, ctx)
+
+    async def record(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+        if self._sync_engine is None:
+            return await record_with_retry(self._engine, items, ctx)
+        loop = asyncio.get_running_loop()
+        return await _retrying(lambda batch: loop.run_in_executor(self._executor, self._sync_transaction, batch, ctx),
+                               items)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._sync_engine.dispose()
 
 
 class GroupCommitter:
@@ -308,8 +351,8 @@ class GroupCommitter:
     per batch. While a batch commits, the next one fills up, so batches grow
     with load and latency stays at about one commit."""
 
-    def __init__(self, engine: AsyncEngine, ctx_provider: Callable[[], IntakeContext], max_batch: int = 256):
-        self._engine = engine
+    def __init__(self, writer: IntakeWriter, ctx_provider: Callable[[], IntakeContext], max_batch: int = 256):
+        self._writer = writer
         self._ctx = ctx_provider
         self._max_batch = max_batch
         self._pending: list[tuple[InboundMessage, asyncio.Future]] = []
@@ -338,7 +381,7 @@ class GroupCommitter:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 try:
-                    results = await record_with_retry(self._engine, [b[0] for b in batch], self._ctx())
+                    results = await self._writer.record([b[0] for b in batch], self._ctx())
                 except Exception as exc:  # the requests fail (WeChat retries); the writer lives on
                     log.exception("recording a batch of %d failed", len(batch))
                     for _, fut in batch:

@@ -14,7 +14,7 @@ from storage import queries
 from storage.db import create_engine, sessionmaker
 
 from .config import Settings
-from .intake import GroupCommitter, IntakeContext
+from .intake import GroupCommitter, IntakeContext, IntakeWriter
 from .workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     classifier: Classifier
     committer: GroupCommitter | None = None
+    writer: IntakeWriter | None = None
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     _calendar_loaded: float = 0.0
     extras: dict = field(default_factory=dict)  # per-feature state (clients, caches)
@@ -58,12 +59,14 @@ class Services:
 
     async def start(self) -> None:
         await self.refresh_calendar(force=True)
-        self.committer = GroupCommitter(self.engine, self.intake_context)
+        self.writer = IntakeWriter(self.engine)
+        self.committer = GroupCommitter(self.writer, self.intake_context)
         self.committer.start()
 
     async def close(self) -> None:
         if self.committer is not None:
             await self.committer.close()
+            self.writer.close()
         await self.engine.dispose()
 
 

@@ -105,7 +105,7 @@ async def on_subscription(msg: BaseMessage, services: Services):
     subscribing = name != "unsubscribe"
     reply = services.extras.get("welcome_text", WELCOME_TEXT) if subscribing else None  # the office may edit it
     async with services.engine.begin() as conn:
-        ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": at}})
+        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": at}})
         # On unsubscribe WeChat asks developers to delete the user's data; an
         # office must keep case records (档案), so cases and messages stay and
         # only the subscription state changes (README: privacy).
@@ -131,7 +131,7 @@ async def _store_event(conn, msg: BaseMessage, contact_id: int, reply: str | Non
 async def on_other_event(msg: BaseMessage, services: Services):
     # CLICK, SCAN and events we don't know yet: kept for the record, no case.
     async with services.engine.begin() as conn:
-        ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": _received_at(msg)}})
+        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": _received_at(msg)}})
         await _store_event(conn, msg, ids[msg.source], None)
     return None
 

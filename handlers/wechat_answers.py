@@ -90,7 +90,7 @@ async def on_click(msg: BaseMessage, services: Services):
     reply = entry.answer
     AUTO_ANSWERS.labels("click", entry.key).inc()
     async with services.engine.begin() as conn:
-        ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": wechat._received_at(msg)}})
+        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": wechat._received_at(msg)}})
         await wechat._store_event(conn, msg, ids[msg.source], reply)
     return reply
 
@@ -102,10 +102,10 @@ async def _reply_without_case(msg: BaseMessage, services: Services, reply: str) 
     text, msg_type = wechat.message_text(msg)
     at = wechat._received_at(msg)
     async with services.engine.begin() as conn:
-        seen = await queries.existing_deliveries(conn, [key])
+        seen = await conn.run_sync(queries.existing_deliveries, [key])
         if key in seen:
             return seen[key][1] or reply
-        ids = await queries.ensure_contacts(conn, "wechat", {msg.source: {"at": at}})
+        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": at}})
         stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
         await conn.execute(stmt.values(
             contact_id=ids[msg.source], direction="in", channel="wechat", msg_type=msg_type, text=text,

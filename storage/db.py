@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -50,6 +51,18 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def create_sync_engine(url) -> Engine:
+    """A plain (pysqlite) engine on the same SQLite file, with the same
+    pragmas and transaction start, for work done on a thread of its own."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        raise ValueError("create_sync_engine is for SQLite")
+    engine = sqlalchemy.create_engine(u.set(drivername="sqlite"))
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .models import (
@@ -25,17 +26,17 @@ from .models import (
 )
 
 
-def dialect_insert(conn: AsyncConnection | AsyncSession, table):
+def dialect_insert(conn: Connection | AsyncConnection | AsyncSession, table):
     """INSERT with ON CONFLICT support for the connection's dialect."""
     name = conn.bind.dialect.name if isinstance(conn, AsyncSession) else conn.dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
-async def existing_deliveries(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, tuple]:
+def existing_deliveries(conn: Connection, keys: Sequence[str]) -> dict[str, tuple]:
     """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
     if not keys:
         return {}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
         .outerjoin(Case, Case.id == Message.case_id)
         .where(Message.dedupe_key.in_(keys))
@@ -43,11 +44,11 @@ async def existing_deliveries(conn: AsyncConnection, keys: Sequence[str]) -> dic
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-async def existing_external(conn: AsyncConnection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
+def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
     """external_id → (case id, number, kind) on a channel."""
     if not ids:
         return {}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(Case.external_id, Case.id, Case.number, Case.kind).where(
             Case.channel == channel, Case.external_id.in_(ids)
         )
@@ -55,22 +56,22 @@ async def existing_external(conn: AsyncConnection, channel: str, ids: Sequence[s
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-async def ensure_contacts(
-    conn: AsyncConnection, channel: str, people: dict[str, dict[str, Any]]
+def ensure_contacts(
+    conn: Connection, channel: str, people: dict[str, dict[str, Any]]
 ) -> dict[str, int]:
     """identity → contact id, inserting the ones not seen yet (race-safe)."""
     if not people:
         return {}
     wanted = list(people)
     found = dict(
-        (await conn.execute(
+        (conn.execute(
             select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(wanted))
         )).all()
     )
     missing = [i for i in wanted if i not in found]
     if missing:
         stmt = dialect_insert(conn, Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
-        await conn.execute(
+        conn.execute(
             stmt,
             [
                 {"channel": channel, "identity": i, "name": people[i].get("name"),
@@ -80,19 +81,19 @@ async def ensure_contacts(
             ],
         )
         found.update(
-            (await conn.execute(
+            (conn.execute(
                 select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(missing))
             )).all()
         )
     return found
 
 
-async def open_cases_of(conn: AsyncConnection, contact_ids: Iterable[int], statuses: Iterable[str]) -> dict[int, tuple]:
+def open_cases_of(conn: Connection, contact_ids: Iterable[int], statuses: Iterable[str]) -> dict[int, tuple]:
     """contact id → (case id, number, kind, status, last_message_at) of their latest open case."""
     ids = list(set(contact_ids))
     if not ids:
         return {}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
         .where(Case.contact_id.in_(ids), Case.status.in_(list(statuses)), Case.merged_into_id.is_(None))
         .order_by(Case.last_message_at)
@@ -103,13 +104,13 @@ async def open_cases_of(conn: AsyncConnection, contact_ids: Iterable[int], statu
     return latest
 
 
-async def allocate_sequences(conn: AsyncConnection, day: date, count: int) -> range:
+def allocate_sequences(conn: Connection, day: date, count: int) -> range:
     """Reserve ``count`` consecutive numbers of ``day``'s sequence."""
     stmt = dialect_insert(conn, CaseCounter).values(day=day, value=count)
     stmt = stmt.on_conflict_do_update(
         index_elements=["day"], set_={"value": CaseCounter.value + stmt.excluded.value}
     ).returning(CaseCounter.value)
-    end = (await conn.execute(stmt)).scalar_one()
+    end = (conn.execute(stmt)).scalar_one()
     return range(end - count + 1, end + 1)
 
 
