@@ -146,6 +146,11 @@ async def on_text(msg: BaseMessage, services: Services):
             step, reply = advance(dialog.step, text, data)
             if step == "done":
                 reply = await _register(conn, services, msg, key, data)
+        if step != "done":
+            # Every step is logged as it is answered (no case yet); the
+            # registered case takes the whole dialog into its thread.
+            await _store_step(conn, msg, key, text, reply, now)
+            data["keys"] = [*data.get("keys", []), key]
         await conn.execute(update(DisclosureDialog).where(DisclosureDialog.openid == openid).values(
             step=step, data=data if step != "done" else {}, last_key=key, last_reply=reply, updated_at=now))
     return reply
@@ -172,6 +177,10 @@ async def _register(conn, services: Services, msg: BaseMessage, key: str, data: 
         title="政府信息公开申请",
     )
     (result,) = await record_inbound(conn, [item], services.intake_context())
+    steps = [k for earlier in data.get("keys", []) for k in (earlier, earlier + "#reply")]
+    if steps:
+        await conn.execute(update(Message).where(Message.dedupe_key.in_(steps), Message.case_id.is_(None))
+                           .values(case_id=result.case_id))
     try:
         req = dz.register(
             case_id=result.case_id, channel="wechat",
@@ -195,6 +204,19 @@ async def _register(conn, services: Services, msg: BaseMessage, key: str, data: 
                         due=f"{req.answer_due.year}年{req.answer_due.month}月{req.answer_due.day}日")
     await _store_reply(conn, key, result, msg, reply)
     return reply
+
+
+async def _store_step(conn, msg: BaseMessage, key: str, text: str, reply: str, now: datetime) -> None:
+    ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": now}})
+    rows = [
+        dict(contact_id=ids[msg.source], direction="in", channel="wechat", msg_type="text", text=text,
+             raw=msg._raw_xml, dedupe_key=key, reply_text=reply, status="received", created_at=wechat._received_at(msg)),
+        dict(contact_id=ids[msg.source], direction="out", channel="wechat", msg_type="text", text=reply,
+             raw=None, dedupe_key=key + "#reply", reply_text=None, status="sent", created_at=now),
+    ]
+    stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for row in rows:
+        await conn.execute(stmt.values(**row))
 
 
 async def _store_reply(conn, key: str, result, msg: BaseMessage, reply: str, note: str | None = None) -> None:

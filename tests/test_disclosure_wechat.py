@@ -44,13 +44,17 @@ async def test_a_request_is_taken_in_four_steps_and_registered_with_its_receipt_
     async with server.services.sessions() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         req = (await s.execute(select(DisclosureRequest).where(DisclosureRequest.case_id == case.id))).scalar_one()
-        stored = (await s.execute(select(Message.reply_text).where(Message.case_id == case.id,
-                                                                   Message.direction == "in"))).scalar_one()
+        thread = (await s.execute(select(Message.text, Message.reply_text).where(
+            Message.case_id == case.id, Message.direction == "in").order_by(Message.id))).all()
     assert case.kind == "disclosure_request" and case.channel == "wechat" and case.deadline_at is not None
     assert req.receipt_basis == "confirmed" and req.delivery_form == "电子邮件" and req.applicant_name == "王小明"
     assert f"{req.receipt_date.year}年{req.receipt_date.month}月{req.receipt_date.day}日" in done
     assert "13712345678" not in (req.contact_protected or "")
-    assert stored == done
+    # Every step of the dialog was logged as it came and is now the case's thread.
+    assert [t for t, _ in thread[:-1]] == [REQUEST, "王小明", "不告诉你", "13712345678", "2023年人防易地建设费收支情况表"]
+    assert thread[0][1].startswith("您好，您要申请政府信息公开")
+    # The last message (the choice "2") is stored as the application it completes.
+    assert thread[-1][0] == case.text and "电子邮件" in case.text and thread[-1][1] == done
     # The dialog is over: the next message gets the ordinary receipt, no dialog step.
     after = await say(server, "oApplicant", "请问人防车位可以买卖吗？")
     assert case_number_in(after) and "步" not in after and "第二十九条" not in after
@@ -62,6 +66,10 @@ async def test_cancel_at_any_step_registers_nothing(server):
     reply = await say(server, "oQuitter", "取消")
     assert "已取消" in reply
     assert await count(server, Case) == 0 and await count(server, DisclosureRequest) == 0
+    # Nothing the citizen wrote is lost, even without a case.
+    async with server.services.sessions() as s:
+        texts = (await s.execute(select(Message.text).where(Message.direction == "in").order_by(Message.id))).scalars().all()
+    assert texts == [REQUEST, "李四", "取消"]
     # "退出" right at the start works too.
     await say(server, "oQuitter2", REQUEST)
     assert "已取消" in await say(server, "oQuitter2", "退出")
