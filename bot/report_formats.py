@@ -11,7 +11,7 @@ import json
 
 from nlp.base import KIND_LABELS
 
-from .cases import APPLICANT_TYPES, CHANNEL_LABELS
+from .cases import CHANNEL_LABELS
 from .disclosure import report_tables
 from .report import REVIEW_KIND_LABELS, REVIEW_KINDS, REVIEW_RESULT_LABELS, REVIEW_RESULTS, table3_rows
 

@@ -16,10 +16,10 @@ from bot.cases import APPLICANT_TYPES, CHANNELS, STATUSES, InboundMessage, mask_
 from bot.casework import Actor, CaseError, StaleCase, add_reply, update_case
 from bot.intake import record_with_retry
 from bot.security import token_hash
-from bot.services import SERVICES, Services
+from bot.services import SERVICES
 from nlp.base import KINDS, TOPICS
 from storage import queries
-from storage.models import Case, Contact, Message, User
+from storage.models import Case, Contact, User
 
 
 ACTOR = web.RequestKey("actor", Actor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from aiohttp import web
 from sqlalchemy import delete, select
@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from bot.inbox import open_cases
 from bot.security import hash_password
 from bot.services import SERVICES
-from bot.workdays import PACKAGE_YEARS, UnknownCalendarYear
+from bot.workdays import PACKAGE_YEARS
 from storage import queries
 from storage.models import AuditEntry, CalendarDay, CalendarYear, CannedReply, Case, StaffSession, User
 

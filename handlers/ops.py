@@ -40,7 +40,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    committer = request.app[SERVICES].committer
     body = generate_latest(metrics.REGISTRY)
     resp = web.Response(body=body)
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]

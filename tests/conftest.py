@@ -3,7 +3,6 @@ reachable), a real HTTP server on a loopback port, and a WeChat peer."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import uuid
@@ -142,3 +141,27 @@ async def api_token(settings, server):
         session.add(ApiToken(user_id=user.id, name="tests", token_hash=token_hash(token)))
         await session.commit()
     return token
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest_asyncio.fixture
+async def browser():
+    """Debian's chromium driven by Playwright; skips without it, fails
+    instead when INTAKE_REQUIRE_BROWSER=1."""
+    if not CHROMIUM.exists():
+        reason = "Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
+        if os.environ.get("INTAKE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"INTAKE_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()

@@ -3,9 +3,7 @@ escaping) and in a real browser (Debian chromium via Playwright)."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,9 +16,6 @@ from tests.inbox_staff import PASSWORD, add_user, login, page, submit
 from tests.wechat_peer import WeChatPeer, case_number_in
 
 peer = WeChatPeer(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"], WECHAT["account"])
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 async def ask(server, user: str, text: str) -> str:
@@ -100,21 +95,6 @@ async def test_only_admins_edit_entries_and_bad_input_changes_nothing(server):
     assert "劳保用品" not in await ask(server, "oMask2", "防毒面具哪里可以买到")
 
 
-@pytest.fixture
-async def browser():
-    if not CHROMIUM.exists():
-        reason = "Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
-        if os.environ.get("INTAKE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"INTAKE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_admin_adds_an_entry_and_corrects_a_match_in_the_browser(server, browser, db_url):

@@ -3,37 +3,17 @@ against the real application on a loopback port."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from storage.models import CaseNote, Correction
 from tests.inbox_staff import PASSWORD, add_user
 from tests.test_inbox_cases import new_case
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-@pytest.fixture
-async def browser():
-    if not CHROMIUM.exists():
-        reason = "Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
-        if os.environ.get("INTAKE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"INTAKE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def logged_in_page(browser, server):

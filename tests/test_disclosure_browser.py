@@ -10,7 +10,6 @@ import re
 from openpyxl import load_workbook
 
 from tests.inbox_staff import PASSWORD, add_user
-from tests.test_browser import browser  # noqa: F401  (the fixture: skips or fails without chromium)
 from tests.test_inbox_cases import new_case
 
 

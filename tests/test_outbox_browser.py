@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.inbox_staff import add_user
-from tests.test_browser import browser, logged_in_page  # noqa: F401  (the fixture)
+from tests.test_browser import logged_in_page
 from tests.test_outbox import ORDER, _has_failed, app, eventually, new_order, platform, reply  # noqa: F401
 
 
