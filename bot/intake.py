@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, update
@@ -291,6 +292,7 @@ async def record_inbound(
 
 
 Attempt = Callable[[list[InboundMessage]], Awaitable[list[IntakeResult]]]
+T = TypeVar("T")
 
 
 async def _retrying(attempt: Attempt, items: list[InboundMessage]) -> list[IntakeResult]:
@@ -329,16 +331,21 @@ class IntakeWriter:
         self._sync_engine = create_sync_engine(engine.url) if engine.dialect.name == "sqlite" else None
         self._executor = ThreadPoolExecutor(1, "intake-writer") if self._sync_engine is not None else None
 
-    def _sync_transaction(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+    async def transaction(self, fn: Callable[..., T], *args) -> T:
+        """``fn(connection, *args)`` in one write transaction. On SQLite it runs
+        on the writer thread, so the write lock is never held across turns
+        of the event loop (where every other writer would wait on it)."""
+        if self._sync_engine is None:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run_sync, fn, args)
+
+    def _run_sync(self, fn, args):
         with self._sync_engine.begin() as conn:
-            return record_inbound_sync(conn, items, ctx)
+            return fn(conn, *args)
 
     async def record(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
-        if self._sync_engine is None:
-            return await record_with_retry(self._engine, items, ctx)
-        loop = asyncio.get_running_loop()
-        return await _retrying(lambda batch: loop.run_in_executor(self._executor, self._sync_transaction, batch, ctx),
-                               items)
+        return await _retrying(lambda batch: self.transaction(record_inbound_sync, batch, ctx), items)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -101,27 +101,32 @@ async def on_subscription(msg: BaseMessage, services: Services):
     from bot.cases import WELCOME_TEXT
 
     name = event_name(msg)
-    at = _received_at(msg)
     subscribing = name != "unsubscribe"
     reply = services.extras.get("welcome_text", WELCOME_TEXT) if subscribing else None  # the office may edit it
-    async with services.engine.begin() as conn:
-        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": at}})
-        # On unsubscribe WeChat asks developers to delete the user's data; an
-        # office must keep case records (档案), so cases and messages stay and
-        # only the subscription state changes (README: privacy).
-        await conn.execute(
-            update(Contact).where(Contact.id == ids[msg.source]).values(
-                **({"subscribed_at": at, "unsubscribed_at": None} if subscribing else {"unsubscribed_at": at})
-            )
-        )
-        await _store_event(conn, msg, ids[msg.source], reply)
+    await services.writer.transaction(_record_subscription, msg, subscribing, reply)
     return reply
 
 
-async def _store_event(conn, msg: BaseMessage, contact_id: int, reply: str | None) -> None:
+def _record_subscription(conn, msg: BaseMessage, subscribing: bool, reply: str | None) -> None:
+    at = _received_at(msg)
+    ids = queries.ensure_contacts(conn, "wechat", {msg.source: {"at": at}})
+    # On unsubscribe WeChat asks developers to delete the user's data; an
+    # office must keep case records (档案), so cases and messages stay and
+    # only the subscription state changes (README: privacy).
+    conn.execute(
+        update(Contact).where(Contact.id == ids[msg.source]).values(
+            **({"subscribed_at": at, "unsubscribed_at": None} if subscribing else {"unsubscribed_at": at})
+        )
+    )
+    store_event(conn, msg, reply)
+
+
+def store_event(conn, msg: BaseMessage, reply: str | None) -> None:
+    """The event, kept for the record (sync: runs on the intake writer)."""
+    ids = queries.ensure_contacts(conn, "wechat", {msg.source: {"at": _received_at(msg)}})
     stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    await conn.execute(stmt.values(
-        contact_id=contact_id, direction="in", channel="wechat", msg_type=f"event:{event_name(msg)}",
+    conn.execute(stmt.values(
+        contact_id=ids[msg.source], direction="in", channel="wechat", msg_type=f"event:{event_name(msg)}",
         text="", raw=msg._raw_xml, dedupe_key=message_key(msg), reply_text=reply,
         status="received", created_at=_received_at(msg),
     ))
@@ -130,9 +135,7 @@ async def _store_event(conn, msg: BaseMessage, contact_id: int, reply: str | Non
 @router.event()
 async def on_other_event(msg: BaseMessage, services: Services):
     # CLICK, SCAN and events we don't know yet: kept for the record, no case.
-    async with services.engine.begin() as conn:
-        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": _received_at(msg)}})
-        await _store_event(conn, msg, ids[msg.source], None)
+    await services.writer.transaction(store_event, msg, None)
     return None
 
 

@@ -89,27 +89,28 @@ async def on_click(msg: BaseMessage, services: Services):
         return SKIP
     reply = entry.answer
     AUTO_ANSWERS.labels("click", entry.key).inc()
-    async with services.engine.begin() as conn:
-        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": wechat._received_at(msg)}})
-        await wechat._store_event(conn, msg, ids[msg.source], reply)
+    await services.writer.transaction(wechat.store_event, msg, reply)
     return reply
 
 
 async def _reply_without_case(msg: BaseMessage, services: Services, reply: str) -> str:
     """Store the message with the rule's reply (no case); a retry of the
     same delivery gets the reply stored the first time."""
+    return await services.writer.transaction(_store_rule_reply, msg, reply)
+
+
+def _store_rule_reply(conn, msg: BaseMessage, reply: str) -> str:
     key = wechat.message_key(msg)
     text, msg_type = wechat.message_text(msg)
     at = wechat._received_at(msg)
-    async with services.engine.begin() as conn:
-        seen = await conn.run_sync(queries.existing_deliveries, [key])
-        if key in seen:
-            return seen[key][1] or reply
-        ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": at}})
-        stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        await conn.execute(stmt.values(
-            contact_id=ids[msg.source], direction="in", channel="wechat", msg_type=msg_type, text=text,
-            raw=msg._raw_xml, dedupe_key=key, reply_text=reply, status="received", created_at=at))
+    seen = queries.existing_deliveries(conn, [key])
+    if key in seen:
+        return seen[key][1] or reply
+    ids = queries.ensure_contacts(conn, "wechat", {msg.source: {"at": at}})
+    stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    conn.execute(stmt.values(
+        contact_id=ids[msg.source], direction="in", channel="wechat", msg_type=msg_type, text=text,
+        raw=msg._raw_xml, dedupe_key=key, reply_text=reply, status="received", created_at=at))
     return reply
 
 

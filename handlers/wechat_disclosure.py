@@ -22,7 +22,7 @@ from wechatpy.messages import BaseMessage
 from bot import disclosure as dz
 from bot.batching import BatchLookup
 from bot.cases import InboundMessage
-from bot.intake import record_inbound
+from bot.intake import IntakeContext, record_inbound_sync
 from bot.services import Services
 from nlp.base import Classification
 from storage import queries
@@ -126,42 +126,49 @@ async def on_text(msg: BaseMessage, services: Services):
         if services.classifier.classify(text).kind != "disclosure_request":
             return SKIP
     now = datetime.now(timezone.utc)
-    async with services.engine.begin() as conn:
-        await conn.execute(queries.dialect_insert(conn, DisclosureDialog).on_conflict_do_nothing(
-            index_elements=["openid"]).values(openid=openid, step="new", data={}, updated_at=now))
-        D = DisclosureDialog
-        stmt = select(D.step, D.data, D.last_key, D.last_reply, D.updated_at).where(D.openid == openid)
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
-        dialog = (await conn.execute(stmt)).one()
-        if dialog.last_key == key:
-            return dialog.last_reply  # a retry: same answer, no step taken
-        active = dialog.step in ACTIVE_STEPS and now - dialog.updated_at < IDLE_LIMIT
-        data = dict(dialog.data or {})
-        if not active:
-            step, data, reply = "name", {"request": text[:2000]}, INTRO
-        elif text in CANCEL_WORDS:
-            step, reply = "cancelled", CANCELLED
-        else:
-            step, reply = advance(dialog.step, text, data)
-            if step == "done":
-                reply = await _register(conn, services, msg, key, data)
-        if step != "done":
-            # Every step is logged as it is answered (no case yet); the
-            # registered case takes the whole dialog into its thread.
-            await _store_step(conn, msg, key, text, reply, now)
-            data["keys"] = [*data.get("keys", []), key]
-        await conn.execute(update(DisclosureDialog).where(DisclosureDialog.openid == openid).values(
-            step=step, data=data if step != "done" else {}, last_key=key, last_reply=reply, updated_at=now))
+    calendar = await services.refresh_calendar()
+    return await services.writer.transaction(_dialog_step, services, msg, key, text, now, calendar)
+
+
+def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str, now: datetime,
+                 calendar) -> str:
+    """One step of the dialog in one write transaction (on the intake writer:
+    the SQLite write lock is never held across the event loop's turns)."""
+    openid = msg.source
+    conn.execute(queries.dialect_insert(conn, DisclosureDialog).on_conflict_do_nothing(
+        index_elements=["openid"]).values(openid=openid, step="new", data={}, updated_at=now))
+    D = DisclosureDialog
+    stmt = select(D.step, D.data, D.last_key, D.last_reply, D.updated_at).where(D.openid == openid)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
+    dialog = (conn.execute(stmt)).one()
+    if dialog.last_key == key:
+        return dialog.last_reply  # a retry: same answer, no step taken
+    active = dialog.step in ACTIVE_STEPS and now - dialog.updated_at < IDLE_LIMIT
+    data = dict(dialog.data or {})
+    if not active:
+        step, data, reply = "name", {"request": text[:2000]}, INTRO
+    elif text in CANCEL_WORDS:
+        step, reply = "cancelled", CANCELLED
+    else:
+        step, reply = advance(dialog.step, text, data)
+        if step == "done":
+            reply = _register(conn, services, msg, key, data, calendar)
+    if step != "done":
+        # Every step is logged as it is answered (no case yet); the
+        # registered case takes the whole dialog into its thread.
+        _store_step(conn, msg, key, text, reply, now)
+        data["keys"] = [*data.get("keys", []), key]
+    conn.execute(update(DisclosureDialog).where(DisclosureDialog.openid == openid).values(
+        step=step, data=data if step != "done" else {}, last_key=key, last_reply=reply, updated_at=now))
     return reply
 
 
-async def _register(conn, services: Services, msg: BaseMessage, key: str, data: dict) -> str:
+def _register(conn, services: Services, msg: BaseMessage, key: str, data: dict, calendar) -> str:
     """The completed application becomes a case and a disclosure request in
     the dialog's own transaction; the date of receipt is today, the day both
     sides confirm."""
     settings, tz = services.settings, services.settings.tz
-    calendar = await services.refresh_calendar()
     received_at = wechat._received_at(msg)
     today = received_at.astimezone(tz).date()
     description = data["info"]
@@ -176,10 +183,10 @@ async def _register(conn, services: Services, msg: BaseMessage, key: str, data: 
         applicant_type="natural_person", thread=False, passive_reply=False,
         title="政府信息公开申请",
     )
-    (result,) = await record_inbound(conn, [item], services.intake_context())
+    (result,) = record_inbound_sync(conn, [item], IntakeContext(settings, calendar))
     steps = [k for earlier in data.get("keys", []) for k in (earlier, earlier + "#reply")]
     if steps:
-        await conn.execute(update(Message).where(Message.dedupe_key.in_(steps), Message.case_id.is_(None))
+        conn.execute(update(Message).where(Message.dedupe_key.in_(steps), Message.case_id.is_(None))
                            .values(case_id=result.case_id))
     try:
         req = dz.register(
@@ -193,21 +200,21 @@ async def _register(conn, services: Services, msg: BaseMessage, key: str, data: 
         # case is kept, staff register the request by hand.
         reply = (f"您的政府信息公开申请已收到，受理编号 {result.number}，收到申请日期：{today:%Y年%m月%d日}。"
                  "工作人员将尽快与您联系确认答复期限。")
-        await _store_reply(conn, key, result, msg, reply, note=str(exc))
+        _store_reply(conn, key, result, msg, reply, note=str(exc))
         return reply
     values = {c.name: getattr(req, c.name) for c in DisclosureRequest.__table__.columns if c.name != "id"}
     values.update(created_at=datetime.now(timezone.utc), updated_at=datetime.now(timezone.utc))
-    await conn.execute(insert(DisclosureRequest).values(**values))
-    await conn.execute(update(Case).where(Case.id == result.case_id).values(
+    conn.execute(insert(DisclosureRequest).values(**values))
+    conn.execute(update(Case).where(Case.id == result.case_id).values(
         deadline_at=dz.end_of_day(req.answer_due, tz), deadline_days=dz.ANSWER_DAYS, deadline_error=None))
     reply = DONE.format(number=result.number, day=f"{today.year}年{today.month}月{today.day}日",
                         due=f"{req.answer_due.year}年{req.answer_due.month}月{req.answer_due.day}日")
-    await _store_reply(conn, key, result, msg, reply)
+    _store_reply(conn, key, result, msg, reply)
     return reply
 
 
-async def _store_step(conn, msg: BaseMessage, key: str, text: str, reply: str, now: datetime) -> None:
-    ids = await conn.run_sync(queries.ensure_contacts, "wechat", {msg.source: {"at": now}})
+def _store_step(conn, msg: BaseMessage, key: str, text: str, reply: str, now: datetime) -> None:
+    ids = queries.ensure_contacts(conn, "wechat", {msg.source: {"at": now}})
     rows = [
         dict(contact_id=ids[msg.source], direction="in", channel="wechat", msg_type="text", text=text,
              raw=msg._raw_xml, dedupe_key=key, reply_text=reply, status="received", created_at=wechat._received_at(msg)),
@@ -216,15 +223,15 @@ async def _store_step(conn, msg: BaseMessage, key: str, text: str, reply: str, n
     ]
     stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
     for row in rows:
-        await conn.execute(stmt.values(**row))
+        conn.execute(stmt.values(**row))
 
 
-async def _store_reply(conn, key: str, result, msg: BaseMessage, reply: str, note: str | None = None) -> None:
-    await conn.execute(update(Message).where(Message.dedupe_key == key).values(reply_text=reply))
-    await conn.execute(insert(Message).values(
+def _store_reply(conn, key: str, result, msg: BaseMessage, reply: str, note: str | None = None) -> None:
+    conn.execute(update(Message).where(Message.dedupe_key == key).values(reply_text=reply))
+    conn.execute(insert(Message).values(
         case_id=result.case_id, direction="out", channel="wechat", msg_type="text", text=reply, status="sent",
         created_at=datetime.now(timezone.utc)))
-    await conn.execute(insert(AuditEntry).values(
+    conn.execute(insert(AuditEntry).values(
         at=datetime.now(timezone.utc), actor="channel:wechat", action="disclosure.registered", case_id=result.case_id,
         detail={"via": "wechat_dialog", **({"calendar_error": note} if note else {})}))
 
