@@ -12,6 +12,7 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,17 @@ DEFAULT_DEADLINE_DAYS: dict[str, int] = {
     "disclosure_request": 20,  # 条例 第三十三条
     "other": 7,
 }
+
+
+URL_FIELDS = frozenset({"database_url", "hotline_callback_url", "wechat_api_base"})
+
+
+def _mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class ConfigError(ValueError):
@@ -78,11 +90,17 @@ class Settings:
         return per_channel.get(kind, self.deadline_days.get(kind, DEFAULT_DEADLINE_DAYS["other"]))
 
     def describe(self) -> dict[str, str]:
-        """Settings for display: secrets shown only as set/unset."""
+        """Settings for display: secrets shown only as set/unset, passwords in
+        URLs (database, callback) masked."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = ("(set)" if value else "(unset)") if f.name in SECRET_FIELDS else str(value)
+            if f.name in SECRET_FIELDS:
+                out[f.name] = "(set)" if value else "(unset)"
+            elif f.name in URL_FIELDS and value:
+                out[f.name] = _mask_url_password(str(value))
+            else:
+                out[f.name] = str(value)
         return out
 
 

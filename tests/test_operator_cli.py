@@ -80,3 +80,13 @@ def test_operator_flow(cli_env, tmp_path):
 def test_bad_configuration_is_a_clear_error(cli_env):
     result = run(["db", "upgrade"], {**cli_env, "INTAKE_TIMEZONE": "Mars/Olympus"})
     assert result.returncode == 2 and "INTAKE_TIMEZONE" in result.stderr
+
+
+def test_settings_shown_in_the_log_hide_passwords():
+    from bot.config import Settings
+
+    shown = Settings(database_url="postgresql+asyncpg://intake:s3cr%40t@db:5432/intake", secret_key="k",
+                     hotline_callback_url="https://u:pw@12345.example/cb", wechat_aes_key="a" * 43).describe()
+    assert shown["database_url"] == "postgresql+asyncpg://intake:***@db:5432/intake"
+    assert shown["hotline_callback_url"] == "https://u:***@12345.example/cb"
+    assert shown["secret_key"] == shown["wechat_aes_key"] == "(set)" and "s3cr" not in str(shown)
