@@ -114,7 +114,8 @@ def record_inbound_sync(
     for idx in fresh:
         it = items[idx]
         cid = contact_ids[(it.channel, it.identity)]
-        if it.thread and cid in batch_open:
+        if it.thread and cid in batch_open and joins_open_case(
+                items[batch_open[cid]].received_at, "new", it.received_at, window):
             plan.append((idx, batch_open[cid]))
             continue
         if it.thread and cid in open_cases:
