@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.base import KINDS, TOPICS
-from storage.models import AuditEntry, Case, CaseNote, Correction, Message, OutboxItem, User
+from storage.models import AuditEntry, Case, CaseNote, Correction, DisclosureRequest, Message, OutboxItem, User
 
 from .cases import STATUSES, compute_deadline
 from .config import Settings
@@ -246,6 +246,14 @@ async def merge_case(session: AsyncSession, duplicate: Case, target: Case, actor
         raise CaseError("该案件已并入其他案件", "target")
     if target.merged_into_id is not None:
         raise CaseError(f"目标案件 {target.number} 本身已被合并，请并入它所并入的案件", "target")
+    # A registered disclosure request is a legal file counted in table 三:
+    # it must be answered (e.g. as 重复申请, r5_2) before its case can go.
+    open_request = (await session.execute(
+        select(DisclosureRequest.id).where(DisclosureRequest.case_id == duplicate.id,
+                                           DisclosureRequest.outcome.is_(None)))).first()
+    if open_request is not None:
+        raise CaseError("该案件已登记为政府信息公开申请且尚未答复：请先在“政府信息公开”页面作出答复"
+                        "（重复申请可答复为“不予处理—重复申请”），再合并", "target")
     now = _now()
     previous = duplicate.status
     duplicate.merged_into_id = target.id

@@ -346,10 +346,13 @@ def extend(
     recompute_answer_due(req, calendar)
 
 
-def decide(req: DisclosureRequest, *, outcome: str, decided_on: date) -> None:
-    """答复: the outcome as a table 三 row, dated no earlier than receipt."""
+def decide(req: DisclosureRequest, *, outcome: str, decided_on: date, today: date | None = None) -> None:
+    """答复: the outcome as a table 三 row, dated no earlier than receipt and
+    not in the future (it decides the year the request is counted in)."""
     _not_archived(req)
     validate_outcome(outcome)
+    if today is not None and decided_on > today:
+        raise DisclosureError(f"答复日期 {decided_on} 晚于今天，不能预先登记答复", "decided_at", "in_future")
     if decided_on < req.receipt_date:
         raise DisclosureError(
             f"答复日期 {decided_on} 早于收到申请日期 {req.receipt_date}", "decided_at", "before_receipt"

@@ -221,8 +221,8 @@ def evaluate_checks(report: dict, *, decided_requests: int, unregistered: int) -
         checks.append({"rule": "表四：总计=维持+纠正+其他+尚未审结", "group": kind, "ok": row["total"] == s,
                        "detail": f"{row['total']}={s}"})
     inter = report["interactions"]
-    parts = inter["answered_on_time"] + inter["answered_late"] + inter["open"]
-    checks.append({"rule": "按渠道合计=按类型合计=按时答复+超期答复+未办结",
+    parts = inter["answered_on_time"] + inter["answered_late"] + inter["answered_time_unknown"] + inter["open"]
+    checks.append({"rule": "按渠道合计=按类型合计=按时答复+超期答复+答复时间不详+未办结",
                    "ok": sum(inter["by_channel"].values()) == sum(inter["by_kind"].values()) == parts,
                    "detail": f"{sum(inter['by_channel'].values())}={sum(inter['by_kind'].values())}={parts}"})
     return checks

