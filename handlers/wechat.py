@@ -157,6 +157,19 @@ async def verify_url(request: web.Request) -> web.Response:
     return web.Response(text=q.get("echostr", ""), content_type="text/plain")
 
 
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """The whole body (it may arrive in several pieces), refused past ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ProtocolError(413, "body too large")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def receive(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings
@@ -164,11 +177,7 @@ async def receive(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="WeChat channel is off")
     crypto = request.app.get(CRYPTO)
     try:
-        if request.content_length is not None and request.content_length > settings.max_body_bytes:
-            raise ProtocolError(413, "body too large")
-        body = await request.content.read(settings.max_body_bytes + 1)
-        if len(body) > settings.max_body_bytes:
-            raise ProtocolError(413, "body too large")
+        body = await read_capped(request, settings.max_body_bytes)
         opened = open_push(request.query, body, settings.wechat_token, crypto)
         msg = parse(opened.xml)
     except ProtocolError as exc:

@@ -203,3 +203,31 @@ async def test_acknowledged_messages_survive_a_restart(settings, classifier):
     # The same answer again (CreateTime is the time of each reply, not part of it).
     assert replies[0][0] == replies[1][0] == 200
     assert replies[0][1]["Content"] == replies[1][1]["Content"]
+
+
+async def test_a_push_arriving_in_pieces_is_read_whole(server):
+    """A body split across packets (chunked here) is read to its end."""
+    query, body = peer.push(peer.text("oSlow", "请问人防工程平战转换需要哪些手续？" * 20), "safe")
+    data = body.encode()
+
+    async def pieces():
+        for i in range(0, len(data), 37):
+            yield data[i:i + 37]
+            await asyncio.sleep(0.005)
+
+    resp = await server.post("/wechat", params=query, data=pieces())
+    assert resp.status == 200
+    reply = peer.open_reply(await resp.text(), query)
+    assert case_number_in(reply["Content"])
+
+
+async def test_an_oversized_body_without_a_length_is_refused(server):
+    query, body = peer.push(peer.text("oBig2", "字" * 40000), "plain")
+
+    async def pieces():
+        data = body.encode()
+        for i in range(0, len(data), 8192):
+            yield data[i:i + 8192]
+
+    resp = await server.post("/wechat", params=query, data=pieces())
+    assert resp.status == 413 and await count(server, Message) == 0
