@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -205,3 +206,9 @@ class InboundMessage:
     # number, and a new case it alone opens is answered on the spot unless a
     # person must follow up.
     auto_answer: AutoAnswer | None = None
+
+    def __post_init__(self) -> None:
+        # contacts.identity holds 128 characters; a longer one (a long name
+        # used as identity) is kept as its digest, stable across deliveries.
+        if len(self.identity) > 128:
+            self.identity = "sha256:" + hashlib.sha256(self.identity.encode()).hexdigest()

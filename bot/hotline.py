@@ -111,7 +111,7 @@ def parse_time(value: object, tz: ZoneInfo, *, end_of_day: bool = False) -> date
         raise InvalidTime(f"不是有效的时间：{value!r}（应为 ISO 8601，例如 2020-03-15T09:21:00+08:00）")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    if moment.year < 1990:
+    if not 1990 <= moment.year <= 2100:
         raise InvalidTime(f"年份不合理：{moment.year}")
     return moment.astimezone(timezone.utc)
 
@@ -217,7 +217,10 @@ def make_order(
         if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) or (
             isinstance(deadline, str) and deadline.strip().isdigit()
         ):
-            deadline_days = int(float(deadline))
+            try:
+                deadline_days = int(float(deadline))
+            except (ValueError, OverflowError):  # 1e400, nan
+                raise OrderError(f"{names['deadline']} 工作日数不合理：{deadline}", names["deadline"]) from None
             if not 0 < deadline_days <= 365:
                 raise OrderError(f"{names['deadline']} 工作日数不合理：{deadline}", names["deadline"])
         else:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import queries
@@ -297,18 +297,31 @@ T = TypeVar("T")
 
 
 async def _retrying(attempt: Attempt, items: list[InboundMessage]) -> list[IntakeResult]:
-    """One transaction for the batch; if another worker stored one of these
-    deliveries meanwhile (unique violation), redo them one by one so each
-    gets the stored answer."""
+    """One transaction for the batch. If it fails, redo the items one by
+    one: another worker may have stored one of these deliveries meanwhile
+    (unique violation: the retry gets the stored answer), or one item may be
+    bad (only that one fails, not everyone else's messages in the batch)."""
     try:
         return await attempt(items)
-    except IntegrityError:
+    except DBAPIError as exc:
         if len(items) == 1:
-            return await attempt(items)
-    out: list[IntakeResult] = []
+            if isinstance(exc, IntegrityError):
+                return await attempt(items)
+            raise
+    out: list[IntakeResult | DBAPIError] = []
     for item in items:
-        out.extend(await _retrying(attempt, [item]))
+        try:
+            out.extend(await _retrying(attempt, [item]))
+        except DBAPIError as exc:  # this item alone fails; the caller decides
+            out.append(exc)
     return out
+
+
+def _raise_failures(results: list) -> list[IntakeResult]:
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
@@ -316,7 +329,7 @@ async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ct
         async with engine.begin() as conn:
             return await conn.run_sync(record_inbound_sync, batch, ctx)
 
-    return await _retrying(attempt, items)
+    return _raise_failures(await _retrying(attempt, items))
 
 
 class IntakeWriter:
@@ -345,7 +358,9 @@ class IntakeWriter:
         with self._sync_engine.begin() as conn:
             return fn(conn, *args)
 
-    async def record(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult]:
+    async def record(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult | DBAPIError]:
+        """Results in order; an item that could not be stored on its own comes
+        back as its error, so one bad item fails only its own request."""
         return await _retrying(lambda batch: self.transaction(record_inbound_sync, batch, ctx), items)
 
     def close(self) -> None:
@@ -399,7 +414,12 @@ class GroupCommitter:
                 self.batches += 1
                 self.items += len(batch)
                 for (_, fut), res in zip(batch, results):
-                    if not fut.done():
+                    if fut.done():
+                        continue
+                    if isinstance(res, BaseException):
+                        log.error("recording one message failed: %s", type(res).__name__)
+                        fut.set_exception(res)
+                    else:
                         fut.set_result(res)
             if self._closing:
                 return

@@ -28,6 +28,9 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     classifier: Classifier
+    # Sessions for pages and API reads: on SQLite they start a plain BEGIN, so
+    # a slow staff query never holds the write lock that intake waits on.
+    read_sessions: async_sessionmaker[AsyncSession] | None = None
     committer: GroupCommitter | None = None
     writer: IntakeWriter | None = None
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
@@ -41,7 +44,8 @@ class Services:
             from nlp import load_classifier
 
             classifier = load_classifier()
-        return cls(settings, engine, sessionmaker(engine), classifier)
+        return cls(settings, engine, sessionmaker(engine), classifier,
+                   read_sessions=sessionmaker(engine.execution_options(readonly=True)))
 
     def intake_context(self) -> IntakeContext:
         return IntakeContext(self.settings, self.calendar)

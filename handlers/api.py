@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.cases import APPLICANT_TYPES, CHANNELS, STATUSES, InboundMessage, mask_phone
+from bot.cases import APPLICANT_TYPES, CHANNELS, STATUSES, InboundMessage, mask_phone, mask_text
 from bot.casework import Actor, CaseError, StaleCase, add_reply, update_case
 from bot.intake import record_with_retry
 from bot.security import token_hash
@@ -56,16 +56,16 @@ async def api_middleware(request: web.Request, handler):
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return error_response(401, "unauthorized", "需要 Authorization: Bearer 令牌")
-    async with services.sessions() as session:
+    async with services.read_sessions() as session:
         found = await queries.user_by_token_hash(session, token_hash(token.strip()))
-        if found is None:
-            return error_response(401, "unauthorized", "令牌无效或已撤销")
-        user, api_token = found
-        await queries.touch_token(session, api_token.id, datetime.now(timezone.utc))
-        await session.commit()
+    if found is None:
+        return error_response(401, "unauthorized", "令牌无效或已撤销")
+    user, api_token = found
     request[ACTOR] = Actor(user, f"token:{api_token.name}")
     try:
-        return await handler(request)
+        response = await handler(request)
+        await _note_token_use(services, api_token, response.status)
+        return response
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.field)
     except StaleCase as exc:
@@ -78,9 +78,32 @@ async def api_middleware(request: web.Request, handler):
         raise
 
 
+def reject_json_constant(name: str):
+    """NaN and Infinity are not JSON (Python's parser accepts them)."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _strict_loads(text: str):
+    return json.loads(text, parse_constant=reject_json_constant)
+
+
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+async def _note_token_use(services, api_token, status: int) -> None:
+    """When a token was last used, to the minute, and only for requests that
+    succeeded: a refused request changes nothing."""
+    now = datetime.now(timezone.utc)
+    if status >= 400 or (api_token.last_used_at and now - api_token.last_used_at < TOKEN_USE_RESOLUTION):
+        return
+    async with services.sessions() as session:
+        await queries.touch_token(session, api_token.id, now)
+        await session.commit()
+
+
 async def read_json(request: web.Request) -> dict:
     try:
-        data = await request.json(loads=json.loads)
+        data = await request.json(loads=_strict_loads)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise ApiError(400, "invalid_json", "请求体不是有效的 JSON") from None
     if not isinstance(data, dict):
@@ -98,7 +121,7 @@ def parse_time(value, field: str, tz: ZoneInfo) -> datetime:
         raise ApiError(400, "invalid", f"{field} 不是有效的时间：{value!r}", field) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    if moment.year < 1990:
+    if not 1990 <= moment.year <= 2100:
         raise ApiError(400, "invalid", f"{field} 年份不合理：{value!r}", field)
     return moment.astimezone(timezone.utc)
 
@@ -109,9 +132,10 @@ def _iso(moment: datetime | None, tz: ZoneInfo) -> str | None:
 
 def case_json(case: Case, tz: ZoneInfo, *, contact: Contact | None = None, assignee: str | None = None,
               unmask: bool = False) -> dict:
+    show = (lambda t: t) if unmask else (lambda t: mask_text(t) if t else t)
     out = {
         "id": case.id, "number": case.number, "channel": case.channel, "kind": case.kind, "topic": case.topic,
-        "status": case.status, "title": case.title, "text": case.text,
+        "status": case.status, "title": show(case.title), "text": show(case.text),
         "received_at": _iso(case.received_at, tz), "deadline": _iso(case.deadline_at, tz),
         "deadline_days": case.deadline_days, "deadline_error": case.deadline_error,
         "external_id": case.external_id,
@@ -235,7 +259,7 @@ async def list_cases(request: web.Request) -> web.Response:
     )
     limit = _int_param(request, "limit", lo=1, hi=MAX_LIMIT, default=DEFAULT_LIMIT)
     after = _decode_cursor(request.query.get("cursor"))
-    async with services.sessions() as session:
+    async with services.read_sessions() as session:
         total = await queries.count(session, stmt)
         page = stmt.order_by(Case.id.desc()).limit(limit + 1)
         if after is not None:
@@ -254,12 +278,14 @@ async def _usernames(session, ids: set[int]) -> dict[int, str]:
     return dict((await session.execute(select(User.id, User.username).where(User.id.in_(ids)))).all())
 
 
-async def _load_case(session, request: web.Request) -> Case:
+async def _load_case(session, request: web.Request, *, for_update: bool = False) -> Case:
     try:
         case_id = int(request.match_info["case_id"])
     except ValueError:
         raise ApiError(404, "not_found", "没有这个案件") from None
-    case = await session.get(Case, case_id)
+    # For an edit, lock the row (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises writers), so the version check can't lose a concurrent edit.
+    case = await session.get(Case, case_id, with_for_update=for_update)
     if case is None:
         raise ApiError(404, "not_found", "没有这个案件")
     return case
@@ -269,18 +295,20 @@ async def get_case(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     tz = services.settings.tz
     unmask = request.query.get("unmask") in ("1", "true")
-    async with services.sessions() as session:
+    async with services.read_sessions() as session:
         case = await _load_case(session, request)
         contact = await session.get(Contact, case.contact_id) if case.contact_id else None
         names = await _usernames(session, {case.assignee_id} if case.assignee_id else set())
         body = case_json(case, tz, contact=contact, assignee=names.get(case.assignee_id), unmask=unmask)
         body["messages"] = [
-            {"id": m.id, "direction": m.direction, "msg_type": m.msg_type, "text": m.text, "status": m.status,
+            {"id": m.id, "direction": m.direction, "msg_type": m.msg_type,
+             "text": m.text if unmask else mask_text(m.text or ""), "status": m.status,
              "error": m.error, "at": _iso(m.created_at, tz)}
             for m in await queries.case_messages(session, case.id)
         ]
-        if unmask and contact is not None and contact.phone:
-            # Seeing a citizen's full number is a recorded act.
+    if unmask:
+        # Seeing a citizen's full numbers is a recorded act.
+        async with services.sessions() as session:
             await queries.add_audit(session, request[ACTOR].label, "contact.unmasked", case.id)
             await session.commit()
     return json_ok(body)
@@ -293,7 +321,7 @@ async def patch_case(request: web.Request) -> web.Response:
     if expected is not None and not isinstance(expected, int):
         raise ApiError(400, "invalid", "version 必须是整数", "version")
     async with services.sessions() as session:
-        case = await _load_case(session, request)
+        case = await _load_case(session, request, for_update=True)
         await update_case(session, case, data, request[ACTOR], expected_version=expected,
                           calendar=services.calendar, tz=services.settings.tz, settings=services.settings)
         await session.commit()
@@ -307,7 +335,7 @@ async def post_reply(request: web.Request) -> web.Response:
     text = _str_field(data, "text", required=True, max_len=5000)
     delivered_by = _str_field(data, "delivered_by", max_len=50)
     async with services.sessions() as session:
-        case = await _load_case(session, request)
+        case = await _load_case(session, request, for_update=True)
         message = await add_reply(session, case, text, request[ACTOR], delivered_by=delivered_by,
                                   calendar=services.calendar, tz=services.settings.tz)
         await session.commit()

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bot import hotline, metrics
 from bot.cases import mask_text
 from bot.intake import record_with_retry
+from handlers.api import reject_json_constant
 from bot.outbox import retry_item
 from bot.services import SERVICES, Services
 from storage import queries
@@ -46,8 +47,8 @@ async def receive_orders(request: web.Request) -> web.Response:
         metrics.REJECTED.labels("hotline", "signature").inc()
         return error_response(401, "unauthorized", "签名无效或时间戳过期")
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        data = json.loads(body, parse_constant=reject_json_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
         metrics.REJECTED.labels("hotline", "json").inc()
         return error_response(400, "invalid_json", "请求体不是有效的 JSON")
     if isinstance(data, dict) and "orders" in data:
@@ -130,7 +131,7 @@ async def list_outbox(request: web.Request) -> web.Response:
         stmt = stmt.where(OutboxItem.target == target)
     if case_id:
         stmt = stmt.where(OutboxItem.case_id == case_id)
-    async with services.sessions() as session:
+    async with services.read_sessions() as session:
         total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
         counts = dict((await session.execute(
             select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all())

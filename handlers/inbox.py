@@ -105,7 +105,7 @@ async def inbox_list(request: web.Request) -> web.Response:
         cutoff, calendar_error = None, str(exc)
     base = queries.cases_query(channel=channel, kind=kind, topic=topic, status=status, q=q or None)
     cond = rules.view_condition(view, user_id=staff.id, now=now, due_cutoff=cutoff)
-    async with services.sessions() as session:
+    async with services.read_sessions() as session:
         # One pass over the open cases counts every open view (indexes on status).
         counts = await count_open_views(session, base, user_id=staff.id, now=now, due_cutoff=cutoff)
         stmt = base if cond is None else base.where(cond)

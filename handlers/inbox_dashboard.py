@@ -45,7 +45,7 @@ class YearFigures:
 async def year_figures(services, year: int, now: datetime) -> YearFigures:
     by_month_channel = {ch: [0] * 12 for ch in CHANNELS}
     by_kind: Counter = Counter()
-    async with services.sessions() as session:
+    async with services.read_sessions() as session:
         rows = await session.execute(
             select(Case.received_date, Case.channel, Case.kind, func.count())
             .where(Case.received_year == year, Case.merged_into_id.is_(None))

@@ -38,19 +38,23 @@ def _sqlite_begin(conn) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# hide_parameters: errors and logs never carry the bound values (citizens'
+# messages, phone numbers).
+
+
 def create_engine(url: str, **kwargs) -> AsyncEngine:
     if is_sqlite(url):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, hide_parameters=True, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(url, hide_parameters=True, **kwargs)
 
 
 def create_sync_engine(url) -> Engine:
@@ -59,7 +63,7 @@ def create_sync_engine(url) -> Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         raise ValueError("create_sync_engine is for SQLite")
-    engine = sqlalchemy.create_engine(u.set(drivername="sqlite"))
+    engine = sqlalchemy.create_engine(u.set(drivername="sqlite"), hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

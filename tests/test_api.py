@@ -154,3 +154,30 @@ async def test_health_and_metrics(server):
     assert (await (await server.get("/healthz")).json()) == {"status": "ok"}
     text = await (await server.get("/metrics")).text()
     assert "intake_http_requests_total" in text
+
+
+async def test_numbers_in_the_text_are_masked_unless_asked_for(server, api_token):
+    h = auth(api_token)
+    body = {**LETTER, "text": "我的电话13812345678，身份证360102198001011234，申请公开备案表"}
+    case = await (await server.post("/api/v1/cases", json=body, headers=h)).json()
+    assert "13812345678" not in case["text"] and "138****5678" in case["text"]
+    listed = (await (await server.get("/api/v1/cases", headers=h)).json())["items"][0]
+    got = await (await server.get(f"/api/v1/cases/{case['id']}", headers=h)).json()
+    for text in (listed["text"], got["text"], got["messages"][0]["text"]):
+        assert "13812345678" not in text and "360102198001011234" not in text
+    full = await (await server.get(f"/api/v1/cases/{case['id']}?unmask=1", headers=h)).json()
+    assert "13812345678" in full["text"] and "360102198001011234" in full["messages"][0]["text"]
+    async with server.services.sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "contact.unmasked"))).scalar_one() == 1
+
+
+async def test_a_refused_request_does_not_even_touch_the_token(server, api_token):
+    from storage.models import ApiToken
+
+    assert (await server.get("/api/v1/cases?limit=0", headers=auth(api_token))).status == 400
+    async with server.services.sessions() as s:
+        assert (await s.execute(select(ApiToken.last_used_at))).scalar_one() is None
+    assert (await server.get("/api/v1/cases", headers=auth(api_token))).status == 200
+    async with server.services.sessions() as s:
+        assert (await s.execute(select(ApiToken.last_used_at))).scalar_one() is not None

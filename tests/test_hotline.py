@@ -202,3 +202,29 @@ async def test_an_oversized_body_is_a_json_413(hotline):
 async def test_a_numeric_time_is_rejected_with_a_clear_reason(hotline):
     body = await (await push(hotline, {**ORDER, "received_at": 1584235260})).json()
     assert body["rejected"][0]["field"] == "received_at" and "ISO 8601" in body["rejected"][0]["error"]
+
+
+async def test_non_json_numbers_and_absurd_dates_are_refused_cleanly(hotline):
+    """NaN/Infinity are not JSON; an absurd date or number rejects that order
+    only; nothing answers 500."""
+    raw = b'{"order_id": "X-NaN", "received_at": "2020-03-15T09:21:00+08:00", "content": "c", "deadline": NaN}'
+    resp = await push(hotline, None, raw=raw)
+    assert resp.status == 400 and await case_count(hotline) == 0
+    orders = {"orders": [
+        {**ORDER, "order_id": "X-FAR", "received_at": "9999-12-31T23:00:00-05:00"},
+        {**ORDER, "order_id": "X-BIG", "deadline": 1e300},
+        {**ORDER, "order_id": "X-OK"},
+    ]}
+    resp = await push(hotline, orders)
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["accepted"] == ["X-OK"] and {r["order_id"] for r in body["rejected"]} == {"X-FAR", "X-BIG"}
+
+
+async def test_a_caller_name_too_long_for_an_identity_is_kept(hotline):
+    long_name = "某" * 180  # no phone: the name identifies the caller
+    order = {**ORDER, "order_id": "X-LONG", "caller": {"name": long_name}}
+    resp = await push(hotline, order)
+    assert resp.status == 200 and (await resp.json())["accepted"] == ["X-LONG"]
+    case, contact = await the_case(hotline, "X-LONG")
+    assert contact.name == long_name and len(contact.identity) <= 128
