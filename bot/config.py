@@ -164,16 +164,27 @@ def _asdict(settings: Settings) -> dict[str, object]:
 
 def _persistent_secret(var_dir: Path) -> str:
     """Generate the session-signing key once and keep it in var/, so sessions
-    survive restarts and all workers on the machine agree on it."""
+    survive restarts and all workers on the machine agree on it. Written to a
+    temporary file and linked into place, so no process ever reads it half
+    written."""
     path = var_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key.encode())
-    finally:
-        os.close(fd)
-    log.warning("INTAKE_SECRET_KEY is not set: generated one into %s (keep this file private)", path)
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = var_dir / f".secret_key.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, secrets.token_urlsafe(48).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process got there first: theirs wins
+            log.warning("INTAKE_SECRET_KEY is not set: generated one into %s (keep this file private)", path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it to generate a new key, or set INTAKE_SECRET_KEY")
     return key

@@ -135,6 +135,11 @@ def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str
     """One step of the dialog in one write transaction (on the intake writer:
     the SQLite write lock is never held across the event loop's turns)."""
     openid = msg.source
+    # A retry of any message the dialog already answered (not only the last
+    # one: retries can arrive late) gets that answer again, no step taken.
+    stored = queries.existing_deliveries(conn, [key]).get(key)
+    if stored is not None and stored[1]:
+        return stored[1]
     conn.execute(queries.dialect_insert(conn, DisclosureDialog).on_conflict_do_nothing(
         index_elements=["openid"]).values(openid=openid, step="new", data={}, updated_at=now))
     D = DisclosureDialog

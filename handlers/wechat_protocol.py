@@ -133,6 +133,11 @@ def open_push(query, body: bytes, token: str, crypto: WeChatCrypto | None) -> Op
         return Opened(crypto.decrypt(encrypt), encrypted=True)
     if not signature_ok(sha1_signature(token, timestamp, nonce), query.get("signature")):
         raise ProtocolError(403, "signature does not match")
+    if crypto is not None:
+        # In safe mode every genuine push is encrypted. A plain signature does
+        # not cover the body, so one captured query string could carry any
+        # forged message: refuse plain pushes once an EncodingAESKey is set.
+        raise ProtocolError(400, "plain push refused: the account is in safe mode")
     return Opened(text, encrypted=False)
 
 

@@ -68,7 +68,7 @@ def ensure_contacts(
             select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(wanted))
         )).all()
     )
-    missing = [i for i in wanted if i not in found]
+    missing = sorted(i for i in wanted if i not in found)  # one order: no deadlock between workers
     if missing:
         stmt = dialect_insert(conn, Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
         conn.execute(

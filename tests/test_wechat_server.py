@@ -8,6 +8,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import func, select
 
 from handlers.wechat_protocol import render_text
@@ -39,8 +40,28 @@ async def test_url_verification(server):
     assert resp.status == 403
 
 
+@pytest_asyncio.fixture
+async def plain_server(db_url, tmp_path, classifier):
+    """The account in plain mode (no EncodingAESKey)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+    from bot.services import Services
+    from tests.conftest import make_settings
+
+    settings = make_settings(db_url, tmp_path, wechat_aes_key=None)
+    services = Services.build(settings, classifier=classifier)
+    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+    await client.start_server()
+    client.services = services
+    yield client
+    await client.close()
+
+
 @pytest.mark.parametrize("mode", ["safe", "compatible", "plain"])
-async def test_question_gets_a_case_number_and_is_stored_first(server, mode):
+async def test_question_gets_a_case_number_and_is_stored_first(server, plain_server, mode):
+    # Plain mode is for a plain-mode account; the encrypted modes for a safe-mode one.
+    server = plain_server if mode == "plain" else server
     status, reply = await post(server, peer.text("oUser1", "请问人防车位可以买卖吗？"), mode)
     assert status == 200
     assert reply["MsgType"] == "text" and reply["ToUserName"] == "oUser1" and reply["FromUserName"] == WECHAT["account"]
@@ -142,10 +163,18 @@ async def test_bad_pushes_are_refused_and_change_nothing(server, name, mutate, s
     assert WECHAT["token"] not in caplog.text and WECHAT["aes_key"] not in caplog.text
 
 
-async def test_plain_forged_signature(server):
+async def test_plain_forged_signature(plain_server):
     query, body = peer.push(peer.text("oBad", "hi"), "plain")
-    resp = await server.post("/wechat", params={**query, "signature": "1" * 40}, data=body.encode())
-    assert resp.status == 403 and await count(server, Message) == 0
+    resp = await plain_server.post("/wechat", params={**query, "signature": "1" * 40}, data=body.encode())
+    assert resp.status == 403 and await count(plain_server, Message) == 0
+
+
+async def test_a_plain_push_is_refused_in_safe_mode(server):
+    """The plain signature does not cover the body: in safe mode only
+    encrypted pushes are genuine."""
+    query, body = peer.push(peer.text("oForger", "伪造的消息"), "plain")
+    resp = await server.post("/wechat", params=query, data=body.encode())
+    assert resp.status == 400 and await count(server, Message) == 0
 
 
 async def test_entity_declarations_are_refused(server):
