@@ -163,12 +163,14 @@ async def count_open_views(session, base, *, user_id: int | None, now: datetime,
 
 # ---- one case -------------------------------------------------------------------
 
-async def _case_or_404(session, request: web.Request) -> Case:
+async def _case_or_404(session, request: web.Request, *, for_update: bool = False) -> Case:
     try:
         case_id = int(request.match_info["case_id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    case = await session.get(Case, case_id)
+    # An action locks the row (PostgreSQL), so the version check can't lose a
+    # concurrent edit; SQLite's BEGIN IMMEDIATE already serialises writers.
+    case = await session.get(Case, case_id, with_for_update=for_update)
     if case is None:
         raise web.HTTPNotFound()
     return case
@@ -260,7 +262,7 @@ async def _act(request: web.Request, action, *, draft_field: str | None = None, 
     form = await request.post()
     failure: tuple[int, str] | None = None
     async with services.sessions() as session:
-        case = await _case_or_404(session, request)
+        case = await _case_or_404(session, request, for_update=True)
         case_id = case.id
         try:
             await action(session, case, form)
