@@ -30,8 +30,6 @@ import csv
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,21 +43,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.benchlib import free_port, pinned, stop  # noqa: E402
 PY = sys.executable
 TOKEN, AES_KEY, APP_ID = "benchToken123", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx2c2769f8efd9abc2"
 EXPECT = "试鸣时间"  # a phrase of the siren-test-day answer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pinned(cmd: list[str], cpus: str | None) -> list[str]:
-    if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", cpus, *cmd]
-    return cmd
 
 
 def run_cli(env: dict, *args: str) -> str:
@@ -82,15 +70,6 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> None:
             time.sleep(0.2)
     proc.kill()
     sys.exit("server did not become ready")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def pinned(cmd: list[str], cpus: str | None) -> list[str]:
     """Pin to CPUs so the server and the load generator don't share a core."""
-    if cpus and shutil.which("taskset"):
+    if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         return ["taskset", "-c", cpus, *cmd]
     return cmd
 
@@ -47,10 +47,11 @@ def start(cmd: list[str], env: dict[str, str], port: int, cpus: str | None = "0"
     raise RuntimeError("server did not become ready")
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGINT (a graceful stop: the writer commits what it acknowledged)."""
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
