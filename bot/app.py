@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
-    from handlers import api, disclosure, hotline, inbox, ops, wechat
+    from handlers import api, disclosure, hotline, inbox, ops, wechat, wechat_answers
 
     from . import outbox
 
@@ -24,8 +24,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app[SERVICES] = services
     ops.setup(app)
     wechat.setup(app, services)
-    from handlers import wechat_answers  # issue 7: keyword rules, menu, knowledge base
-    wechat_answers.setup(app)
+    wechat_answers.setup(app)  # keyword rules, menu clicks, the knowledge base
     api.setup(app)
     inbox.setup(app)  # staff pages: /login, /inbox/…
     hotline.setup(app, services)
