@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -111,14 +112,16 @@ def settings(db_url, tmp_path) -> Settings:
     return make_settings(db_url, tmp_path)
 
 
-@pytest_asyncio.fixture
-async def server(settings, classifier):
-    """The real application on a loopback port, with a client for it."""
+@asynccontextmanager
+async def serve(settings, classifier, **extras):
+    """The real application on a loopback port, with a client for it
+    (``client.services``); ``extras`` go into services.extras before it
+    starts (e.g. outbox options)."""
     from bot.app import create_app
 
     services = Services.build(settings, classifier=classifier)
-    app = create_app(settings, services)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    services.extras.update(extras)
+    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
     await client.start_server()
     client.services = services
     try:
@@ -128,19 +131,30 @@ async def server(settings, classifier):
 
 
 @pytest_asyncio.fixture
-async def api_token(settings, server):
-    """A staff account and its API token, made through the real CLI code path."""
+async def server(settings, classifier):
+    async with serve(settings, classifier) as client:
+        yield client
+
+
+async def make_token(services, username: str = "zhangsan", display_name: str | None = None) -> str:
+    """A staff account and a Bearer token for it, stored as the CLI stores them."""
     from bot.security import hash_password, new_token, token_hash
     from storage.models import ApiToken, User
 
-    async with server.services.sessions() as session:
-        user = User(username="zhangsan", role="staff", password_hash=hash_password("correct horse"))
+    async with services.sessions() as session:
+        user = User(username=username, display_name=display_name, role="staff",
+                    password_hash=hash_password("correct horse"))
         session.add(user)
         await session.flush()
         token = new_token()
         session.add(ApiToken(user_id=user.id, name="tests", token_hash=token_hash(token)))
         await session.commit()
     return token
+
+
+@pytest_asyncio.fixture
+async def api_token(server):
+    return await make_token(server.services)
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,11 +4,11 @@ form, and posting forms with the CSRF token the page carries."""
 from __future__ import annotations
 
 import re
-from contextlib import asynccontextmanager
 from html import unescape
 
 from bot.security import hash_password
 from storage.models import User
+from tests.conftest import serve  # noqa: F401  (the pages' tests import it from here)
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -53,23 +53,3 @@ async def submit(client, page_path: str, action: str, data: dict, **kw):
     """Post a form from ``page_path`` as a browser would (token from the page)."""
     html = await page(client, page_path)
     return await client.post(action, data={"csrf_token": csrf_of(html), **data}, allow_redirects=False, **kw)
-
-
-@asynccontextmanager
-async def serve(settings, classifier, **extras):
-    """The real application on a loopback port, with ``extras`` put in
-    services.extras before it starts (e.g. outbox options)."""
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from bot.app import create_app
-    from bot.services import Services
-
-    services = Services.build(settings, classifier=classifier)
-    services.extras.update(extras)
-    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
-    await client.start_server()
-    client.services = services
-    try:
-        yield client
-    finally:
-        await client.close()

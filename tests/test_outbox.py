@@ -12,9 +12,9 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from bot.outbox import OutboxOptions, OutboxWorker
-from bot.security import hash_password, new_token, token_hash
-from storage.models import ApiToken, Case, Message, OutboxItem, User
+from storage.models import Case, Message, OutboxItem
 from tests.conftest import make_settings
+from tests.conftest import make_token as conftest_make_token
 from tests.hotline_platform import HotlinePlatform, serve_app, signed
 
 SECRET = "hotline-shared-secret-for-tests"
@@ -51,14 +51,7 @@ async def app(db_url, tmp_path, classifier, platform):
 
 
 async def make_token(services) -> str:
-    async with services.sessions() as session:
-        user = User(username="wangwu", display_name="王五", role="staff", password_hash=hash_password("correct horse"))
-        session.add(user)
-        await session.flush()
-        token = new_token()
-        session.add(ApiToken(user_id=user.id, name="tests", token_hash=token_hash(token)))
-        await session.commit()
-    return token
+    return await conftest_make_token(services, "wangwu", "王五")
 
 
 def auth(client) -> dict:

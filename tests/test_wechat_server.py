@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from handlers.wechat_protocol import render_text
 from storage.models import Case, Contact, Message
-from tests.conftest import WECHAT
+from tests.conftest import WECHAT, make_settings, serve
 from tests.wechat_peer import WeChatPeer, case_number_in, sha1_sorted
 
 peer = WeChatPeer(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"], WECHAT["account"])
@@ -43,19 +43,8 @@ async def test_url_verification(server):
 @pytest_asyncio.fixture
 async def plain_server(db_url, tmp_path, classifier):
     """The account in plain mode (no EncodingAESKey)."""
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from bot.app import create_app
-    from bot.services import Services
-    from tests.conftest import make_settings
-
-    settings = make_settings(db_url, tmp_path, wechat_aes_key=None)
-    services = Services.build(settings, classifier=classifier)
-    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
-    await client.start_server()
-    client.services = services
-    yield client
-    await client.close()
+    async with serve(make_settings(db_url, tmp_path, wechat_aes_key=None), classifier) as client:
+        yield client
 
 
 @pytest.mark.parametrize("mode", ["safe", "compatible", "plain"])
