@@ -319,6 +319,18 @@ MAX_KEY_BYTES, MAX_URL_BYTES = 128, 1024
 _URL = re.compile(r"^https?://[^\s/]+", re.I)
 
 
+def _menu_name(item: dict, where: str, label: str, max_bytes: int, limit_text: str) -> tuple[str, str]:
+    """A button's name, checked against WeChat's byte limit; and the label
+    that names the button in later errors."""
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise AnswersError(f"{label}缺少名称 name", f"{where}.name")
+    label = f"{label}「{name}」"
+    if _nbytes(name) > max_bytes:
+        raise AnswersError(f"{label}：名称 {_nbytes(name)} 字节，{limit_text}", f"{where}.name")
+    return name, label
+
+
 def _nbytes(s: str) -> int:
     return len(s.encode("utf-8"))
 
@@ -340,13 +352,7 @@ def validate_menu(menu: Any, *, known_keys: set[str] | None = None) -> dict:
         where, label = f"button[{i}]", f"第{i + 1}个菜单"
         if not isinstance(b, dict):
             raise AnswersError(f"{label}必须是一个对象", where)
-        name = b.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise AnswersError(f"{label}缺少名称 name", f"{where}.name")
-        label = f"{label}「{name}」"
-        if _nbytes(name) > MAX_NAME_BYTES:
-            raise AnswersError(f"{label}：名称 {_nbytes(name)} 字节，一级菜单名称最多 {MAX_NAME_BYTES} 字节（约5个汉字）",
-                               f"{where}.name")
+        name, label = _menu_name(b, where, label, MAX_NAME_BYTES, f"一级菜单名称最多 {MAX_NAME_BYTES} 字节（约5个汉字）")
         subs = b.get("sub_button")
         if subs is not None and subs != []:
             if not isinstance(subs, list):
@@ -361,13 +367,7 @@ def validate_menu(menu: Any, *, known_keys: set[str] | None = None) -> dict:
                 sw, sl = f"{where}.sub_button[{j}]", f"{label}的第{j + 1}个子菜单"
                 if not isinstance(s, dict):
                     raise AnswersError(f"{sl}必须是一个对象", sw)
-                sname = s.get("name")
-                if not isinstance(sname, str) or not sname.strip():
-                    raise AnswersError(f"{sl}缺少名称 name", f"{sw}.name")
-                sl = f"{sl}「{sname}」"
-                if _nbytes(sname) > MAX_SUB_NAME_BYTES:
-                    raise AnswersError(f"{sl}：名称 {_nbytes(sname)} 字节，子菜单名称最多 {MAX_SUB_NAME_BYTES} 字节",
-                                       f"{sw}.name")
+                _, sl = _menu_name(s, sw, sl, MAX_SUB_NAME_BYTES, f"子菜单名称最多 {MAX_SUB_NAME_BYTES} 字节")
                 out_subs.append(_leaf(s, sw, sl, known_keys))
             out.append({"name": name, "sub_button": out_subs})
         else:
