@@ -131,7 +131,7 @@ def main() -> int:
         cpus.append((tt() - c0) / len(long_texts))
         for t in long_texts:
             a = pc()
-            tk.lcut(t, HMM=False)
+            tk.words(t)
             base.append(pc() - a)
         p50s.append(statistics.median(lat))
         p99s.append(pct(lat, 99))

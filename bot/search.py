@@ -38,18 +38,16 @@ def document_tokens(*texts: str | None) -> str:
     joined = unicodedata.normalize("NFKC", "\n".join(t for t in texts if t))
     if not joined:
         return ""
-    tk = segment.init()
     seen: dict[str, None] = {}
-    for tok in _normalise(tk.lcut_for_search(joined, HMM=False)):
+    for tok in _normalise(segment.search_words(joined)):
         seen.setdefault(tok, None)
     return " ".join(seen)
 
 
 def query_tokens(query: str) -> list[str]:
     """The tokens a search must all find; empty when the query has none."""
-    tk = segment.init()
     seen: dict[str, None] = {}
-    for tok in _normalise(tk.lcut(unicodedata.normalize("NFKC", query), HMM=False)):
+    for tok in _normalise(segment.words(unicodedata.normalize("NFKC", query))):
         seen.setdefault(tok, None)
     return list(seen)[:MAX_QUERY_TOKENS]
 

@@ -85,10 +85,9 @@ def features(text: str) -> dict[str, float]:
     """Term counts: words (w:) and character bigrams (b:) of the normalised text."""
     norm = _canonical_phrases(normalize(text))
     out: dict[str, float] = defaultdict(float)
-    tk = segment.init()
     for chunk in _KEEP.findall(norm):
         # search mode adds the parts of long words ("防空警报" → 防空, 警报)
-        for w in tk.lcut_for_search(chunk, HMM=False):
+        for w in segment.search_words(chunk):
             if w not in STOPWORDS and w.strip():
                 out["w:" + _SYNONYMS.get(w, w)] += 1.0
     for run in _HAN.findall(norm):
