@@ -27,6 +27,7 @@ from storage import queries
 from storage.db import create_sync_engine
 from storage.models import AuditEntry, Case, KbAnswer, Message
 
+from . import metrics
 from .answers import auto_reply_text
 from .cases import OPEN_STATUSES, InboundMessage, case_number, compute_deadline, joins_open_case, receipt_text
 from .config import Settings
@@ -413,6 +414,7 @@ class GroupCommitter:
                     continue
                 self.batches += 1
                 self.items += len(batch)
+                metrics.COMMIT_BATCH.observe(len(batch))
                 for (_, fut), res in zip(batch, results):
                     if fut.done():
                         continue

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -93,9 +93,15 @@ def open_cases_of(conn: Connection, contact_ids: Iterable[int], statuses: Iterab
     ids = list(set(contact_ids))
     if not ids:
         return {}
+    status = Case.status
+    if conn.dialect.name == "sqlite":
+        # Without statistics SQLite walks the status index, and nearly every
+        # case is open: it would read them all on every batch. A unary +
+        # keeps it on the contact index.
+        status = literal_column("+cases.status")
     rows = conn.execute(
         select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
-        .where(Case.contact_id.in_(ids), Case.status.in_(list(statuses)), Case.merged_into_id.is_(None))
+        .where(Case.contact_id.in_(ids), status.in_(list(statuses)), Case.merged_into_id.is_(None))
         .order_by(Case.last_message_at)
     )
     latest: dict[int, tuple] = {}
