@@ -38,6 +38,9 @@ class WorkingCalendar:
 
     overrides: Mapping[date, bool] = field(default_factory=dict)
     entered_years: frozenset[int] = frozenset()
+    # (start, days) → last day: every message of a day asks the same
+    # question. The calendar never changes (with_year makes a new one).
+    _period_ends: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def knows(self, year: int) -> bool:
         return year in self.entered_years or year in PACKAGE_YEARS
@@ -58,6 +61,12 @@ class WorkingCalendar:
         day after ``start`` (the day of receipt itself is not counted)."""
         if days < 0:
             raise ValueError("days must be >= 0")
+        end = self._period_ends.get((start, days))
+        if end is None:
+            end = self._period_ends[(start, days)] = self._add_working_days(start, days)
+        return end
+
+    def _add_working_days(self, start: date, days: int) -> date:
         current, left = start, days
         while left:
             current += timedelta(days=1)

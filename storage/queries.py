@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select, update
+from sqlalchemy import Select, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -32,28 +32,66 @@ def dialect_insert(conn: Connection | AsyncConnection | AsyncSession, table):
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
+# The intake path runs these on every batch of messages. Built once with
+# bind parameters: building a statement costs SQLAlchemy several times what
+# executing it costs.
+
+_DELIVERIES = (
+    select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
+    .outerjoin(Case, Case.id == Message.case_id)
+    .where(Message.dedupe_key.in_(bindparam("keys", expanding=True)))
+)
+_EXTERNAL = select(Case.external_id, Case.id, Case.number, Case.kind).where(
+    Case.channel == bindparam("channel"), Case.external_id.in_(bindparam("ids", expanding=True))
+)
+_CONTACT_IDS = select(Contact.identity, Contact.id).where(
+    Contact.channel == bindparam("channel"), Contact.identity.in_(bindparam("identities", expanding=True))
+)
+
+
+def _open_cases(status) -> Select:
+    return (
+        select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
+        .where(Case.contact_id.in_(bindparam("ids", expanding=True)),
+               status.in_(bindparam("statuses", expanding=True)), Case.merged_into_id.is_(None))
+        .order_by(Case.last_message_at)
+    )
+
+
+_OPEN_CASES = {
+    # Without statistics SQLite walks the status index, and nearly every case
+    # is open: it would read them all on every batch. A unary + keeps it on
+    # the contact index.
+    "sqlite": _open_cases(literal_column("+cases.status")),
+    "postgresql": _open_cases(Case.status),
+}
+
+
+def _dialect_statements(dialect):
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_contacts = ins(Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
+    counter = ins(CaseCounter).values(day=bindparam("day"), value=bindparam("count"))
+    counter = counter.on_conflict_do_update(
+        index_elements=["day"], set_={"value": CaseCounter.value + counter.excluded.value}
+    ).returning(CaseCounter.value)
+    return new_contacts, counter
+
+
+_BY_DIALECT = {name: _dialect_statements(name) for name in ("sqlite", "postgresql")}
+
+
 def existing_deliveries(conn: Connection, keys: Sequence[str]) -> dict[str, tuple]:
     """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
     if not keys:
         return {}
-    rows = conn.execute(
-        select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
-        .outerjoin(Case, Case.id == Message.case_id)
-        .where(Message.dedupe_key.in_(keys))
-    )
-    return {r[0]: tuple(r[1:]) for r in rows}
+    return {r[0]: tuple(r[1:]) for r in conn.execute(_DELIVERIES, {"keys": list(keys)})}
 
 
 def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
     """external_id → (case id, number, kind) on a channel."""
     if not ids:
         return {}
-    rows = conn.execute(
-        select(Case.external_id, Case.id, Case.number, Case.kind).where(
-            Case.channel == channel, Case.external_id.in_(ids)
-        )
-    )
-    return {r[0]: tuple(r[1:]) for r in rows}
+    return {r[0]: tuple(r[1:]) for r in conn.execute(_EXTERNAL, {"channel": channel, "ids": list(ids)})}
 
 
 def ensure_contacts(
@@ -62,17 +100,11 @@ def ensure_contacts(
     """identity → contact id, inserting the ones not seen yet (race-safe)."""
     if not people:
         return {}
-    wanted = list(people)
-    found = dict(
-        (conn.execute(
-            select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(wanted))
-        )).all()
-    )
-    missing = sorted(i for i in wanted if i not in found)  # one order: no deadlock between workers
+    found = dict(conn.execute(_CONTACT_IDS, {"channel": channel, "identities": list(people)}).all())
+    missing = sorted(i for i in people if i not in found)  # one order: no deadlock between workers
     if missing:
-        stmt = dialect_insert(conn, Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
         conn.execute(
-            stmt,
+            _BY_DIALECT[conn.dialect.name][0],
             [
                 {"channel": channel, "identity": i, "name": people[i].get("name"),
                  "phone": people[i].get("phone"), "applicant_type": people[i].get("applicant_type"),
@@ -80,11 +112,7 @@ def ensure_contacts(
                 for i in missing
             ],
         )
-        found.update(
-            (conn.execute(
-                select(Contact.identity, Contact.id).where(Contact.channel == channel, Contact.identity.in_(missing))
-            )).all()
-        )
+        found.update(conn.execute(_CONTACT_IDS, {"channel": channel, "identities": missing}).all())
     return found
 
 
@@ -93,17 +121,7 @@ def open_cases_of(conn: Connection, contact_ids: Iterable[int], statuses: Iterab
     ids = list(set(contact_ids))
     if not ids:
         return {}
-    status = Case.status
-    if conn.dialect.name == "sqlite":
-        # Without statistics SQLite walks the status index, and nearly every
-        # case is open: it would read them all on every batch. A unary +
-        # keeps it on the contact index.
-        status = literal_column("+cases.status")
-    rows = conn.execute(
-        select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
-        .where(Case.contact_id.in_(ids), status.in_(list(statuses)), Case.merged_into_id.is_(None))
-        .order_by(Case.last_message_at)
-    )
+    rows = conn.execute(_OPEN_CASES[conn.dialect.name], {"ids": ids, "statuses": sorted(statuses)})
     latest: dict[int, tuple] = {}
     for r in rows:
         latest[r[0]] = tuple(r[1:])  # ordered ascending: the last one wins
@@ -112,11 +130,7 @@ def open_cases_of(conn: Connection, contact_ids: Iterable[int], statuses: Iterab
 
 def allocate_sequences(conn: Connection, day: date, count: int) -> range:
     """Reserve ``count`` consecutive numbers of ``day``'s sequence."""
-    stmt = dialect_insert(conn, CaseCounter).values(day=day, value=count)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["day"], set_={"value": CaseCounter.value + stmt.excluded.value}
-    ).returning(CaseCounter.value)
-    end = (conn.execute(stmt)).scalar_one()
+    end = conn.execute(_BY_DIALECT[conn.dialect.name][1], {"day": day, "count": count}).scalar_one()
     return range(end - count + 1, end + 1)
 
 
