@@ -55,6 +55,13 @@ class IntakeContext:
     calendar: WorkingCalendar
 
 
+# Built once: see storage/queries.py.
+_NEW_CASES = insert(Case).returning(Case.id, Case.number)
+_NEW_MESSAGES = insert(Message)
+_NEW_AUDIT = insert(AuditEntry)
+_NEW_ANSWERS = insert(KbAnswer)
+
+
 def record_inbound_sync(
     conn: Connection, items: list[InboundMessage], ctx: IntakeContext, *, now: datetime | None = None
 ) -> list[IntakeResult]:
@@ -171,7 +178,7 @@ def record_inbound_sync(
     if case_rows:
         # Matched back by number, not by row order: ordered RETURNING makes
         # SQLAlchemy fall back to one INSERT per row on SQLite.
-        rows = conn.execute(insert(Case).returning(Case.id, Case.number), case_rows)
+        rows = conn.execute(_NEW_CASES, case_rows)
         id_of = {number: case_id for case_id, number in rows}
         for idx in creators:
             case_ids[idx] = id_of[numbers[idx]]
@@ -191,7 +198,7 @@ def record_inbound_sync(
         _resume_waiting(conn, waiting, items, ctx, now)
 
     # 7. Messages, replies, audit.
-    message_rows, reply_rows, audit_rows, answer_rows = [], [], [], []
+    message_rows, audit_rows, answer_rows = [], [], []
     for idx, target in plan:
         it = items[idx]
         if idx in join_existing:
@@ -230,22 +237,21 @@ def record_inbound_sync(
             "msg_type": it.msg_type, "text": it.text, "raw": it.raw, "dedupe_key": it.dedupe_key,
             "reply_text": result.reply_text, "status": "received", "created_at": it.received_at,
         })
-        if it.passive_reply:
-            reply_rows.append({
+        if it.passive_reply:  # the reply, in the same statement (same keys)
+            message_rows.append({
                 "case_id": result.case_id, "contact_id": cid, "direction": "out", "channel": it.channel,
-                "msg_type": "text", "text": result.reply_text, "status": "sent", "created_at": now,
+                "msg_type": "text", "text": result.reply_text, "raw": None, "dedupe_key": None,
+                "reply_text": None, "status": "sent", "created_at": now,
             })
         if result.created:
             audit_rows.append({"at": now, "actor": f"channel:{it.channel}", "action": "case.created",
                                "case_id": result.case_id,
                                "detail": {"number": result.number, "classification": it.classification.as_dict()}})
-    conn.execute(insert(Message), message_rows)
-    if reply_rows:
-        conn.execute(insert(Message), reply_rows)
+    conn.execute(_NEW_MESSAGES, message_rows)
     if audit_rows:
-        conn.execute(insert(AuditEntry), audit_rows)
+        conn.execute(_NEW_AUDIT, audit_rows)
     if answer_rows:
-        conn.execute(insert(KbAnswer), answer_rows)
+        conn.execute(_NEW_ANSWERS, answer_rows)
     return _fill_batch_duplicates(items, results, first_of_key)
 
 
@@ -334,30 +340,96 @@ async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ct
 
 
 class IntakeWriter:
-    """Records batches, each in its own transaction.
+    """Runs write transactions for the message paths.
 
-    On SQLite the whole batch runs on one thread over a plain sqlite3
-    connection: one thread hop per batch. Through aiosqlite every statement
-    is several hops, and under load each hop waits for the GIL, which cost
-    more than the SQL itself. PostgreSQL goes through asyncpg as usual."""
+    On SQLite the work runs on one thread over a plain sqlite3 connection:
+    one thread hop per transaction. Through aiosqlite every statement is
+    several hops, and under load each hop waits for the GIL, which cost
+    more than the SQL itself. What concurrent requests submit while the
+    writer is busy runs together in one transaction, each piece in its own
+    savepoint (one piece failing undoes only its own work), so a burst pays
+    one commit. PostgreSQL goes through asyncpg as usual, a transaction each.
+    """
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, max_group: int = 64):
         self._engine = engine
         self._sync_engine = create_sync_engine(engine.url) if engine.dialect.name == "sqlite" else None
         self._executor = ThreadPoolExecutor(1, "intake-writer") if self._sync_engine is not None else None
+        self._reader = ThreadPoolExecutor(1, "intake-reader") if self._sync_engine is not None else None
+        self._max_group = max_group
+        self._queue: list[tuple[Callable, tuple, asyncio.Future]] = []
+        self._draining = False
 
     async def transaction(self, fn: Callable[..., T], *args) -> T:
-        """``fn(connection, *args)`` in one write transaction. On SQLite it runs
-        on the writer thread, so the write lock is never held across turns
-        of the event loop (where every other writer would wait on it)."""
+        """``fn(connection, *args)`` in a write transaction; returns once it is
+        committed. On SQLite it runs on the writer thread, so the write lock
+        is never held across turns of the event loop (where every other
+        writer would wait on it)."""
         if self._sync_engine is None:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run_sync, fn, args)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.append((fn, args, fut))
+        if not self._draining:
+            self._draining = True
+            loop.create_task(self._drain())
+        return await fut
 
-    def _run_sync(self, fn, args):
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                group = self._queue[: self._max_group]
+                del self._queue[: self._max_group]
+                try:
+                    outcomes = await loop.run_in_executor(self._executor, self._run_group, group)
+                except Exception as exc:  # BEGIN or COMMIT failed: nothing of the group is stored
+                    outcomes = [(False, exc)] * len(group)
+                for (_, _, fut), (ok, value) in zip(group, outcomes):
+                    if fut.done():
+                        continue
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+        finally:
+            self._draining = False
+
+    def _run_group(self, group) -> list[tuple[bool, object]]:
+        outcomes: list[tuple[bool, object]] = []
         with self._sync_engine.begin() as conn:
-            return fn(conn, *args)
+            if len(group) == 1:
+                fn, args, _ = group[0]
+                outcomes.append((True, fn(conn, *args)))  # an error fails the transaction: raised
+                return outcomes
+            for fn, args, _ in group:
+                savepoint = conn.begin_nested()
+                try:
+                    value = fn(conn, *args)
+                except Exception as exc:
+                    savepoint.rollback()
+                    outcomes.append((False, exc))
+                else:
+                    savepoint.commit()
+                    outcomes.append((True, value))
+        return outcomes
+
+    async def read(self, fn: Callable[..., T], *args) -> T:
+        """``fn(connection, *args)`` in a read-only transaction, for the
+        look-ups on a message's path: on SQLite one hop to a reader thread
+        (aiosqlite takes one per statement), never waiting for the writer."""
+        if self._sync_engine is None:
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(readonly=True)
+                async with conn.begin():
+                    return await conn.run_sync(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._reader, self._read_sync, fn, args)
+
+    def _read_sync(self, fn, args):
+        with self._sync_engine.connect() as conn:
+            with conn.execution_options(readonly=True).begin():
+                return fn(conn, *args)
 
     async def record(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult | DBAPIError]:
         """Results in order; an item that could not be stored on its own comes
@@ -366,6 +438,7 @@ class IntakeWriter:
 
     def close(self) -> None:
         if self._executor is not None:
+            self._reader.shutdown(wait=True)
             self._executor.shutdown(wait=True)
             self._sync_engine.dispose()
 

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from wechatpy.messages import BaseMessage
 
 from bot import disclosure as dz
@@ -95,16 +95,14 @@ def advance(step: str, text: str, data: dict) -> tuple[str, str]:
     raise ValueError(step)
 
 
-async def _active_dialogs(services: Services, openids: list[str]) -> dict[str, bool]:
+_DIALOGS = select(DisclosureDialog.openid, DisclosureDialog.step, DisclosureDialog.updated_at).where(
+    DisclosureDialog.openid.in_(bindparam("openids", expanding=True)))
+
+
+def _active_dialogs(conn, openids: list[str]) -> dict[str, bool]:
     """One read-only query for all users asked about at once: most messages
     belong to no dialog, and a burst must not cost a round trip each."""
-    async with services.engine.connect() as conn:
-        conn = await conn.execution_options(readonly=True)
-        async with conn.begin():
-            rows = (await conn.execute(
-                select(DisclosureDialog.openid, DisclosureDialog.step, DisclosureDialog.updated_at)
-                .where(DisclosureDialog.openid.in_(openids))
-            )).all()
+    rows = conn.execute(_DIALOGS, {"openids": openids}).all()
     now = datetime.now(timezone.utc)
     return {openid: step in ACTIVE_STEPS and now - updated_at < IDLE_LIMIT for openid, step, updated_at in rows}
 
@@ -113,7 +111,7 @@ async def _active_dialog(services: Services, openid: str) -> bool:
     lookup = services.extras.get("disclosure_dialogs")
     if lookup is None:
         lookup = services.extras["disclosure_dialogs"] = BatchLookup(
-            lambda ids: _active_dialogs(services, ids), default=False)
+            lambda ids: services.writer.read(_active_dialogs, ids), default=False)
     return await lookup.get(openid)
 
 

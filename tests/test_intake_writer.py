@@ -1,0 +1,86 @@
+"""The intake writer: concurrent writes share a commit on SQLite, one failing
+piece undoes only its own work, and nothing is answered before its commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.intake import IntakeWriter
+from storage.db import create_engine
+from storage.models import CaseCounter
+
+
+def _add_day(conn, day: str, value: int) -> int:
+    from datetime import date
+
+    conn.execute(insert(CaseCounter).values(day=date.fromisoformat(day), value=value))
+    return value
+
+
+def _boom(conn, day: str) -> None:
+    _add_day(conn, day, 1)  # written, then undone with the piece
+    raise ValueError("this piece fails")
+
+
+async def _days(engine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(CaseCounter.day, CaseCounter.value))).all()
+    return {d.isoformat(): v for d, v in rows}
+
+
+@pytest.mark.asyncio
+async def test_concurrent_writes_commit_together_and_fail_alone(db_url):
+    engine = create_engine(db_url)
+    writer = IntakeWriter(engine)
+    try:
+        results = await asyncio.gather(
+            writer.transaction(_add_day, "2026-01-01", 1),
+            writer.transaction(_boom, "2026-01-02"),
+            writer.transaction(_add_day, "2026-01-01", 2),  # duplicate key: fails on its own
+            writer.transaction(_add_day, "2026-01-03", 3),
+            return_exceptions=True,
+        )
+        assert results[3] == 3
+        assert isinstance(results[1], ValueError)
+        # the same day twice: one wins (on PostgreSQL either may come first)
+        winner = [r for r in (results[0], results[2]) if not isinstance(r, BaseException)]
+        assert len(winner) == 1
+        assert sum(isinstance(r, IntegrityError) for r in (results[0], results[2])) == 1
+        # what was answered is stored; the failed pieces left nothing behind
+        assert await _days(engine) == {"2026-01-01": winner[0], "2026-01-03": 3}
+    finally:
+        writer.close()
+        await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_pays_few_commits_on_sqlite(tmp_path):
+    from tests.conftest import _migrate
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
+    await _migrate(url)
+    engine = create_engine(url)
+    writer = IntakeWriter(engine)
+    commits = 0
+    from sqlalchemy import event
+
+    def count(_conn):
+        nonlocal commits
+        commits += 1
+
+    event.listen(writer._sync_engine, "commit", count)
+    try:
+        days = [f"2026-02-{d:02d}" for d in range(1, 29)]
+        assert await asyncio.gather(*(writer.transaction(_add_day, d, i) for i, d in enumerate(days))) \
+            == list(range(len(days)))
+        assert len(await _days(engine)) == len(days)
+        assert commits < len(days) / 2  # grouped, not one commit per write
+    finally:
+        writer.close()
+        async with engine.begin() as conn:
+            await conn.execute(delete(CaseCounter))
+        await engine.dispose()
