@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import re
 import secrets
-import string
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import xmltodict
 from wechatpy import parse_message
@@ -25,7 +25,6 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
 MAX_REPLY_BYTES = 2000  # WeChat truncates or refuses longer text replies
-_RANDOM_ALPHABET = string.ascii_letters + string.digits
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -47,15 +46,16 @@ def signature_ok(expected: str, given: str | None) -> bool:
 
 
 class _SecretPrpCrypto(PrpCrypto):
-    """wechatpy draws the 16-byte prefix from ``random``; use ``secrets``.
-    A fixed prefix can be given for reproducing the published vectors."""
+    """wechatpy draws the 16-byte prefix from ``random``; use ``secrets``
+    (16 hex digits: 64 random bits, alphanumeric like WeChat's own). A fixed
+    prefix can be given for reproducing the published vectors."""
 
     def __init__(self, key: bytes, prefix: str | None = None):
         super().__init__(key)
         self._prefix = prefix
 
     def get_random_string(self) -> str:
-        return self._prefix or "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(16))
+        return self._prefix or secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,21 @@ class WeChatCrypto:
     def key(self) -> bytes:
         return base64.b64decode(self.aes_key + "=")
 
+    @cached_property
+    def _prp(self) -> _SecretPrpCrypto:
+        return _SecretPrpCrypto(self.key)  # the AES key schedule, once
+
     def decrypt(self, encrypt: str) -> str:
         try:
-            return _SecretPrpCrypto(self.key).decrypt(encrypt, self.app_id)
+            return self._prp.decrypt(encrypt, self.app_id)
         except InvalidAppIdException:
             raise ProtocolError(400, "appid inside the ciphertext does not match") from None
         except Exception:
             raise ProtocolError(400, "ciphertext cannot be decrypted") from None
 
     def encrypt(self, xml: str, prefix: str | None = None) -> str:
-        return _SecretPrpCrypto(self.key, prefix).encrypt(xml, self.app_id).decode()
+        prp = self._prp if prefix is None else _SecretPrpCrypto(self.key, prefix)
+        return prp.encrypt(xml, self.app_id).decode()
 
     def envelope(self, xml: str, nonce: str, timestamp: str, prefix: str | None = None) -> str:
         encrypt = self.encrypt(xml, prefix)

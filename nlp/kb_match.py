@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -96,6 +97,16 @@ def features(text: str) -> dict[str, float]:
     return out
 
 
+CACHE_TEXT_MAX = 512  # longer texts are rarely asked twice; don't keep them
+
+
+@lru_cache(maxsize=4096)
+def cached_features(text: str) -> dict[str, float]:
+    """``features`` of a question, kept for the same wording asked again
+    ("人工", "警报几点响"). Callers must not change the dict."""
+    return dict(features(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     entry: EntryLike
@@ -150,7 +161,9 @@ class Matcher:
         of the wording's (TF-IDF squared) weight the question shares, and how
         much of the question's. Citizens add words a wording lacks ("刚刚",
         "吓一跳"), so covering the wording counts more (COVER_WORDING)."""
-        q = self._weigh(features(text))
+        if not self._postings:
+            return {}  # no entries: nothing to cut the text for
+        q = self._weigh(cached_features(text) if len(text) <= CACHE_TEXT_MAX else features(text))
         cov_d: dict[int, float] = defaultdict(float)
         cov_q: dict[int, float] = defaultdict(float)
         for t, w in q.items():
