@@ -128,6 +128,23 @@ async def on_text(msg: BaseMessage, services: Services):
     return await services.writer.transaction(_dialog_step, services, msg, key, text, now, calendar)
 
 
+def _statements(dialect: str):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    D = DisclosureDialog
+    dialog_of = select(D.step, D.data, D.last_key, D.last_reply, D.updated_at).where(D.openid == bindparam("openid"))
+    if dialect == "postgresql":
+        dialog_of = dialog_of.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
+    return (ins(D).on_conflict_do_nothing(index_elements=["openid"]), dialog_of,
+            ins(Message).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+# Built once (building costs SQLAlchemy more than running them).
+_STATEMENTS = {name: _statements(name) for name in ("sqlite", "postgresql")}
+_SAVE_DIALOG = update(DisclosureDialog).where(DisclosureDialog.openid == bindparam("key_openid"))
+
+
 def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str, now: datetime,
                  calendar) -> str:
     """One step of the dialog in one write transaction (on the intake writer:
@@ -138,13 +155,9 @@ def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str
     stored = queries.existing_deliveries(conn, [key]).get(key)
     if stored is not None and stored[1]:
         return stored[1]
-    conn.execute(queries.dialect_insert(conn, DisclosureDialog).on_conflict_do_nothing(
-        index_elements=["openid"]).values(openid=openid, step="new", data={}, updated_at=now))
-    D = DisclosureDialog
-    stmt = select(D.step, D.data, D.last_key, D.last_reply, D.updated_at).where(D.openid == openid)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
-    dialog = (conn.execute(stmt)).one()
+    new_dialog, dialog_of, new_messages = _STATEMENTS[conn.dialect.name]
+    conn.execute(new_dialog, {"openid": openid, "step": "new", "data": {}, "updated_at": now})
+    dialog = conn.execute(dialog_of, {"openid": openid}).one()
     if dialog.last_key == key:
         return dialog.last_reply  # a retry: same answer, no step taken
     active = dialog.step in ACTIVE_STEPS and now - dialog.updated_at < IDLE_LIMIT
@@ -162,8 +175,8 @@ def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str
         # registered case takes the whole dialog into its thread.
         _store_step(conn, msg, key, text, reply, now)
         data["keys"] = [*data.get("keys", []), key]
-    conn.execute(update(DisclosureDialog).where(DisclosureDialog.openid == openid).values(
-        step=step, data=data if step != "done" else {}, last_key=key, last_reply=reply, updated_at=now))
+    conn.execute(_SAVE_DIALOG, {"key_openid": openid, "step": step, "data": data if step != "done" else {},
+                                "last_key": key, "last_reply": reply, "updated_at": now})
     return reply
 
 
@@ -224,9 +237,7 @@ def _store_step(conn, msg: BaseMessage, key: str, text: str, reply: str, now: da
         dict(contact_id=ids[msg.source], direction="out", channel="wechat", msg_type="text", text=reply,
              raw=None, dedupe_key=key + "#reply", reply_text=None, status="sent", created_at=now),
     ]
-    stmt = queries.dialect_insert(conn, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    for row in rows:
-        conn.execute(stmt.values(**row))
+    conn.execute(_STATEMENTS[conn.dialect.name][2], rows)
 
 
 def _store_reply(conn, key: str, result, msg: BaseMessage, reply: str, note: str | None = None) -> None:
