@@ -55,11 +55,11 @@ class IntakeContext:
     calendar: WorkingCalendar
 
 
-# Built once: see storage/queries.py.
-_NEW_CASES = insert(Case).returning(Case.id, Case.number)
-_NEW_MESSAGES = insert(Message)
-_NEW_AUDIT = insert(AuditEntry)
-_NEW_ANSWERS = insert(KbAnswer)
+# Prepared once: see storage/queries.py.
+_NEW_CASES = queries.BulkInsert(Case.__table__, returning=("id", "number"))
+_NEW_MESSAGES = queries.BulkInsert(Message.__table__)
+_NEW_AUDIT = queries.BulkInsert(AuditEntry.__table__)
+_NEW_ANSWERS = queries.BulkInsert(KbAnswer.__table__)
 
 
 def record_inbound_sync(
@@ -176,9 +176,8 @@ def record_inbound_sync(
         })
     case_ids: dict[int, int] = {}
     if case_rows:
-        # Matched back by number, not by row order: ordered RETURNING makes
-        # SQLAlchemy fall back to one INSERT per row on SQLite.
-        rows = conn.execute(_NEW_CASES, case_rows)
+        # Matched back by number: RETURNING promises no row order.
+        rows = _NEW_CASES(conn, case_rows)
         id_of = {number: case_id for case_id, number in rows}
         for idx in creators:
             case_ids[idx] = id_of[numbers[idx]]
@@ -247,11 +246,9 @@ def record_inbound_sync(
             audit_rows.append({"at": now, "actor": f"channel:{it.channel}", "action": "case.created",
                                "case_id": result.case_id,
                                "detail": {"number": result.number, "classification": it.classification.as_dict()}})
-    conn.execute(_NEW_MESSAGES, message_rows)
-    if audit_rows:
-        conn.execute(_NEW_AUDIT, audit_rows)
-    if answer_rows:
-        conn.execute(_NEW_ANSWERS, answer_rows)
+    _NEW_MESSAGES(conn, message_rows)
+    _NEW_AUDIT(conn, audit_rows)
+    _NEW_ANSWERS(conn, answer_rows)
     return _fill_batch_duplicates(items, results, first_of_key)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal_column, select, update
+from sqlalchemy import Select, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -226,3 +226,69 @@ async def iter_corrections(session: AsyncSession):
     result = await session.stream(select(Correction.text, Correction.kind, Correction.topic).order_by(Correction.id))
     async for row in result:
         yield row[0], row[1], row[2]
+
+
+class BulkInsert:
+    """INSERT of many rows for the intake path, without SQLAlchemy's
+    per-row statement machinery on SQLite: the SQL and every value's
+    conversion come from SQLAlchemy (the column types' own bind processors
+    and the models' defaults), prepared once per set of keys; rows then go
+    to the driver as plain tuples through ``exec_driver_sql`` (so errors are
+    still SQLAlchemy's, and parameters stay hidden). Other databases take
+    the ordinary ``insert()`` path.
+
+    ``returning`` names columns to return, one tuple per row (SQLite does
+    not promise their order).
+    """
+
+    def __init__(self, table, returning: tuple[str, ...] = ()):
+        self.table = table
+        self.returning = returning
+        self._plans: dict[tuple, tuple] = {}
+        self._core = insert(table).returning(*(table.c[n] for n in returning)) if returning else insert(table)
+
+    def __call__(self, conn: Connection, rows: list[dict]) -> list[tuple]:
+        if not rows:
+            return []
+        keys = tuple(rows[0])
+        plan = self._plans.get((conn.dialect.name, keys)) or self._plan(conn.dialect, keys)
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(self._core, rows)
+            return [tuple(r) for r in result] if self.returning else []
+        columns, extra, processors, head, row_sql, per_chunk = plan
+        params = []
+        for row in rows:
+            values = [row[k] for k in keys]
+            values += [default.arg(None) if default.is_callable else default.arg for default in extra]
+            params.append(tuple(p(v) if p is not None else v for p, v in zip(processors, values)))
+        if not self.returning:
+            conn.exec_driver_sql(head + row_sql, params)
+            return []
+        out: list[tuple] = []
+        tail = " RETURNING " + ", ".join(self._quote(conn.dialect, n) for n in self.returning)
+        for start in range(0, len(params), per_chunk):
+            chunk = params[start:start + per_chunk]
+            sql = head + ", ".join([row_sql] * len(chunk)) + tail
+            out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row)))
+        return out  # in no promised order: match rows by a unique column
+
+    @staticmethod
+    def _quote(dialect, name: str) -> str:
+        return dialect.identifier_preparer.quote(name)
+
+    def _plan(self, dialect, keys: tuple) -> tuple:
+        table = self.table
+        unknown = [k for k in keys if k not in table.c]
+        if unknown:
+            raise KeyError(f"{table.name} has no column {unknown}")
+        columns = [table.c[k] for k in keys]
+        extra = [c for c in table.c if c.key not in keys and c.default is not None and not c.primary_key]
+        columns += extra
+        processors = [c.type._cached_bind_processor(dialect) for c in columns]
+        names = ", ".join(self._quote(dialect, c.name) for c in columns)
+        head = f"INSERT INTO {self._quote(dialect, table.name)} ({names}) VALUES "
+        row_sql = "(" + ", ".join("?" * len(columns)) + ")"
+        per_chunk = max(1, 999 // len(columns))  # SQLite's oldest variable limit
+        plan = (columns, [c.default for c in extra], processors, head, row_sql, per_chunk)
+        self._plans[(dialect.name, keys)] = plan
+        return plan
