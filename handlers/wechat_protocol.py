@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -110,6 +111,25 @@ def parse_xml(text: str) -> dict:
     return root
 
 
+def envelope_encrypt(text: str) -> str:
+    """The <Encrypt> of a safe-mode envelope. The envelope is parsed by
+    ElementTree's C parser (a tenth of xmltodict's cost); any markup
+    declaration outside CDATA (<!DOCTYPE, <!ENTITY) is refused before
+    parsing, as WeChat never sends one."""
+    if "<!" in text.replace("<![CDATA[", ""):
+        raise ProtocolError(400, "malformed XML (declarations are not accepted)")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ProtocolError(400, f"malformed XML ({type(exc).__name__})") from None
+    if root.tag != "xml":
+        raise ProtocolError(400, "body is not a WeChat <xml> message")
+    encrypt = root.findtext("Encrypt")
+    if not encrypt or len(root.findall("Encrypt")) != 1:
+        raise ProtocolError(400, "encrypted push without <Encrypt>")
+    return encrypt.strip()
+
+
 @dataclass(frozen=True)
 class Opened:
     xml: str
@@ -127,10 +147,7 @@ def open_push(query, body: bytes, token: str, crypto: WeChatCrypto | None) -> Op
     if query.get("encrypt_type", "raw") == "aes":
         if crypto is None:
             raise ProtocolError(400, "encrypted push but no EncodingAESKey is configured")
-        envelope = parse_xml(text)
-        encrypt = envelope.get("Encrypt")
-        if not isinstance(encrypt, str) or not encrypt:
-            raise ProtocolError(400, "encrypted push without <Encrypt>")
+        encrypt = envelope_encrypt(text)
         if not signature_ok(sha1_signature(token, timestamp, nonce, encrypt), query.get("msg_signature")):
             raise ProtocolError(403, "msg_signature does not match")
         if "signature" in query and not signature_ok(sha1_signature(token, timestamp, nonce), query["signature"]):

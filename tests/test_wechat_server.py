@@ -139,6 +139,10 @@ BAD = [
     ("forged signature", lambda q, b: ({**q, "signature": "0" * 40, "msg_signature": q.get("msg_signature")}, b), 403),
     ("forged msg_signature", lambda q, b: ({**q, "msg_signature": "f" * 40}, b), 403),
     ("malformed xml", lambda q, b: (q, "<xml><Encrypt>"), 400),
+    ("entity declaration around the envelope",
+     lambda q, b: (q, '<!DOCTYPE xml [<!ENTITY e "x">]>' + b.replace("<Encrypt>", "<Encrypt>&e;", 1)), 400),
+    ("two Encrypt elements", lambda q, b: (q, b.replace("</xml>", "<Encrypt>AAAA</Encrypt></xml>")), 400),
+    ("another root element", lambda q, b: (q, b.replace("<xml>", "<root>").replace("</xml>", "</root>")), 400),
 ]
 
 
@@ -174,6 +178,15 @@ async def test_entity_declarations_are_refused(server):
         status, _ = await post(server, evil, mode)
         assert status == 400
     assert await count(server, Message) == 0
+
+
+async def test_markup_in_a_message_is_just_text(server):
+    text = "<!DOCTYPE 不是攻击> <!-- 请问 --> 人防车位可以买卖吗？"
+    status, reply = await post(server, peer.text("oMarkup", text), "safe")
+    assert status == 200 and "受理编号" in reply["Content"]
+    async with server.services.sessions() as s:
+        stored = (await s.execute(select(Message.text).where(Message.direction == "in"))).scalar_one()
+    assert stored == text
 
 
 async def test_wrong_appid_inside_ciphertext(server):
