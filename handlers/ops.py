@@ -25,8 +25,8 @@ async def metrics_middleware(request: web.Request, handler):
         status = exc.status
         raise
     finally:
-        metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        metrics.labelled(metrics.HTTP_REQUESTS, route, str(status)).inc()
+        metrics.labelled(metrics.HTTP_LATENCY, route).observe(time.perf_counter() - started)
 
 
 async def healthz(request: web.Request) -> web.Response:

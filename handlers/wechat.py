@@ -86,7 +86,7 @@ async def record_message(msg: BaseMessage, services: Services, raw: str, *,
     )
     result = await services.committer.submit(item)
     outcome = "duplicate" if result.duplicate else ("joined" if result.joined else "created")
-    metrics.MESSAGES.labels("wechat", outcome).inc()
+    metrics.labelled(metrics.MESSAGES, "wechat", outcome).inc()
     return result.reply_text
 
 
