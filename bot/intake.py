@@ -433,6 +433,11 @@ class IntakeWriter:
         back as its error, so one bad item fails only its own request."""
         return await _retrying(lambda batch: self.transaction(record_inbound_sync, batch, ctx), items)
 
+    async def wait_idle(self) -> None:
+        """Until every submitted transaction has run (before ``close``)."""
+        while self._draining or self._queue:
+            await asyncio.sleep(0.005)
+
     def close(self) -> None:
         if self._executor is not None:
             self._reader.shutdown(wait=True)

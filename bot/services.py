@@ -70,6 +70,7 @@ class Services:
     async def close(self) -> None:
         if self.committer is not None:
             await self.committer.close()
+            await self.writer.wait_idle()
             self.writer.close()
         await self.engine.dispose()
 
