@@ -29,7 +29,11 @@ MAX_QUERY_TOKENS = 12
 def _normalise(tokens) -> list[str]:
     out: list[str] = []
     for tok in tokens:
-        out.extend(_TOKEN.findall(unicodedata.normalize("NFKC", tok).lower()))
+        tok = unicodedata.normalize("NFKC", tok).lower()
+        if tok.isalnum():  # letters and digits only, the usual case: [^\W_]+ would keep it whole
+            out.append(tok)
+        else:
+            out.extend(_TOKEN.findall(tok))
     return out
 
 
