@@ -159,8 +159,10 @@ async def verify_url(request: web.Request) -> web.Response:
 
 async def read_capped(request: web.Request, limit: int) -> bytes:
     """The whole body (it may arrive in several pieces), refused past ``limit``."""
-    if request.content_length is not None and request.content_length > limit:
-        raise ProtocolError(413, "body too large")
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise ProtocolError(413, "body too large")
+        return await request.read()  # exactly Content-Length bytes, however they arrive
     chunks, size = [], 0
     async for chunk in request.content.iter_any():
         size += len(chunk)
