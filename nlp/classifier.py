@@ -11,9 +11,12 @@ alone and combined.
 
 from __future__ import annotations
 
-import math
+import json
 import threading
 from functools import lru_cache
+from itertools import repeat
+from math import exp
+from operator import add, mul, sub
 from pathlib import Path
 
 from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classification
@@ -66,12 +69,32 @@ class OfficeClassifier:
         except Exception:  # never raise on the hot path: route to a person
             return Classification("other", "general", 0.0, (), True, "error")
 
+    def classify_json(self, texts, *, hint_kind: str | None = None) -> list[str]:
+        """The JSON line (``json.dumps(c.as_dict(), ensure_ascii=False)``,
+        byte for byte) of each text, for batch output. Bypasses the LRU cache
+        (a batch keeps its own); never raises."""
+        hint = kind_from_hint(hint_kind)
+        core = self._core
+        out = []
+        append = out.append
+        for text in texts:
+            try:
+                if not isinstance(text, str):
+                    text = "" if text is None else str(text)
+                append(_json_line(*core(text, hint)))
+            except Exception:  # as classify(): route to a person
+                append(_json_line("other", "general", 0.0, (), True, "error"))
+        return out
+
     # ------------------------------------------------------------ internals
     def _classify(self, text: str, hint: str | None) -> Classification:
+        return Classification(*self._core(text, hint))
+
+    def _core(self, text: str, hint: str | None) -> tuple:
+        """(kind, topic, confidence, matched, needs_review, source)."""
         norm = normalize(text)
         if is_contentless(norm):
-            return Classification(hint or "other", "general", 0.2 if not hint else 0.5, (), True,
-                                  "feed" if hint else "rules")
+            return (hint or "other", "general", 0.2 if not hint else 0.5, (), True, "feed" if hint else "rules")
         rr = self.rules.score(norm)
         if self.mode != "rules":
             feats = self.model.features(norm)
@@ -85,16 +108,16 @@ class OfficeClassifier:
         else:
             kind, kconf, kmatched, ksrc = self._decide(
                 "kind", rr.kind_scores, rr.kind_matched, raw, self._kp, feats,
-                fallback="other" if rr.whole_other or (not rr.any_kind() and (han_count(norm) < 4 or self.mode == "rules")) else None)
+                fallback="other" if rr.whole_other or (max(rr.kind_scores.values()) <= 0 and (han_count(norm) < 4 or self.mode == "rules")) else None)
         topic, tconf, tmatched, tsrc = self._decide("topic", rr.topic_scores, rr.topic_matched, raw, self._tp, feats,
-                                                    fallback="general" if not rr.any_topic() and (kind == "other" or self.mode == "rules") else None)
+                                                    fallback="general" if max(rr.topic_scores.values()) <= 0 and (kind == "other" or self.mode == "rules") else None)
         if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
             matched = _merge_matched(kmatched, tmatched)
         else:
             matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
-        return Classification(kind, topic, conf, matched, conf < REVIEW_BELOW, src)
+        return (kind, topic, conf, matched, conf < REVIEW_BELOW, src)
 
     def _head_layout(self, head: str, prio: dict):
         """(classes, offset into the model's raw scores, priorities) of a head,
@@ -111,11 +134,7 @@ class OfficeClassifier:
         return lay
 
     def _decide(self, head, rule_scores, rule_matched, raw, prio, feats, fallback=None):
-        rules_fired = False
-        for v in rule_scores.values():
-            if v > 0:
-                rules_fired = True
-                break
+        rules_fired = max(rule_scores.values()) > 0
         classes, off, prios = self._head_layout(head, prio)
         if raw is None or off is None:
             rw = self.rule_weight
@@ -127,9 +146,9 @@ class OfficeClassifier:
             vals = raw[off : off + len(classes)]
             src = "model"
         else:
-            rw = self.rule_weight
-            get = rule_scores.get
-            vals = [v + rw * get(c, 0.0) for c, v in zip(classes, raw[off : off + len(classes)])]
+            # v + rw * rule score, class by class (map() in C, same arithmetic)
+            rules = map(rule_scores.get, classes, repeat(0.0))
+            vals = list(map(add, raw[off : off + len(classes)], map(mul, repeat(self.rule_weight), rules)))
             src = "combined" if rules_fired else "model"
         if fallback and self.mode != "model":
             # nothing to go on (a greeting, a test, a few stray characters)
@@ -141,12 +160,14 @@ class OfficeClassifier:
                     classes = classes + [fallback]
                     vals = vals + [top]
                     prios = prios + [prio.get(fallback, 0.0)]
-        vals = [v + p for v, p in zip(vals, prios)]
+        vals = list(map(add, vals, prios))
         # softmax probability of the winner, without building the distribution
         m = max(vals)
         best = classes[vals.index(m)]
-        exp = math.exp
-        conf = 1.0 / sum([exp((v - m) / TEMPERATURE) for v in vals])
+        if TEMPERATURE == 1.0:
+            conf = 1.0 / sum(map(exp, map(sub, vals, repeat(m))))
+        else:
+            conf = 1.0 / sum([exp((v - m) / TEMPERATURE) for v in vals])
         if src == "rules" and not rules_fired:
             conf = min(conf, 0.3)
         matched = list(rule_matched.get(best, ())) if src != "model" else []
@@ -155,6 +176,40 @@ class OfficeClassifier:
             if matched:
                 matched.append(_EVIDENCE)
         return best, conf, matched, src
+
+
+def _json_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+class _JsonStrings(dict):
+    """str -> its JSON literal, remembered (kinds, topics, cue phrases and
+    model words repeat; a bounded number of other strings are kept)."""
+
+    def __missing__(self, s):
+        j = _json_str(s)
+        if len(self) < 65536:
+            self[s] = j
+        return j
+
+
+_JSON_STR = _JsonStrings()
+_FLOAT_REPR = float.__repr__
+
+
+def _json_line(kind, topic, conf, matched, review, src) -> str:
+    """``json.dumps(Classification(...).as_dict(), ensure_ascii=False)``, byte
+    for byte, without building the dict."""
+    conf = round(conf, 3)
+    if conf != conf or conf in (_INF, -_INF) or type(conf) is not float:  # NaN/inf/int: as json does
+        return json.dumps(Classification(kind, topic, conf, matched, review, src).as_dict(), ensure_ascii=False)
+    q = _JSON_STR
+    return (f'{{"kind": {q[kind]}, "topic": {q[topic]}, "confidence": {_FLOAT_REPR(conf)}, '
+            f'"matched": [{", ".join([q[m] for m in matched])}], "needs_review": {"true" if review else "false"}, '
+            f'"source": {q[src]}}}')
+
+
+_INF = float("inf")
 
 
 _EVIDENCE = object()  # marks a list of model n-grams (not rule cues)

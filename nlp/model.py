@@ -75,6 +75,7 @@ class LinearModel:
         self.idf_unseen = float(feats.get("idf_unseen", max(idfs, default=1.0)))
         self._pack(weights)
         self._shown: dict = {}  # is_word -> {feature: text shown to staff}
+        self._positive: dict = {}  # (is_word, head, class) -> see _positive_features
 
     def _pack(self, weights: dict[str, list[float]]) -> None:
         """Pack each feature's values into one int (see the module doc).
@@ -162,27 +163,11 @@ class LinearModel:
         h = self.heads.get(head)
         if h is None or cls not in h[1]:
             return []
-        off, classes, _ = h
-        j = off + classes.index(cls)
-        lo, hi = off, off + len(classes)
-        ncls = len(classes)
-        use_idf = self.use_idf
-        # the model features that can be shown (words, built once per is_word)
-        shown = self._shown.get(is_word)
-        if shown is None:
-            shown = self._shown[is_word] = {
-                f: (f[2:] if f.startswith("w|") else f) for f in self.weights
-                if len(f) - (2 if f.startswith("w|") else 0) >= 2
-                and "0" not in f  # digits are folded to 0: not the writer's text
-                and (is_word is None or is_word(f[2:] if f.startswith("w|") else f))}
-        weights = self.weights
-        cands = []
-        for f in shown.keys() & feats:
-            w = weights[f]
-            c = w[j] - sum(w[lo:hi]) / ncls
-            if c > 0:
-                cands.append((c * w[-1] if use_idf else c, shown[f]))
-        cands.sort(key=lambda x: (-x[0], -len(x[1]), x[1]))
+        pos = self._positive.get((is_word, head, cls))
+        if pos is None:
+            pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
+        cands = [pos[f] for f in pos.keys() & feats]
+        cands.sort(key=_evidence_key)
         out: list[str] = []
         for _, text in cands:
             for i, o in enumerate(out):
@@ -196,6 +181,37 @@ class LinearModel:
                 if len(out) >= n:
                     break
         return out
+
+    def _positive_features(self, head: str, cls: str, is_word) -> dict:
+        """{feature: (weight on ``cls`` above the head's mean (times idf),
+        text shown)} of the showable features that push ``head`` towards
+        ``cls``, built once per (is_word, head, class)."""
+        off, classes, _ = self.heads[head]
+        j = off + classes.index(cls)
+        lo, hi = off, off + len(classes)
+        ncls = len(classes)
+        use_idf = self.use_idf
+        # the model features that can be shown (words, built once per is_word)
+        shown = self._shown.get(is_word)
+        if shown is None:
+            shown = self._shown[is_word] = {
+                f: (f[2:] if f.startswith("w|") else f) for f in self.weights
+                if len(f) - (2 if f.startswith("w|") else 0) >= 2
+                and "0" not in f  # digits are folded to 0: not the writer's text
+                and (is_word is None or is_word(f[2:] if f.startswith("w|") else f))}
+        weights = self.weights
+        pos = {}
+        for f, text in shown.items():
+            w = weights[f]
+            c = w[j] - sum(w[lo:hi]) / ncls
+            if c > 0:
+                pos[f] = (c * w[-1] if use_idf else c, text)
+        return pos
+
+
+def _evidence_key(cand):
+    c, text = cand
+    return (-c, -len(text), text)
 
 
 def softmax(scores: dict[str, float]) -> dict[str, float]:
