@@ -74,14 +74,23 @@ class OfficeClassifier:
         byte for byte) of each text, for batch output. Bypasses the LRU cache
         (a batch keeps its own); never raises."""
         hint = kind_from_hint(hint_kind)
-        core = self._core
+        texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
+        raws = None
+        try:
+            norms = [normalize(t) for t in texts]
+            if self.mode != "rules":
+                # the model's scores of the whole batch at once (None: one by one)
+                raws = self.model.scores_batch(norms)
+        except Exception:
+            norms = None
         out = []
         append = out.append
-        for text in texts:
+        for i, text in enumerate(texts):
             try:
-                if not isinstance(text, str):
-                    text = "" if text is None else str(text)
-                append(_json_line(*core(text, hint)))
+                if norms is None:
+                    append(_json_line(*self._core(text, hint)))
+                else:
+                    append(_json_line(*self._core_norm(norms[i], hint, None if raws is None else raws[i])))
             except Exception:  # as classify(): route to a person
                 append(_json_line("other", "general", 0.0, (), True, "error"))
         return out
@@ -92,15 +101,21 @@ class OfficeClassifier:
 
     def _core(self, text: str, hint: str | None) -> tuple:
         """(kind, topic, confidence, matched, needs_review, source)."""
-        norm = normalize(text)
+        return self._core_norm(normalize(text), hint)
+
+    def _core_norm(self, norm: str, hint: str | None, raw: list | None = None) -> tuple:
+        """``_core`` of a normalised text; ``raw``: the model's scores of it
+        when already computed (``scores_batch``)."""
         if is_contentless(norm):
             return (hint or "other", "general", 0.2 if not hint else 0.5, (), True, "feed" if hint else "rules")
         rr = self.rules.score(norm)
-        if self.mode != "rules":
+        if self.mode == "rules":
+            feats = raw = None
+        elif raw is None:
             feats = self.model.features(norm)
             raw = self.model.scores_of(feats)
         else:
-            feats = raw = None
+            feats = _Lazy(self.model.features, norm)  # built only if the model has to explain itself
 
         # kind
         if hint:
@@ -172,6 +187,8 @@ class OfficeClassifier:
             conf = min(conf, 0.3)
         matched = list(rule_matched.get(best, ())) if src != "model" else []
         if not matched and feats is not None and src != "rules":
+            if type(feats) is _Lazy:
+                feats = feats.get()
             matched = self.model.evidence(feats, head, best, EVIDENCE_N, is_word)
             if matched:
                 matched.append(_EVIDENCE)
@@ -210,6 +227,20 @@ def _json_line(kind, topic, conf, matched, review, src) -> str:
 
 
 _INF = float("inf")
+
+
+class _Lazy:
+    """A value computed on first ``get()`` (shared by the two heads)."""
+
+    __slots__ = ("fn", "arg", "value")
+
+    def __init__(self, fn, arg):
+        self.fn, self.arg, self.value = fn, arg, None
+
+    def get(self):
+        if self.value is None:
+            self.value = self.fn(self.arg)
+        return self.value
 
 
 _EVIDENCE = object()  # marks a list of model n-grams (not rule cues)

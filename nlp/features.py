@@ -14,6 +14,10 @@ from . import segment
 _DIGITS = re.compile("[1-9]")  # ASCII digits other than 0, folded to 0
 
 
+def fold_digits(norm: str) -> str:
+    return _DIGITS.sub("0", norm)
+
+
 def featurize(norm: str, *, ngram_max: int = 3, words: bool = True) -> set[str]:
     """Unique features of a normalised text (order is irrelevant)."""
     t = _DIGITS.sub("0", norm)

@@ -188,7 +188,8 @@ class Rules:
             hits = [(s, s - e, by_id[i]) for i, s, e in self._ac.find_matches_as_indexes(norm, overlapping=True)]
         else:
             hits = self._scan(norm)
-        hits.sort(key=_hit_key)
+        # no two hits share (start, length): the phrases are never compared
+        hits.sort()
         return hits
 
     def _scan(self, norm: str) -> list[tuple[int, int, _Phrase]]:
@@ -261,10 +262,6 @@ class Rules:
             kind_scores["other"] += 20.0
             _note(kind_matched, "other", norm)
         return RuleResult(kind_scores, topic_scores, kind_matched, topic_matched, whole)
-
-
-def _hit_key(h):
-    return (h[0], h[1])
 
 
 def _note(d: dict, cls: str, text: str) -> None:
