@@ -69,6 +69,16 @@ class OfficeClassifier:
         except Exception:  # never raise on the hot path: route to a person
             return Classification("other", "general", 0.0, (), True, "error")
 
+    def prepare_batch(self) -> None:
+        """Build what ``classify_json`` builds on first use (numpy tables,
+        the model's evidence tables), so that a batch run pays it at
+        start-up."""
+        if self.model is not None and self.mode != "rules":
+            self.model.scores_batch(["预热"])
+            for head, (_, classes, _) in self.model.heads.items():
+                for c in classes:
+                    self.model.evidence(set(), head, c, EVIDENCE_N, is_word)
+
     def classify_json(self, texts, *, hint_kind: str | None = None) -> list[str]:
         """The JSON line (``json.dumps(c.as_dict(), ensure_ascii=False)``,
         byte for byte) of each text, for batch output. Bypasses the LRU cache

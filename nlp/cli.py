@@ -189,6 +189,7 @@ def cmd_classify(args) -> int:
         return _fail(f"{path}: no such file")
     # the model, the rules and jieba's dictionary live as long as the process:
     # keep them out of the cyclic garbage collector's full passes
+    clf.prepare_batch()
     gc.freeze()
     out = sys.stdout
     dumps = json.dumps
