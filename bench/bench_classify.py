@@ -7,7 +7,8 @@ Reports, each beside a bare baseline measured in the same run:
 1. start-up: load_classifier() (jieba + user dictionary, rules, model);
 2. single-message latency in the server path (``clf.classify(text)`` on
    distinct ~100-character messages, cache not hit), p50/p99 — baseline:
-   ``jieba.lcut(text, HMM=False)`` alone on the same texts;
+   ``segment.words(text)`` (jieba's cut, by jieba-rs when installed) alone
+   on the same texts;
 3. batch throughput of ``intake classify --input FILE`` (python -m nlp.cli)
    on N short messages, start-up excluded (measured separately with an
    empty file), on two files:
@@ -195,7 +196,7 @@ def main() -> int:
     print(f"single message, ~100 chars, server path (clf.classify, cache missed), n={len(long_texts)} x {args.repeat}:")
     print(f"  wall p50 {med(p50s) * 1e3:.3f} ms, p99 {med(p99s) * 1e3:.3f} ms (runs: "
           + ", ".join(f"{x * 1e3:.3f}" for x in p99s) + f"), mean {med(means) * 1e3:.3f} ms; CPU/msg {med(cpus) * 1e3:.3f} ms")
-    print(f"  baseline jieba.lcut(HMM=False) alone (not used by the classifier; a yardstick): "
+    print(f"  baseline segment.words ({tk.name}, HMM off) alone (not used by the classifier; a yardstick): "
           f"p50 {med(b50s) * 1e3:.3f} ms, p99 {med(b99s) * 1e3:.3f} ms")
     for t in long_texts[:1000]:
         clf.classify(t)
