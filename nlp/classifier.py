@@ -85,14 +85,18 @@ class OfficeClassifier:
         (a batch keeps its own); never raises."""
         hint = kind_from_hint(hint_kind)
         texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
-        raws = None
+        raws = cores = None
         try:
             norms = [normalize(t) for t in texts]
-            if self.mode != "rules":
+            if self.mode == "combined" and not hint:
+                cores = self._batch_cores(norms)
+            if cores is None and self.mode != "rules":
                 # the model's scores of the whole batch at once (None: one by one)
                 raws = self.model.scores_batch(norms)
         except Exception:
-            norms = None
+            norms = cores = raws = None
+        if cores is not None:
+            return [_json_line(*c) for c in cores]
         out = []
         append = out.append
         for i, text in enumerate(texts):
@@ -104,6 +108,88 @@ class OfficeClassifier:
             except Exception:  # as classify(): route to a person
                 append(_json_line("other", "general", 0.0, (), True, "error"))
         return out
+
+    def _batch_cores(self, norms: list[str]) -> list[tuple] | None:
+        """``[self._core_norm(n, None) for n in norms]`` in combined mode,
+        with the rules, the model and the combination of each head computed
+        for the whole batch by numpy (the same float operations in the same
+        order); None when something needs the one-by-one path."""
+        import numpy as np
+
+        model = self.model
+        heads = model.heads
+        if "kind" not in heads or "topic" not in heads:
+            return None
+        kcls, tcls = heads["kind"][1], heads["topic"][1]
+        if not (set(kcls) <= set(KINDS) and set(tcls) <= set(TOPICS) and "other" in kcls and "general" in tcls):
+            return None
+        raw = model.scores_batch(norms, as_array=True)
+        if raw is None:
+            return None
+        rb = self.rules.score_batch(norms)
+        if rb is None:
+            return None
+        whole = np.array(rb.whole)
+        kfired = (rb.kind > 0).any(1)
+        need = ~kfired & ~whole
+        han = np.array([han_count(x) if nd else 99 for x, nd in zip(norms, need.tolist())])
+        kfb = whole | (need & (han < 4))
+        kbest, kconf, kf = self._decide_batch("kind", rb.kind, KINDS, raw, self._kp, kfb, "other")
+        kinds = [kcls[b] for b in kbest]
+        tfb = ~(rb.topic > 0).any(1) & np.array([k == "other" for k in kinds])
+        tbest, tconf, tf = self._decide_batch("topic", rb.topic, TOPICS, raw, self._tp, tfb, "general")
+        out = []
+        features = model.features
+        evidence = model.evidence
+        for i, norm in enumerate(norms):
+            if is_contentless(norm):
+                out.append(self._core_norm(norm, None))
+                continue
+            feats = None
+            res = []
+            for head, classes, best, fired in (("kind", kcls, kbest, kf), ("topic", tcls, tbest, tf)):
+                c = classes[best[i]]
+                matched = rb.matched(i, head, c) if fired[i] else []
+                if not matched:
+                    if feats is None:
+                        feats = features(norm)
+                    matched = evidence(feats, head, c, EVIDENCE_N, is_word)
+                    if matched:
+                        matched.append(_EVIDENCE)
+                res.append((c, matched, "combined" if fired[i] else "model"))
+            (kind, kmatched, ksrc), (topic, tmatched, tsrc) = res
+            if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
+                matched = _merge_matched(kmatched, tmatched)
+            else:
+                matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
+            conf = min(kconf[i], tconf[i])
+            src = ksrc if ksrc == tsrc else "combined"
+            out.append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
+        return out
+
+    def _decide_batch(self, head, R, names, raw, prio, fb, fallback):
+        """``_decide`` in combined mode for every row: (best class index,
+        confidence, rules fired) lists."""
+        import numpy as np
+
+        classes, off, prios = self._head_layout(head, prio)
+        cols = [names.index(c) for c in classes]
+        fired = (R > 0).any(1)
+        vals = raw[:, off : off + len(classes)] + self.rule_weight * R[:, cols]
+        apply = fb & (~fired | (R[:, names.index(fallback)] > 0))
+        if apply.any():
+            vals[apply, classes.index(fallback)] = vals[apply].max(1) + 1.0
+        vals = vals + np.array(prios)
+        m = vals.max(1)
+        best = vals.argmax(1)
+        if TEMPERATURE == 1.0:
+            e = _exp_array(vals - m[:, None])
+        else:
+            e = _exp_array((vals - m[:, None]) / TEMPERATURE)
+        total = e[:, 0].copy()
+        for j in range(1, e.shape[1]):  # left to right, as sum()
+            total += e[:, j]
+        return best.tolist(), (1.0 / total).tolist(), fired.tolist()
 
     # ------------------------------------------------------------ internals
     def _classify(self, text: str, hint: str | None) -> Classification:
@@ -253,6 +339,21 @@ class _Lazy:
         return self.value
 
 
+def _exp_array(x):
+    """math.exp of every element (numpy's exp when it gives the same bits
+    on this machine, checked once)."""
+    import numpy as np
+
+    global _NP_EXP_SAME
+    if _NP_EXP_SAME is None:
+        probe = np.linspace(-40.0, 0.0, 4001)
+        _NP_EXP_SAME = np.exp(probe).tolist() == list(map(exp, probe.tolist()))
+    if _NP_EXP_SAME:
+        return np.exp(x)
+    return np.array(list(map(exp, x.ravel().tolist()))).reshape(x.shape)
+
+
+_NP_EXP_SAME = None
 _EVIDENCE = object()  # marks a list of model n-grams (not rule cues)
 
 

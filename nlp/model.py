@@ -134,7 +134,7 @@ class LinearModel:
         order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
         return np.array(keys, dtype=np.int64)[order], np.array(rows, dtype=np.int64)[order], W
 
-    def scores_batch(self, norms: list[str]) -> list[list[float]] | None:
+    def scores_batch(self, norms: list[str], *, as_array: bool = False):
         """``[self.raw_scores(n) for n in norms]``, equal to the last bit, for
         a batch of normalised texts: the character n-grams of all texts are
         built, deduplicated per text, looked up and summed by numpy (exact
@@ -206,7 +206,7 @@ class LinearModel:
         with np.errstate(invalid="ignore"):
             raw = bias + k[:, None] * sums
         raw[n_known == 0] = bias  # no known feature: the bias alone, as scores_of
-        return raw.tolist()
+        return raw if as_array else raw.tolist()
 
     @classmethod
     def load(cls, path: str | Path) -> "LinearModel":

@@ -192,6 +192,63 @@ class Rules:
         hits.sort()
         return hits
 
+    def score_batch(self, norms: list[str]):
+        """The rule scores of many normalised texts at once, equal to
+        ``score()`` of each: a ``RuleBatch`` (numpy arrays), or None when
+        this batch or rules file needs the one-by-one path (no automaton,
+        no numpy, a NUL in a text)."""
+        if self._ac is None or not norms:
+            return None
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover
+            return None
+        tables = self._batch_tables(np)
+        if tables is None:
+            return None
+        joined = "\x00".join(norms)
+        if joined.count("\x00") != len(norms) - 1:
+            return None
+        return RuleBatch(self, tables, norms, self._ac.find_matches_as_indexes(joined, overlapping=True), np)
+
+    def _batch_tables(self, np):
+        t = getattr(self, "_btables", False)
+        if t is not False:
+            return t
+        kidx = {c: i for i, c in enumerate(KINDS)}
+        tidx = {c: i for i, c in enumerate(TOPICS)}
+        bits = {}
+        for ph in self._by_id:
+            for rg in ph.groups:
+                bits.setdefault(rg, len(bits))
+        if len(bits) > 62 or any("\x00" in ph.text for ph in self._by_id):
+            self._btables = None
+            return None
+        def flat(moves_of, idx):
+            cnt, cls, w = [], [], []
+            for ph in self._by_id:
+                moves = moves_of(ph) or ()
+                cnt.append(len(moves))
+                for m in moves:
+                    cls.append(idx[m[0]])
+                    w.append(m[1])
+            cnt = np.array(cnt, dtype=np.int64)
+            start = np.zeros(len(cnt) + 1, dtype=np.int64)
+            np.cumsum(cnt, out=start[1:])
+            return cnt, start[:-1], np.array(cls, dtype=np.int64), np.array(w, dtype=np.float64)
+        t = self._btables = {
+            "is_k": np.array([ph.kind_moves is not None for ph in self._by_id]),
+            "is_t": np.array([ph.topic_moves is not None for ph in self._by_id]),
+            "k": flat(lambda ph: ph.kind_moves, kidx),
+            "t": flat(lambda ph: ph.topic_moves, tidx),
+            "gmask": np.array([sum(1 << bits[rg] for rg in set(ph.groups)) for ph in self._by_id], dtype=np.int64),
+            "together": [(sum(1 << bits[(i, g)] for g in range(n)) if all((i, g) in bits for g in range(n)) else -1,
+                          head, (kidx if head == "kind" else tidx)[cls], cls, name, weight)
+                         for i, (head, cls, name, weight, n) in enumerate(self.together)],
+            "dominates": [(kidx[cls], minimum, [kidx[x] for x in losers], by) for cls, minimum, losers, by in self.dominates],
+        }
+        return t
+
     def _scan(self, norm: str) -> list[tuple[int, int, _Phrase]]:
         index = self._index
         singles = self._singles
@@ -278,3 +335,94 @@ _NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 def _alnum(s: str) -> str:
     """Only the letters and digits of ``s`` (as ``str.isalnum``)."""
     return _NOT_ALNUM.sub("", s)
+
+
+class RuleBatch:
+    """``Rules.score`` of a batch: ``kind``/``topic`` (n × 8 arrays in
+    KINDS/TOPICS order), ``whole`` (list of bools), and ``matched(i, head,
+    cls)``, the cue phrases shown for a class, as ``score()`` would note
+    them. The same float additions in the same order as ``score()``."""
+
+    def __init__(self, rules: Rules, t: dict, norms: list[str], matches: list, np):
+        n = len(norms)
+        self.n, self.norms, self.rules = n, norms, rules
+        lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
+        mstart = np.zeros(n, dtype=np.int64)
+        np.cumsum(lens[:-1] + 1, out=mstart[1:])
+        K = np.zeros((n, len(KINDS)))
+        T = np.zeros((n, len(TOPICS)))
+        self.k_hits = self.t_hits = None
+        fired_together: list = []
+        has_hits = np.zeros(n, dtype=bool)
+        if matches:
+            a = np.array(matches, dtype=np.int64)
+            pid, s, e = a[:, 0], a[:, 1], a[:, 2]
+            o = np.lexsort((s - e, s))  # by start, longest first: as score()
+            pid, s, e = pid[o], s[o], e[o]
+            msg = np.searchsorted(mstart, s, side="right") - 1
+            has_hits[msg] = True
+            self.by_id = rules._by_id
+            for head, is_cue, (cnt, first, cls, w), out in (("k", t["is_k"], t["k"], K), ("t", t["is_t"], t["t"], T)):
+                sel = is_cue[pid]
+                hp, he, hm = pid[sel], e[sel], msg[sel]
+                if not len(hp):
+                    setattr(self, head + "_hits", (hp, hm, np.zeros(n + 1, dtype=np.int64)))
+                    continue
+                # counted when it ends after every earlier cue of its head (its
+                # text's positions are after those of the texts before it)
+                prev = np.empty(len(he), dtype=np.int64)
+                prev[0] = -1
+                np.maximum.accumulate(he[:-1], out=prev[1:])
+                keep = he > prev
+                hp, hm = hp[keep], hm[keep]
+                c = cnt[hp]
+                # expand each counted hit into its (class, weight) moves, in order
+                idx = np.repeat(first[hp] - np.cumsum(c) + c, c) + np.arange(c.sum())
+                out += np.bincount(np.repeat(hm, c) * out.shape[1] + cls[idx], weights=w[idx],
+                                   minlength=n * out.shape[1]).reshape(n, out.shape[1])
+                bounds = np.searchsorted(hm, np.arange(n + 1))
+                setattr(self, head + "_hits", (hp.tolist(), hm, bounds.tolist()))
+            gm = t["gmask"][pid]
+            if gm.any():
+                acc = np.zeros(n, dtype=np.int64)
+                np.bitwise_or.at(acc, msg, gm)
+                for mask, head, ci, cls, name, weight in t["together"]:
+                    if mask < 0:
+                        continue
+                    hit = (acc & mask) == mask
+                    if hit.any():
+                        (K if head == "kind" else T)[hit, ci] += weight
+                        fired_together.append((hit, head, cls, name))
+            for ci, minimum, losers, by in t["dominates"]:
+                m = has_hits & (K[:, ci] >= minimum)
+                if m.any():
+                    for li in losers:
+                        K[m, li] -= by
+        self.together = fired_together
+        wo = rules.whole_other
+        self.whole = [len(x) <= 24 and bool(wo) and _alnum(x) in wo for x in norms]
+        if any(self.whole):
+            K[np.array(self.whole), KINDS.index("other")] += 20.0
+        self.kind, self.topic = K, T
+
+    def matched(self, i: int, head: str, cls: str) -> list[str]:
+        """What ``score()`` notes in kind_matched / topic_matched[cls]."""
+        hits = self.k_hits if head == "kind" else self.t_hits
+        out: list[str] = []
+        if hits is not None and len(hits[0]):
+            hp, _, bounds = hits
+            by_id = self.by_id
+            for p in hp[bounds[i] : bounds[i + 1]]:
+                ph = by_id[p]
+                if head == "kind":
+                    shown = any(c == cls and note for c, _, note in ph.kind_moves)
+                else:
+                    shown = any(c == cls for c, _ in ph.topic_moves)
+                if shown and ph.text not in out:
+                    out.append(ph.text)
+        for hit, h, c, name in self.together:
+            if h == head and c == cls and hit[i] and name not in out:
+                out.append(name)
+        if head == "kind" and cls == "other" and self.whole[i] and self.norms[i] not in out:
+            out.append(self.norms[i])
+        return out

@@ -86,3 +86,16 @@ def test_json_lines_equal_json_dumps_of_classify(clf):
     assert lines == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in texts]
     assert clf.classify_json(texts, hint_kind="投诉") == [
         json.dumps(clf.classify(t, hint_kind="投诉").as_dict(), ensure_ascii=False) for t in texts]
+
+
+def test_batch_path_equals_one_by_one(clf, fresh_csv):
+    import csv
+
+    with fresh_csv.open(encoding="utf-8", newline="") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    texts += ["在吗", "", "🙂", "不是投诉，就是想问问", "想投诉物业 应该找哪个部门", "举报举报", "hello", "人防" * 300]
+    norms = [normalize(t) for t in texts]
+    cores = clf._batch_cores(norms)
+    assert cores is not None
+    assert cores == [clf._core_norm(n, None) for n in norms]
+    assert clf.rules.score_batch(["a\x00b", "c"]) is None  # NUL: one by one
