@@ -21,7 +21,7 @@ is then ``sum(filter(None, map(packed.get, features)))`` (a single pass in C
 with one big-int addition per known feature) and one ``int.to_bytes`` +
 ``struct.unpack`` to read the per-class sums back. This is exact for weights stored
 with four decimals (idf-weighted ones to 1e-4) and several times faster than summing per-class lists. No numpy or
-scikit-learn is needed at run time.
+scikit-learn is needed to classify one message; ``scores_batch`` (the batch CLI) uses numpy.
 """
 
 from __future__ import annotations
