@@ -23,7 +23,7 @@ from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classificat
 from .model import LinearModel
 from .rules import Rules
 from .segment import is_word
-from .textnorm import han_count, is_contentless, normalize
+from .textnorm import han_count, is_contentless, normalize, normalize_many
 
 RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.976, 0.5→0.979 kind F1
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
@@ -77,7 +77,7 @@ class OfficeClassifier:
             self.model.scores_batch(["预热"])
             for head, (_, classes, _) in self.model.heads.items():
                 for c in classes:
-                    self.model.evidence(set(), head, c, EVIDENCE_N, is_word)
+                    self.model.evidence_rows([], head, c, EVIDENCE_N, is_word)
 
     def classify_json(self, texts, *, hint_kind: str | None = None) -> list[str]:
         """The JSON line (``json.dumps(c.as_dict(), ensure_ascii=False)``,
@@ -87,7 +87,7 @@ class OfficeClassifier:
         texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
         raws = cores = None
         try:
-            norms = [normalize(t) for t in texts]
+            norms = normalize_many(texts)
             if self.mode == "combined" and not hint:
                 cores = self._batch_cores(norms)
             if cores is None and self.mode != "rules":
@@ -123,9 +123,10 @@ class OfficeClassifier:
         kcls, tcls = heads["kind"][1], heads["topic"][1]
         if not (set(kcls) <= set(KINDS) and set(tcls) <= set(TOPICS) and "other" in kcls and "general" in tcls):
             return None
-        raw = model.scores_batch(norms, as_array=True)
-        if raw is None:
+        got = model.scores_batch(norms, with_rows=True)
+        if got is None:
             return None
+        raw, rows, bounds = got
         rb = self.rules.score_batch(norms)
         if rb is None:
             return None
@@ -139,32 +140,34 @@ class OfficeClassifier:
         tfb = ~(rb.topic > 0).any(1) & np.array([k == "other" for k in kinds])
         tbest, tconf, tf = self._decide_batch("topic", rb.topic, TOPICS, raw, self._tp, tfb, "general")
         out = []
-        features = model.features
-        evidence = model.evidence
+        append = out.append
+        evidence = model.evidence_rows
+        matched_of = rb.matched
         for i, norm in enumerate(norms):
             if is_contentless(norm):
-                out.append(self._core_norm(norm, None))
+                append(self._core_norm(norm, None))
                 continue
-            feats = None
-            res = []
-            for head, classes, best, fired in (("kind", kcls, kbest, kf), ("topic", tcls, tbest, tf)):
-                c = classes[best[i]]
-                matched = rb.matched(i, head, c) if fired[i] else []
-                if not matched:
-                    if feats is None:
-                        feats = features(norm)
-                    matched = evidence(feats, head, c, EVIDENCE_N, is_word)
-                    if matched:
-                        matched.append(_EVIDENCE)
-                res.append((c, matched, "combined" if fired[i] else "model"))
-            (kind, kmatched, ksrc), (topic, tmatched, tsrc) = res
+            kind = kcls[kbest[i]]
+            kmatched = matched_of(i, "kind", kind) if kf[i] else None
+            if not kmatched:
+                kmatched = evidence(rows[bounds[i] : bounds[i + 1]], "kind", kind, EVIDENCE_N, is_word)
+                if kmatched:
+                    kmatched.append(_EVIDENCE)
+            topic = tcls[tbest[i]]
+            tmatched = matched_of(i, "topic", topic) if tf[i] else None
+            if not tmatched:
+                tmatched = evidence(rows[bounds[i] : bounds[i + 1]], "topic", topic, EVIDENCE_N, is_word)
+                if tmatched:
+                    tmatched.append(_EVIDENCE)
             if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
                 matched = _merge_matched(kmatched, tmatched)
-            else:
+            elif kmatched or tmatched:
                 matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
-            conf = min(kconf[i], tconf[i])
-            src = ksrc if ksrc == tsrc else "combined"
-            out.append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
+            else:
+                matched = ()
+            conf = kconf[i] if kconf[i] < tconf[i] else tconf[i]
+            src = "combined" if kf[i] or tf[i] else "model"
+            append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
         return out
 
     def _decide_batch(self, head, R, names, raw, prio, fb, fallback):

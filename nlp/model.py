@@ -76,6 +76,7 @@ class LinearModel:
         self._pack(weights)
         self._shown: dict = {}  # is_word -> {feature: text shown to staff}
         self._positive: dict = {}  # (is_word, head, class) -> see _positive_features
+        self._positive_rows: dict = {}  # the same keyed by scores_batch's row numbers
 
     def _pack(self, weights: dict[str, list[float]]) -> None:
         """Pack each feature's values into one int (see the module doc).
@@ -134,7 +135,7 @@ class LinearModel:
         order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
         return np.array(keys, dtype=np.int64)[order], np.array(rows, dtype=np.int64)[order], W
 
-    def scores_batch(self, norms: list[str], *, as_array: bool = False):
+    def scores_batch(self, norms: list[str], *, as_array: bool = False, with_rows: bool = False):
         """``[self.raw_scores(n) for n in norms]``, equal to the last bit, for
         a batch of normalised texts: the character n-grams of all texts are
         built, deduplicated per text, looked up and summed by numpy (exact
@@ -148,10 +149,10 @@ class LinearModel:
             import numpy as np
         except ImportError:  # pragma: no cover - numpy comes with scikit-learn
             return None
-        ts = [fold_digits(n) for n in norms]
-        joined = "\x00".join(ts)
-        if joined.count("\x00") != len(ts) - 1:
+        joined = "\x00".join(norms)
+        if joined.count("\x00") != len(norms) - 1:
             return None
+        joined = fold_digits(joined)  # digits never span two texts: as per text
         try:
             c = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         except UnicodeEncodeError:  # lone surrogates
@@ -159,8 +160,8 @@ class LinearModel:
         if self._batch is None:
             self._batch = self._batch_tables()
         mkeys, mrows, W = self._batch
-        n = len(ts)
-        lens = np.fromiter(map(len, ts), dtype=np.int64, count=n)
+        n = len(norms)
+        lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
         msg = np.repeat(np.arange(n, dtype=np.int64), lens + 1)[: len(c)]
         # 1-, 2- and 3-grams not crossing a separator (NUL); not the unigram " "
         live = c != 0
@@ -183,7 +184,10 @@ class LinearModel:
             pos, known = np.zeros(len(K), dtype=np.int64), np.zeros(len(K), dtype=bool)
         # known features: unique (text, row) pairs, sorted by text
         nrow = W.shape[0]
-        pairs = np.unique(M[known] * nrow + mrows[pos[known]])
+        pairs = M[known] * nrow + mrows[pos[known]]
+        pairs.sort()
+        if len(pairs) > 1:
+            pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
         pm, pr = pairs // nrow, pairs % nrow
         n_known = np.bincount(pm, minlength=n)
         # unknown n-grams count in the L2 norm: distinct ones per text
@@ -206,6 +210,10 @@ class LinearModel:
         with np.errstate(invalid="ignore"):
             raw = bias + k[:, None] * sums
         raw[n_known == 0] = bias  # no known feature: the bias alone, as scores_of
+        if with_rows:  # also: the rows of each text's known features (pr[bounds[i]:bounds[i + 1]])
+            bounds = [0]
+            bounds += np.cumsum(n_known).tolist()
+            return raw, pr.tolist(), bounds
         return raw if as_array else raw.tolist()
 
     @classmethod
@@ -261,21 +269,26 @@ class LinearModel:
         pos = self._positive.get((is_word, head, cls))
         if pos is None:
             pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
-        cands = [pos[f] for f in pos.keys() & feats]
-        cands.sort(key=_evidence_key)
-        out: list[str] = []
-        for _, text in cands:
-            for i, o in enumerate(out):
-                if text in o:
-                    break
-                if o in text:
-                    out[i] = text
-                    break
-            else:
-                out.append(text)
-                if len(out) >= n:
-                    break
-        return out
+        return _pick([pos[f] for f in pos.keys() & feats], n)
+
+    def evidence_rows(self, rows: list[int], head: str, cls: str, n: int = 3, is_word=None) -> list[str]:
+        """``evidence`` of a text given the rows (``scores_batch``'s numbering)
+        of its known features: the same words (only known features can be
+        evidence)."""
+        h = self.heads.get(head)
+        if h is None or cls not in h[1]:
+            return []
+        key = (is_word, head, cls)
+        pos = self._positive_rows.get(key)
+        if pos is None:
+            feat_pos = self._positive.get(key)
+            if feat_pos is None:
+                feat_pos = self._positive[key] = self._positive_features(head, cls, is_word)
+            row_of = {f: i for i, f in enumerate(self.weights, 1)}  # as _batch_tables numbers them
+            pos = self._positive_rows[key] = {row_of[f]: v for f, v in feat_pos.items()}
+        get = pos.get
+        return _pick([c for c in map(get, rows) if c is not None], n)
+
 
     def _positive_features(self, head: str, cls: str, is_word) -> dict:
         """{feature: (weight on ``cls`` above the head's mean (times idf),
@@ -302,6 +315,24 @@ class LinearModel:
             if c > 0:
                 pos[f] = (c * w[-1] if use_idf else c, text)
         return pos
+
+
+def _pick(cands: list, n: int) -> list[str]:
+    """The n strongest candidates (weight, text); of overlapping texts the longer."""
+    cands.sort(key=_evidence_key)
+    out: list[str] = []
+    for _, text in cands:
+        for i, o in enumerate(out):
+            if text in o:
+                break
+            if o in text:
+                out[i] = text
+                break
+        else:
+            out.append(text)
+            if len(out) >= n:
+                break
+    return out
 
 
 def _evidence_key(cand):

@@ -144,6 +144,10 @@ class Rules:
             ph.topic_moves = tuple(ph.topic) if ph.topic else None
         # one automaton for all phrases: every occurrence, overlapping ones too
         self._by_id = list(self._phrases.values())
+        # for RuleBatch.matched: per phrase id, its text and the classes it is shown for
+        self._texts = [ph.text for ph in self._by_id]
+        self._shown_k = [frozenset(c for c, _, note in ph.kind_moves or () if note) for ph in self._by_id]
+        self._shown_t = [frozenset(c for c, _ in ph.topic_moves or ()) for ph in self._by_id]
         self._ac = None
         if ahocorasick_rs is not None and self._by_id:
             self._ac = ahocorasick_rs.AhoCorasick([ph.text for ph in self._by_id],
@@ -366,7 +370,7 @@ class RuleBatch:
                 sel = is_cue[pid]
                 hp, he, hm = pid[sel], e[sel], msg[sel]
                 if not len(hp):
-                    setattr(self, head + "_hits", (hp, hm, np.zeros(n + 1, dtype=np.int64)))
+                    setattr(self, head + "_hits", ([], hm, [0] * (n + 1)))
                     continue
                 # counted when it ends after every earlier cue of its head (its
                 # text's positions are after those of the texts before it)
@@ -409,20 +413,21 @@ class RuleBatch:
         """What ``score()`` notes in kind_matched / topic_matched[cls]."""
         hits = self.k_hits if head == "kind" else self.t_hits
         out: list[str] = []
-        if hits is not None and len(hits[0]):
+        if hits is not None:
             hp, _, bounds = hits
-            by_id = self.by_id
-            for p in hp[bounds[i] : bounds[i + 1]]:
-                ph = by_id[p]
-                if head == "kind":
-                    shown = any(c == cls and note for c, _, note in ph.kind_moves)
-                else:
-                    shown = any(c == cls for c, _ in ph.topic_moves)
-                if shown and ph.text not in out:
-                    out.append(ph.text)
-        for hit, h, c, name in self.together:
-            if h == head and c == cls and hit[i] and name not in out:
-                out.append(name)
+            a, b = bounds[i], bounds[i + 1]
+            if a < b:
+                shown = self.rules._shown_k if head == "kind" else self.rules._shown_t
+                texts = self.rules._texts
+                for p in hp[a:b]:
+                    if cls in shown[p]:
+                        text = texts[p]
+                        if text not in out:
+                            out.append(text)
+        if self.together:
+            for hit, h, c, name in self.together:
+                if h == head and c == cls and hit[i] and name not in out:
+                    out.append(name)
         if head == "kind" and cls == "other" and self.whole[i] and self.norms[i] not in out:
             out.append(self.norms[i])
         return out
