@@ -117,23 +117,45 @@ class LinearModel:
 
     # ------------------------------------------------------- batch scoring
     def _batch_tables(self):
-        """Sorted n-gram keys (code points packed 21 bits apiece) of the
-        model's features, their row numbers, and an int64 matrix of the same
-        fixed-point weights as the packed ints (row 0: unknown, all zero)."""
+        """For ``scores_batch``: the model's characters numbered densely
+        (code point -> id, 0 for a character in no feature), the row of each
+        unigram by id, the sorted dense keys of the bigrams and trigrams with
+        their rows, and an int64 matrix of the same fixed-point weights as the
+        packed ints (row 0: unknown, all zero)."""
         import numpy as np
 
-        keys, rows = [], []
+        grams = [(i, f) for i, f in enumerate(self.weights, 1) if 1 <= len(f) <= 3 and not f.startswith("w|")]
+        alphabet = sorted({ch for _, f in grams for ch in f})
+        code2id = np.zeros(0x110000, dtype=np.int64)
+        for k, ch in enumerate(alphabet, 1):
+            code2id[ord(ch)] = k
+        base = len(alphabet) + 1
+        uni = np.zeros(base, dtype=np.int64)
+        keys: dict[int, list] = {2: [], 3: []}
         W = np.zeros((len(self.weights) + 1, self.width), dtype=np.int64)
-        for i, (f, w) in enumerate(self.weights.items(), 1):
-            if 1 <= len(f) <= 3 and not f.startswith("w|"):
+        for i, f in grams:
+            W[i] = [round(x * _SCALE) for x in self.weights[f][: self.width]]
+            if len(f) == 1:
+                uni[code2id[ord(f)]] = i
+            else:
                 k = 0
                 for ch in f:
-                    k = (k << 21) | ord(ch)
-                keys.append(k)
-                rows.append(i)
-                W[i] = [round(x * _SCALE) for x in w[: self.width]]
-        order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
-        return np.array(keys, dtype=np.int64)[order], np.array(rows, dtype=np.int64)[order], W
+                    k = k * base + int(code2id[ord(ch)])
+                keys[len(f)].append((k, i))
+        tables = {}
+        for n, lst in keys.items():
+            lst.sort()
+            tables[n] = (np.array([k for k, _ in lst], dtype=np.int64), np.array([i for _, i in lst], dtype=np.int64))
+        return code2id, base, uni, tables, W
+
+    @staticmethod
+    def _rows_of(np, dense, table):
+        """Row of each dense n-gram key in a sorted (keys, rows) table, 0 if absent."""
+        keys, rows = table
+        if not len(keys) or not len(dense):
+            return np.zeros(len(dense), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, dense), len(keys) - 1)
+        return np.where(keys[pos] == dense, rows[pos], 0)
 
     def scores_batch(self, norms: list[str], *, as_array: bool = False, with_rows: bool = False):
         """``[self.raw_scores(n) for n in norms]``, equal to the last bit, for
@@ -159,32 +181,40 @@ class LinearModel:
             return None
         if self._batch is None:
             self._batch = self._batch_tables()
-        mkeys, mrows, W = self._batch
+        code2id, base, uni, tables, W = self._batch
         n = len(norms)
         lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
         msg = np.repeat(np.arange(n, dtype=np.int64), lens + 1)[: len(c)]
-        # 1-, 2- and 3-grams not crossing a separator (NUL); not the unigram " "
+        ids = code2id[c]  # 0: NUL or a character in no feature
+        # 1-, 2- and 3-grams not crossing a separator (NUL); not the unigram " ";
+        # an n-gram is looked up only when all its characters are in the model
         live = c != 0
-        keys = [c[live & (c != 32)]]
-        msgs = [msg[live & (c != 32)]]
+        v1 = live & (c != 32)
+        keys, msgs, rows = [c[v1]], [msg[v1]], [uni[ids[v1]]]
         if self.ngram_max >= 2 and len(c) > 1:
             v2 = live[:-1] & live[1:]
+            r2 = np.zeros(len(c) - 1, dtype=np.int64)
+            d2 = ids[:-1] * base + ids[1:]
+            cand = (ids[:-1] > 0) & (ids[1:] > 0)
+            r2[cand] = self._rows_of(np, d2[cand], tables[2])
             keys.append(((c[:-1] << 21) | c[1:])[v2])
             msgs.append(msg[:-1][v2])
+            rows.append(r2[v2])
             if self.ngram_max >= 3 and len(c) > 2:
                 v3 = v2[:-1] & live[2:]
+                r3 = np.zeros(len(c) - 2, dtype=np.int64)
+                cand3 = cand[:-1] & (ids[2:] > 0)
+                r3[cand3] = self._rows_of(np, (d2[:-1] * base + ids[2:])[cand3], tables[3])
                 keys.append(((c[:-2] << 42) | (c[1:-1] << 21) | c[2:])[v3])
                 msgs.append(msg[:-2][v3])
+                rows.append(r3[v3])
         K = np.concatenate(keys)
         M = np.concatenate(msgs)
-        if len(mkeys):
-            pos = np.minimum(np.searchsorted(mkeys, K), len(mkeys) - 1)
-            known = mkeys[pos] == K
-        else:
-            pos, known = np.zeros(len(K), dtype=np.int64), np.zeros(len(K), dtype=bool)
+        R = np.concatenate(rows)
+        known = R > 0
         # known features: unique (text, row) pairs, sorted by text
         nrow = W.shape[0]
-        pairs = M[known] * nrow + mrows[pos[known]]
+        pairs = M[known] * nrow + R[known]
         pairs.sort()
         if len(pairs) > 1:
             pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
@@ -197,10 +227,12 @@ class LinearModel:
         first = np.ones(len(Ku), dtype=bool)
         first[1:] = (Ku[1:] != Ku[:-1]) | (Mu[1:] != Mu[:-1])
         n_feats = n_known + np.bincount(Mu[first], minlength=n)
-        csum = np.zeros((len(pr) + 1, self.width), dtype=np.int64)
-        np.cumsum(W[pr], axis=0, out=csum[1:])
-        ends = np.cumsum(n_known)
-        sums = (csum[ends] - csum[ends - n_known]).astype(np.float64)
+        sums = np.zeros((n, self.width))
+        has = n_known > 0
+        if has.any():
+            # pairs are sorted by text: one reduceat over the rows of the texts with known features
+            starts = (np.cumsum(n_known) - n_known)[has]
+            sums[has] = np.add.reduceat(W[pr], starts, axis=0)
         bias = np.array(self.bias, dtype=np.float64)
         if self.scale == "l2":
             with np.errstate(divide="ignore"):

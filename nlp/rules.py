@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import yaml
@@ -359,7 +360,7 @@ class RuleBatch:
         fired_together: list = []
         has_hits = np.zeros(n, dtype=bool)
         if matches:
-            a = np.array(matches, dtype=np.int64)
+            a = np.fromiter(chain.from_iterable(matches), dtype=np.int64, count=3 * len(matches)).reshape(-1, 3)
             pid, s, e = a[:, 0], a[:, 1], a[:, 2]
             o = np.lexsort((s - e, s))  # by start, longest first: as score()
             pid, s, e = pid[o], s[o], e[o]

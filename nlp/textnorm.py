@@ -66,23 +66,3 @@ def is_contentless(norm: str) -> bool:
 def han_count(norm: str) -> int:
     return len(_HAN.findall(norm))
 
-
-def _simplified(m: re.Match) -> str:
-    return _TRAD_MAP[ord(m.group())]
-
-
-def normalize_many(texts: list[str]) -> list[str]:
-    """``[normalize(t) for t in texts]``, done on the texts joined by NUL:
-    NFKC, case and spaces never act across a NUL (it composes with nothing,
-    is neither cased nor case-ignorable, and is not a space)."""
-    if any(len(t) > MAX_CHARS for t in texts):
-        texts = [t[:MAX_CHARS] if len(t) > MAX_CHARS else t for t in texts]
-    joined = "\x00".join(texts)
-    if joined.count("\x00") != len(texts) - 1:
-        return [normalize(t) for t in texts]
-    if not joined.isascii():
-        joined = _TRAD_ANY.sub(_simplified, unicodedata.normalize("NFKC", joined))
-    parts = _SPACES.sub(" ", joined.lower()).split("\x00")
-    if len(parts) != len(texts):  # pragma: no cover - a NUL appeared or vanished
-        return [normalize(t) for t in texts]
-    return list(map(str.strip, parts))
