@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 SEEN_MAX = 65536  # JSON lines kept per distinct text during `classify --input`
-CHUNK = 512  # records classified and written together during `classify --input`
+CHUNK = 2048  # records classified and written together during `classify --input`
 TRAINED_DIR_ENV = "INTAKE_NLP_DIR"  # where `nlp train` keeps models by default
 
 
