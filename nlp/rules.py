@@ -366,7 +366,6 @@ class RuleBatch:
             pid, s, e = pid[o], s[o], e[o]
             msg = np.searchsorted(mstart, s, side="right") - 1
             has_hits[msg] = True
-            self.by_id = rules._by_id
             for head, is_cue, (cnt, first, cls, w), out in (("k", t["is_k"], t["k"], K), ("t", t["is_t"], t["t"], T)):
                 sel = is_cue[pid]
                 hp, he, hm = pid[sel], e[sel], msg[sel]
