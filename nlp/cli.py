@@ -189,7 +189,10 @@ def cmd_classify(args) -> int:
         return _fail(f"{path}: no such file")
     # the model, the rules and jieba's dictionary live as long as the process:
     # keep them out of the cyclic garbage collector's full passes
-    clf.prepare_batch()
+    try:
+        clf.prepare_batch()
+    except Exception:  # only a head start: classify_json builds what it needs or goes one by one
+        pass
     gc.freeze()
     out = sys.stdout
     dumps = json.dumps
