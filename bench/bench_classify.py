@@ -7,13 +7,22 @@ Reports, each beside a bare baseline measured in the same run:
 1. start-up: load_classifier() (jieba + user dictionary, rules, model);
 2. single-message latency in the server path (``clf.classify(text)`` on
    distinct ~100-character messages, cache not hit), p50/p99 — baseline:
-   ``jieba.lcut(text, HMM=False)`` alone on the same texts;
+   ``segment.words(text)`` (jieba's cut, by jieba-rs when installed) alone
+   on the same texts;
 3. batch throughput of ``intake classify --input FILE`` (python -m nlp.cli)
    on N short messages, start-up excluded (measured separately with an
-   empty file) — baseline: a script that reads the same CSV and json-dumps
-   one object per row without classifying. Run on one core (taskset when
-   available), each measurement repeated (--repeat), medians reported, wall
-   time and CPU time (the latter is robust to other load on the machine).
+   empty file), on two files:
+   a. the headline: ALL texts distinct (no cache can help). Each text is
+      recombined from clauses of the short dev messages (one to three
+      clauses from different messages, sometimes with a common closing
+      such as 谢谢 or 急), and a text already generated is drawn again, so
+      every text is a plausible message and none repeats;
+   b. about one in three distinct (dev messages, a third with a number
+      appended), as measured before;
+   baseline: a script that reads the same CSV and json-dumps one object per
+   row without classifying. Run on one core (taskset when available), each
+   measurement repeated (--repeat), medians reported, wall time and CPU time
+   (the latter is robust to other load on the machine).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import csv
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import statistics
@@ -59,6 +69,51 @@ def load_texts(path: Path) -> list[str]:
         with path.open(encoding="utf-8", newline="") as f:
             return [r["text"] for r in csv.DictReader(f) if r.get("text")]
     return FALLBACK
+
+
+_CLAUSE_END = re.compile(r"(?<=[，。！？；,.!?;])|\s+")
+CLOSINGS = ["", "", "", "", "谢谢", "急", "在线等", "麻烦尽快回复", "谢谢！", "辛苦了", "急用", "盼复", "多谢",
+            "?", "！", "。", "啊", "呢"]
+
+
+def clauses_of(texts: list[str]) -> list[list[str]]:
+    """The clauses of each text (split after punctuation and at spaces)."""
+    out = []
+    for t in texts:
+        cs = [c.strip() for c in _CLAUSE_END.split(t) if c and c.strip()]
+        if cs:
+            out.append(cs)
+    return out
+
+
+def distinct_messages(texts: list[str], n: int, rng: random.Random, max_len: int = 40) -> list[str]:
+    """n distinct short messages recombined from the clauses of ``texts``:
+    a run of one to three consecutive clauses of one message, sometimes
+    followed by a clause of another message, sometimes by a common closing;
+    a text already drawn is drawn again (no counters, no repeats)."""
+    per_text = clauses_of(texts)
+    seen: set[str] = set()
+    out: list[str] = []
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > 200 * n:
+            raise SystemExit(f"cannot draw {n} distinct messages from {len(texts)} texts")
+        cs = rng.choice(per_text)
+        i = rng.randrange(len(cs))
+        parts = cs[i : i + rng.choice((1, 1, 2, 3))]
+        if rng.random() < 0.6:
+            parts = parts + [rng.choice(rng.choice(per_text))]
+        sep = rng.choice((" ", "，", "", " "))
+        t = sep.join(p.rstrip("，,；;、") for p in parts)
+        close = rng.choice(CLOSINGS)
+        if close and not (t[-1] in "。！？?!." and close in "?！。"):
+            t += ("" if close in "?！。" or t[-1] in "。！？?!." else rng.choice((" ", "，", ""))) + close
+        if len(t) > max_len or len(t) < 4 or t in seen:
+            continue
+        seen.add(t)
+        out.append(t)
+    return out
 
 
 def pct(xs, p):
@@ -141,7 +196,7 @@ def main() -> int:
     print(f"single message, ~100 chars, server path (clf.classify, cache missed), n={len(long_texts)} x {args.repeat}:")
     print(f"  wall p50 {med(p50s) * 1e3:.3f} ms, p99 {med(p99s) * 1e3:.3f} ms (runs: "
           + ", ".join(f"{x * 1e3:.3f}" for x in p99s) + f"), mean {med(means) * 1e3:.3f} ms; CPU/msg {med(cpus) * 1e3:.3f} ms")
-    print(f"  baseline jieba.lcut(HMM=False) alone (not used by the classifier; a yardstick): "
+    print(f"  baseline segment.words ({tk.name}, HMM off) alone (not used by the classifier; a yardstick): "
           f"p50 {med(b50s) * 1e3:.3f} ms, p99 {med(b99s) * 1e3:.3f} ms")
     for t in long_texts[:1000]:
         clf.classify(t)
@@ -155,8 +210,16 @@ def main() -> int:
     short = [t for t in texts if len(t) <= 40] or FALLBACK
     tmp = Path(tempfile.mkdtemp(prefix="bench_classify_"))
     try:
+        distinct = tmp / "distinct.csv"
         batch = tmp / "batch.csv"
         empty = tmp / "empty.csv"
+        d_texts = distinct_messages(short, args.n, rng)
+        assert len(set(d_texts)) == len(d_texts)
+        with distinct.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text"])
+            w.writerows([t] for t in d_texts)
+        b_texts = []
         with batch.open("w", encoding="utf-8", newline="") as f:
             w = csv.writer(f)
             w.writerow(["text"])
@@ -165,6 +228,7 @@ def main() -> int:
                 t = rng.choice(short)
                 if i % 3 == 0:
                     t = f"{t} {rng.randint(1, 99999)}"
+                b_texts.append(t)
                 w.writerow([t])
         empty.write_text("text\n", encoding="utf-8")
         script = tmp / "baseline.py"
@@ -179,30 +243,41 @@ def main() -> int:
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
-        def measure(cmd):
+        def measure(cmd, data):
             # interleave empty and full runs so that load changes hit both alike
             se, sc, fe, fc = [], [], [], []
             for _ in range(args.repeat):
                 w, c = run(cmd + [str(empty)])
                 se.append(w)
                 sc.append(c)
-                w, c = run(cmd + [str(batch)])
+                w, c = run(cmd + [str(data)])
                 fe.append(w)
                 fc.append(c)
-            return med(se), med(sc), med(fe), med(fc), [args.n / max(f - s, 1e-9) for f, s in zip(fe, se)]
+            return (med(se), med(sc), med(fe), med(fc), [args.n / max(f - s, 1e-9) for f, s in zip(fe, se)],
+                    [args.n / max(f - s, 1e-9) for f, s in zip(fc, sc)])
 
         cli = [sys.executable, "-m", "nlp.cli", "classify", "--input"]
-        s_w, s_c, f_w, f_c, rates = measure(cli)
-        bs_w, bs_c, bf_w, bf_c, brates = measure([sys.executable, str(script)])
-        avg = statistics.fmean(len(t) for t in short)
-        print(f"batch: intake classify --input, {args.n} short messages (avg {avg:.0f} chars, 1 in 3 distinct), {core}:")
-        print(f"  start-up (empty file, excluded): wall {s_w * 1000:.0f} ms, CPU {s_c * 1000:.0f} ms")
-        print(f"  classify+write: wall {f_w - s_w:.2f} s -> {args.n / max(f_w - s_w, 1e-9):,.0f} msg/s "
-              f"(runs: {', '.join(f'{x:,.0f}' for x in rates)}); "
-              f"CPU {f_c - s_c:.2f} s -> {args.n / max(f_c - s_c, 1e-9):,.0f} msg/s")
-        print(f"  bare baseline (read CSV + json.dumps, no classification): start-up wall {bs_w * 1000:.0f} ms; "
-              f"wall {bf_w - bs_w:.2f} s -> {args.n / max(bf_w - bs_w, 1e-9):,.0f} msg/s; "
-              f"CPU {bf_c - bs_c:.2f} s -> {args.n / max(bf_c - bs_c, 1e-9):,.0f} msg/s")
+        base = [sys.executable, str(script)]
+
+        def report(title, data, msgs):
+            s_w, s_c, f_w, f_c, rates, crates = measure(cli, data)
+            bs_w, bs_c, bf_w, bf_c, _, _ = measure(base, data)
+            avg = statistics.fmean(len(t) for t in msgs)
+            print(f"batch: intake classify --input, {args.n} short messages (avg {avg:.0f} chars, "
+                  f"{len(set(msgs))} distinct texts: {title}), {core}:")
+            print(f"  CPU {f_c - s_c:.2f} s -> {args.n / max(f_c - s_c, 1e-9):,.0f} msg/s "
+                  f"(runs: {', '.join(f'{x:,.0f}' for x in crates)}); "
+                  f"wall {f_w - s_w:.2f} s -> {args.n / max(f_w - s_w, 1e-9):,.0f} msg/s "
+                  f"(runs: {', '.join(f'{x:,.0f}' for x in rates)})")
+            print(f"  bare baseline (read CSV + json.dumps, no classification): "
+                  f"CPU {bf_c - bs_c:.2f} s -> {args.n / max(bf_c - bs_c, 1e-9):,.0f} msg/s; "
+                  f"wall {bf_w - bs_w:.2f} s -> {args.n / max(bf_w - bs_w, 1e-9):,.0f} msg/s")
+            return s_w, s_c, bs_w
+
+        s_w, s_c, bs_w = report("ALL DISTINCT, the headline", distinct, d_texts)
+        report("about 1 in 3 distinct", batch, b_texts)
+        print(f"start-up of the CLI (empty file, excluded above): wall {s_w * 1000:.0f} ms, CPU {s_c * 1000:.0f} ms; "
+              f"bare baseline's: wall {bs_w * 1000:.0f} ms")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

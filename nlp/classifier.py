@@ -11,9 +11,12 @@ alone and combined.
 
 from __future__ import annotations
 
-import math
+import json
 import threading
 from functools import lru_cache
+from itertools import repeat
+from math import exp
+from operator import add, mul, sub
 from pathlib import Path
 
 from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classification
@@ -66,18 +69,152 @@ class OfficeClassifier:
         except Exception:  # never raise on the hot path: route to a person
             return Classification("other", "general", 0.0, (), True, "error")
 
+    def prepare_batch(self) -> None:
+        """Build what ``classify_json`` builds on first use (numpy tables,
+        the model's evidence tables), so that a batch run pays it at
+        start-up."""
+        if self.model is not None and self.mode != "rules":
+            self.model.scores_batch(["预热"])
+            for head, (_, classes, _) in self.model.heads.items():
+                for c in classes:
+                    self.model.evidence_rows([], head, c, EVIDENCE_N, is_word)
+
+    def classify_json(self, texts, *, hint_kind: str | None = None) -> list[str]:
+        """The JSON line (``json.dumps(c.as_dict(), ensure_ascii=False)``,
+        byte for byte) of each text, for batch output. Bypasses the LRU cache
+        (a batch keeps its own); never raises."""
+        hint = kind_from_hint(hint_kind)
+        texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
+        raws = cores = None
+        try:
+            norms = [normalize(t) for t in texts]
+            if self.mode == "combined" and not hint:
+                cores = self._batch_cores(norms)
+            if cores is None and self.mode != "rules":
+                # the model's scores of the whole batch at once (None: one by one)
+                raws = self.model.scores_batch(norms)
+        except Exception:
+            norms = cores = raws = None
+        if cores is not None:
+            return [_json_line(*c) for c in cores]
+        out = []
+        append = out.append
+        for i, text in enumerate(texts):
+            try:
+                if norms is None:
+                    append(_json_line(*self._core(text, hint)))
+                else:
+                    append(_json_line(*self._core_norm(norms[i], hint, None if raws is None else raws[i])))
+            except Exception:  # as classify(): route to a person
+                append(_json_line("other", "general", 0.0, (), True, "error"))
+        return out
+
+    def _batch_cores(self, norms: list[str]) -> list[tuple] | None:
+        """``[self._core_norm(n, None) for n in norms]`` in combined mode,
+        with the rules, the model and the combination of each head computed
+        for the whole batch by numpy (the same float operations in the same
+        order); None when something needs the one-by-one path."""
+        import numpy as np
+
+        model = self.model
+        heads = model.heads
+        if "kind" not in heads or "topic" not in heads:
+            return None
+        kcls, tcls = heads["kind"][1], heads["topic"][1]
+        if not (set(kcls) <= set(KINDS) and set(tcls) <= set(TOPICS) and "other" in kcls and "general" in tcls):
+            return None
+        got = model.scores_batch(norms, with_rows=True)
+        if got is None:
+            return None
+        raw, rows, bounds = got
+        rb = self.rules.score_batch(norms)
+        if rb is None:
+            return None
+        whole = np.array(rb.whole)
+        kfired = (rb.kind > 0).any(1)
+        need = ~kfired & ~whole
+        han = np.array([han_count(x) if nd else 99 for x, nd in zip(norms, need.tolist())])
+        kfb = whole | (need & (han < 4))
+        kbest, kconf, kf = self._decide_batch("kind", rb.kind, KINDS, raw, self._kp, kfb, "other")
+        kinds = [kcls[b] for b in kbest]
+        tfb = ~(rb.topic > 0).any(1) & np.array([k == "other" for k in kinds])
+        tbest, tconf, tf = self._decide_batch("topic", rb.topic, TOPICS, raw, self._tp, tfb, "general")
+        out = []
+        append = out.append
+        evidence = model.evidence_rows
+        matched_of = rb.matched
+        for i, norm in enumerate(norms):
+            if is_contentless(norm):
+                append(self._core_norm(norm, None))
+                continue
+            kind = kcls[kbest[i]]
+            kmatched = matched_of(i, "kind", kind) if kf[i] else None
+            if not kmatched:
+                kmatched = evidence(rows[bounds[i] : bounds[i + 1]], "kind", kind, EVIDENCE_N, is_word)
+                if kmatched:
+                    kmatched.append(_EVIDENCE)
+            topic = tcls[tbest[i]]
+            tmatched = matched_of(i, "topic", topic) if tf[i] else None
+            if not tmatched:
+                tmatched = evidence(rows[bounds[i] : bounds[i + 1]], "topic", topic, EVIDENCE_N, is_word)
+                if tmatched:
+                    tmatched.append(_EVIDENCE)
+            if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
+                matched = _merge_matched(kmatched, tmatched)
+            elif kmatched or tmatched:
+                matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
+            else:
+                matched = ()
+            conf = kconf[i] if kconf[i] < tconf[i] else tconf[i]
+            src = "combined" if kf[i] or tf[i] else "model"
+            append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
+        return out
+
+    def _decide_batch(self, head, R, names, raw, prio, fb, fallback):
+        """``_decide`` in combined mode for every row: (best class index,
+        confidence, rules fired) lists."""
+        import numpy as np
+
+        classes, off, prios = self._head_layout(head, prio)
+        cols = [names.index(c) for c in classes]
+        fired = (R > 0).any(1)
+        vals = raw[:, off : off + len(classes)] + self.rule_weight * R[:, cols]
+        apply = fb & (~fired | (R[:, names.index(fallback)] > 0))
+        if apply.any():
+            vals[apply, classes.index(fallback)] = vals[apply].max(1) + 1.0
+        vals = vals + np.array(prios)
+        m = vals.max(1)
+        best = vals.argmax(1)
+        if TEMPERATURE == 1.0:
+            e = _exp_array(vals - m[:, None])
+        else:
+            e = _exp_array((vals - m[:, None]) / TEMPERATURE)
+        total = e[:, 0].copy()
+        for j in range(1, e.shape[1]):  # left to right, as sum()
+            total += e[:, j]
+        return best.tolist(), (1.0 / total).tolist(), fired.tolist()
+
     # ------------------------------------------------------------ internals
     def _classify(self, text: str, hint: str | None) -> Classification:
-        norm = normalize(text)
+        return Classification(*self._core(text, hint))
+
+    def _core(self, text: str, hint: str | None) -> tuple:
+        """(kind, topic, confidence, matched, needs_review, source)."""
+        return self._core_norm(normalize(text), hint)
+
+    def _core_norm(self, norm: str, hint: str | None, raw: list | None = None) -> tuple:
+        """``_core`` of a normalised text; ``raw``: the model's scores of it
+        when already computed (``scores_batch``)."""
         if is_contentless(norm):
-            return Classification(hint or "other", "general", 0.2 if not hint else 0.5, (), True,
-                                  "feed" if hint else "rules")
+            return (hint or "other", "general", 0.2 if not hint else 0.5, (), True, "feed" if hint else "rules")
         rr = self.rules.score(norm)
-        if self.mode != "rules":
+        if self.mode == "rules":
+            feats = raw = None
+        elif raw is None:
             feats = self.model.features(norm)
             raw = self.model.scores_of(feats)
         else:
-            feats = raw = None
+            feats = _Lazy(self.model.features, norm)  # built only if the model has to explain itself
 
         # kind
         if hint:
@@ -85,16 +222,16 @@ class OfficeClassifier:
         else:
             kind, kconf, kmatched, ksrc = self._decide(
                 "kind", rr.kind_scores, rr.kind_matched, raw, self._kp, feats,
-                fallback="other" if rr.whole_other or (not rr.any_kind() and (han_count(norm) < 4 or self.mode == "rules")) else None)
+                fallback="other" if rr.whole_other or (max(rr.kind_scores.values()) <= 0 and (han_count(norm) < 4 or self.mode == "rules")) else None)
         topic, tconf, tmatched, tsrc = self._decide("topic", rr.topic_scores, rr.topic_matched, raw, self._tp, feats,
-                                                    fallback="general" if not rr.any_topic() and (kind == "other" or self.mode == "rules") else None)
+                                                    fallback="general" if max(rr.topic_scores.values()) <= 0 and (kind == "other" or self.mode == "rules") else None)
         if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
             matched = _merge_matched(kmatched, tmatched)
         else:
             matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
-        return Classification(kind, topic, conf, matched, conf < REVIEW_BELOW, src)
+        return (kind, topic, conf, matched, conf < REVIEW_BELOW, src)
 
     def _head_layout(self, head: str, prio: dict):
         """(classes, offset into the model's raw scores, priorities) of a head,
@@ -111,11 +248,7 @@ class OfficeClassifier:
         return lay
 
     def _decide(self, head, rule_scores, rule_matched, raw, prio, feats, fallback=None):
-        rules_fired = False
-        for v in rule_scores.values():
-            if v > 0:
-                rules_fired = True
-                break
+        rules_fired = max(rule_scores.values()) > 0
         classes, off, prios = self._head_layout(head, prio)
         if raw is None or off is None:
             rw = self.rule_weight
@@ -127,9 +260,9 @@ class OfficeClassifier:
             vals = raw[off : off + len(classes)]
             src = "model"
         else:
-            rw = self.rule_weight
-            get = rule_scores.get
-            vals = [v + rw * get(c, 0.0) for c, v in zip(classes, raw[off : off + len(classes)])]
+            # v + rw * rule score, class by class (map() in C, same arithmetic)
+            rules = map(rule_scores.get, classes, repeat(0.0))
+            vals = list(map(add, raw[off : off + len(classes)], map(mul, repeat(self.rule_weight), rules)))
             src = "combined" if rules_fired else "model"
         if fallback and self.mode != "model":
             # nothing to go on (a greeting, a test, a few stray characters)
@@ -141,22 +274,89 @@ class OfficeClassifier:
                     classes = classes + [fallback]
                     vals = vals + [top]
                     prios = prios + [prio.get(fallback, 0.0)]
-        vals = [v + p for v, p in zip(vals, prios)]
+        vals = list(map(add, vals, prios))
         # softmax probability of the winner, without building the distribution
         m = max(vals)
         best = classes[vals.index(m)]
-        exp = math.exp
-        conf = 1.0 / sum([exp((v - m) / TEMPERATURE) for v in vals])
+        if TEMPERATURE == 1.0:
+            conf = 1.0 / sum(map(exp, map(sub, vals, repeat(m))))
+        else:
+            conf = 1.0 / sum([exp((v - m) / TEMPERATURE) for v in vals])
         if src == "rules" and not rules_fired:
             conf = min(conf, 0.3)
         matched = list(rule_matched.get(best, ())) if src != "model" else []
         if not matched and feats is not None and src != "rules":
+            if type(feats) is _Lazy:
+                feats = feats.get()
             matched = self.model.evidence(feats, head, best, EVIDENCE_N, is_word)
             if matched:
                 matched.append(_EVIDENCE)
         return best, conf, matched, src
 
 
+def _json_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+class _JsonStrings(dict):
+    """str -> its JSON literal, remembered (kinds, topics, cue phrases and
+    model words repeat; a bounded number of other strings are kept)."""
+
+    def __missing__(self, s):
+        j = _json_str(s)
+        if len(self) < 65536:
+            self[s] = j
+        return j
+
+
+_JSON_STR = _JsonStrings()
+_FLOAT_REPR = float.__repr__
+
+
+def _json_line(kind, topic, conf, matched, review, src) -> str:
+    """``json.dumps(Classification(...).as_dict(), ensure_ascii=False)``, byte
+    for byte, without building the dict."""
+    conf = round(conf, 3)
+    if conf != conf or conf in (_INF, -_INF) or type(conf) is not float:  # NaN/inf/int: as json does
+        return json.dumps(Classification(kind, topic, conf, matched, review, src).as_dict(), ensure_ascii=False)
+    q = _JSON_STR
+    return (f'{{"kind": {q[kind]}, "topic": {q[topic]}, "confidence": {_FLOAT_REPR(conf)}, '
+            f'"matched": [{", ".join([q[m] for m in matched])}], "needs_review": {"true" if review else "false"}, '
+            f'"source": {q[src]}}}')
+
+
+_INF = float("inf")
+
+
+class _Lazy:
+    """A value computed on first ``get()`` (shared by the two heads)."""
+
+    __slots__ = ("fn", "arg", "value")
+
+    def __init__(self, fn, arg):
+        self.fn, self.arg, self.value = fn, arg, None
+
+    def get(self):
+        if self.value is None:
+            self.value = self.fn(self.arg)
+        return self.value
+
+
+def _exp_array(x):
+    """math.exp of every element (numpy's exp when it gives the same bits
+    on this machine, checked once)."""
+    import numpy as np
+
+    global _NP_EXP_SAME
+    if _NP_EXP_SAME is None:
+        probe = np.linspace(-40.0, 0.0, 4001)
+        _NP_EXP_SAME = np.exp(probe).tolist() == list(map(exp, probe.tolist()))
+    if _NP_EXP_SAME:
+        return np.exp(x)
+    return np.array(list(map(exp, x.ravel().tolist()))).reshape(x.shape)
+
+
+_NP_EXP_SAME = None
 _EVIDENCE = object()  # marks a list of model n-grams (not rule cues)
 
 

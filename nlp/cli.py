@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 SEEN_MAX = 65536  # JSON lines kept per distinct text during `classify --input`
+CHUNK = 2048  # records classified and written together during `classify --input`
 TRAINED_DIR_ENV = "INTAKE_NLP_DIR"  # where `nlp train` keeps models by default
 
 
@@ -151,16 +152,16 @@ def _iter_csv(first: bytes, rest, path):
     ii = cols.index("id") if "id" in cols else None
     start = reader.line_num
     for rec in reader:
-        end = reader.line_num
-        lines = range(start + 1, end + 1)
-        start = end
+        first = start + 1
+        start = reader.line_num
         if not rec:
             continue
-        bad = [ln for ln in lines if ln in bad_lines]
-        if bad:
-            yield bad[0], None, f"line {bad[0]}: not valid UTF-8", None
-            continue
-        yield lines[0], rec[ti] if ti < len(rec) else "", None, (rec[ii] if ii is not None and ii < len(rec) else None)
+        if bad_lines:
+            bad = [ln for ln in range(first, start + 1) if ln in bad_lines]
+            if bad:
+                yield bad[0], None, f"line {bad[0]}: not valid UTF-8", None
+                continue
+        yield first, rec[ti] if ti < len(rec) else "", None, (rec[ii] if ii is not None and ii < len(rec) else None)
 
 
 def _fail(msg: str) -> int:
@@ -188,14 +189,39 @@ def cmd_classify(args) -> int:
         return _fail(f"{path}: no such file")
     # the model, the rules and jieba's dictionary live as long as the process:
     # keep them out of the cyclic garbage collector's full passes
+    try:
+        clf.prepare_batch()
+    except Exception:  # only a head start: classify_json builds what it needs or goes one by one
+        pass
     gc.freeze()
     out = sys.stdout
     dumps = json.dumps
-    classify = clf.classify
+    classify_json = clf.classify_json
     hint = args.hint_kind
-    buf = []
     errors = 0
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # batches repeat texts: the JSON line of each text seen
+    # records are handled in chunks: the texts not seen yet are classified
+    # together, then the chunk's lines are written in input order
+    lines: list = []
+    todo: dict[str, list] = {}  # text -> [(index in lines, id)]
+
+    def flush():
+        if todo:
+            texts = list(todo)
+            for text, line_json in zip(texts, classify_json(texts, hint_kind=hint)):
+                if len(text) <= 512:
+                    if len(seen) >= SEEN_MAX:
+                        seen.clear()
+                    seen[text] = line_json
+                for k, rid in todo[text]:
+                    lines[k] = line_json if rid is None else with_id(line_json, rid)
+            todo.clear()
+        out.write("\n".join(lines) + "\n")
+        lines.clear()
+
+    def with_id(line_json, rid):  # same text as dumps(d | {"id": rid})
+        return f'{line_json[:-1]}, "id": {dumps(rid, ensure_ascii=False)}}}'
+
     try:
         for line, text, error, rid in _iter_input_records(path):
             if error is not None:
@@ -203,24 +229,22 @@ def cmd_classify(args) -> int:
                 print(f"warning: {path}: {error}", file=sys.stderr)
                 d = {"kind": "other", "topic": "general", "confidence": 0.0, "matched": [], "needs_review": True,
                      "source": "error", "error": f"{path}: {error}", "line": line}
-                buf.append(dumps(d, ensure_ascii=False))
+                lines.append(dumps(d, ensure_ascii=False))
             else:
-                # batches repeat texts: keep the JSON line of each text seen
                 line_json = seen.get(text)
                 if line_json is None:
-                    line_json = dumps(classify(text, hint_kind=hint).as_dict(), ensure_ascii=False)
-                    if len(seen) >= SEEN_MAX:
-                        seen.clear()
-                    if len(text) <= 512:
-                        seen[text] = line_json
-                if rid is not None:  # same text as dumps(d | {"id": rid})
-                    line_json = f'{line_json[:-1]}, "id": {dumps(rid, ensure_ascii=False)}}}'
-                buf.append(line_json)
-            if len(buf) >= 512:
-                out.write("\n".join(buf) + "\n")
-                buf.clear()
-        if buf:
-            out.write("\n".join(buf) + "\n")
+                    slots = todo.get(text)
+                    if slots is None:
+                        todo[text] = [(len(lines), rid)]
+                    else:
+                        slots.append((len(lines), rid))
+                    lines.append(None)
+                else:
+                    lines.append(line_json if rid is None else with_id(line_json, rid))
+            if len(lines) >= CHUNK:
+                flush()
+        if lines:
+            flush()
         out.flush()
     except SystemExit as e:
         return int(e.code or 2)

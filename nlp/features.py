@@ -6,23 +6,31 @@ A feature is present or absent (binary); digits are folded to 0.
 
 from __future__ import annotations
 
+import re
+from operator import add
+
 from . import segment
 
-_DIGITS = str.maketrans("0123456789", "0000000000")
+_DIGITS = re.compile("[1-9]")  # ASCII digits other than 0, folded to 0
+
+
+def fold_digits(norm: str) -> str:
+    return _DIGITS.sub("0", norm)
 
 
 def featurize(norm: str, *, ngram_max: int = 3, words: bool = True) -> set[str]:
     """Unique features of a normalised text (order is irrelevant)."""
-    t = norm.translate(_DIGITS)
-    n = len(t)
+    t = _DIGITS.sub("0", norm)
     feats = set(t)
     feats.discard(" ")
-    get = t.__getitem__
+    # the k-grams are the (k-1)-grams each extended by the character after
+    # them: built by map() in C, one string concatenation per n-gram
+    grams = t
     for k in range(2, ngram_max + 1):
-        if n < k:
+        grams = list(map(add, grams, t[k - 1 :]))
+        if not grams:
             break
-        # slices built in C (map) rather than a generator expression
-        feats.update(map(get, map(slice, range(n - k + 1), range(k, n + 1))))
-    if words and n:
+        feats.update(grams)
+    if words and t:
         feats.update("w|" + w for w in segment.words(t) if len(w) > 1 and not w.isspace())
     return feats

@@ -21,7 +21,7 @@ is then ``sum(filter(None, map(packed.get, features)))`` (a single pass in C
 with one big-int addition per known feature) and one ``int.to_bytes`` +
 ``struct.unpack`` to read the per-class sums back. This is exact for weights stored
 with four decimals (idf-weighted ones to 1e-4) and several times faster than summing per-class lists. No numpy or
-scikit-learn is needed at run time.
+scikit-learn is needed to classify one message; ``scores_batch`` (the batch CLI) uses numpy.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import math
 import struct
 from pathlib import Path
 
-from .features import featurize
+from .features import featurize, fold_digits
 from .textnorm import MAX_CHARS
 
 FORMAT = "gov-intake-linear/1"
@@ -75,6 +75,8 @@ class LinearModel:
         self.idf_unseen = float(feats.get("idf_unseen", max(idfs, default=1.0)))
         self._pack(weights)
         self._shown: dict = {}  # is_word -> {feature: text shown to staff}
+        self._positive: dict = {}  # (is_word, head, class) -> see _positive_features
+        self._positive_rows: dict = {}  # the same keyed by scores_batch's row numbers
 
     def _pack(self, weights: dict[str, list[float]]) -> None:
         """Pack each feature's values into one int (see the module doc).
@@ -111,6 +113,140 @@ class LinearModel:
                 v += x << s
             packed[f] = v
         self._packed = packed
+        self._batch = None  # tables of scores_batch, built on first use
+
+    # ------------------------------------------------------- batch scoring
+    def _batch_tables(self):
+        """For ``scores_batch``: the model's characters numbered densely
+        (code point -> id, 0 for a character in no feature), the row of each
+        unigram by id, the sorted dense keys of the bigrams and trigrams with
+        their rows, and an int64 matrix of the same fixed-point weights as the
+        packed ints (row 0: unknown, all zero)."""
+        import numpy as np
+
+        grams = [(i, f) for i, f in enumerate(self.weights, 1) if 1 <= len(f) <= 3 and not f.startswith("w|")]
+        alphabet = sorted({ch for _, f in grams for ch in f})
+        code2id = np.zeros(0x110000, dtype=np.int64)
+        for k, ch in enumerate(alphabet, 1):
+            code2id[ord(ch)] = k
+        base = len(alphabet) + 1
+        uni = np.zeros(base, dtype=np.int64)
+        keys: dict[int, list] = {2: [], 3: []}
+        W = np.zeros((len(self.weights) + 1, self.width), dtype=np.int64)
+        for i, f in grams:
+            W[i] = [round(x * _SCALE) for x in self.weights[f][: self.width]]
+            if len(f) == 1:
+                uni[code2id[ord(f)]] = i
+            else:
+                k = 0
+                for ch in f:
+                    k = k * base + int(code2id[ord(ch)])
+                keys[len(f)].append((k, i))
+        tables = {}
+        for n, lst in keys.items():
+            lst.sort()
+            tables[n] = (np.array([k for k, _ in lst], dtype=np.int64), np.array([i for _, i in lst], dtype=np.int64))
+        return code2id, base, uni, tables, W
+
+    @staticmethod
+    def _rows_of(np, dense, table):
+        """Row of each dense n-gram key in a sorted (keys, rows) table, 0 if absent."""
+        keys, rows = table
+        if not len(keys) or not len(dense):
+            return np.zeros(len(dense), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, dense), len(keys) - 1)
+        return np.where(keys[pos] == dense, rows[pos], 0)
+
+    def scores_batch(self, norms: list[str], *, as_array: bool = False, with_rows: bool = False):
+        """``[self.raw_scores(n) for n in norms]``, equal to the last bit, for
+        a batch of normalised texts: the character n-grams of all texts are
+        built, deduplicated per text, looked up and summed by numpy (exact
+        int64 sums of the same fixed-point weights, then the same float
+        operations as ``scores_of``). None when this model or batch needs the
+        one-by-one path (jieba words, TF-IDF, n-grams over 3, NUL or
+        unencodable characters, no numpy)."""
+        if self.use_words or self.use_idf or self.ngram_max > 3 or not norms:
+            return None
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover - numpy comes with scikit-learn
+            return None
+        joined = "\x00".join(norms)
+        if joined.count("\x00") != len(norms) - 1:
+            return None
+        joined = fold_digits(joined)  # digits never span two texts: as per text
+        try:
+            c = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        except UnicodeEncodeError:  # lone surrogates
+            return None
+        if self._batch is None:
+            self._batch = self._batch_tables()
+        code2id, base, uni, tables, W = self._batch
+        n = len(norms)
+        lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
+        msg = np.repeat(np.arange(n, dtype=np.int64), lens + 1)[: len(c)]
+        ids = code2id[c]  # 0: NUL or a character in no feature
+        # 1-, 2- and 3-grams not crossing a separator (NUL); not the unigram " ";
+        # an n-gram is looked up only when all its characters are in the model
+        live = c != 0
+        v1 = live & (c != 32)
+        keys, msgs, rows = [c[v1]], [msg[v1]], [uni[ids[v1]]]
+        if self.ngram_max >= 2 and len(c) > 1:
+            v2 = live[:-1] & live[1:]
+            r2 = np.zeros(len(c) - 1, dtype=np.int64)
+            d2 = ids[:-1] * base + ids[1:]
+            cand = (ids[:-1] > 0) & (ids[1:] > 0)
+            r2[cand] = self._rows_of(np, d2[cand], tables[2])
+            keys.append(((c[:-1] << 21) | c[1:])[v2])
+            msgs.append(msg[:-1][v2])
+            rows.append(r2[v2])
+            if self.ngram_max >= 3 and len(c) > 2:
+                v3 = v2[:-1] & live[2:]
+                r3 = np.zeros(len(c) - 2, dtype=np.int64)
+                cand3 = cand[:-1] & (ids[2:] > 0)
+                r3[cand3] = self._rows_of(np, (d2[:-1] * base + ids[2:])[cand3], tables[3])
+                keys.append(((c[:-2] << 42) | (c[1:-1] << 21) | c[2:])[v3])
+                msgs.append(msg[:-2][v3])
+                rows.append(r3[v3])
+        K = np.concatenate(keys)
+        M = np.concatenate(msgs)
+        R = np.concatenate(rows)
+        known = R > 0
+        # known features: unique (text, row) pairs, sorted by text
+        nrow = W.shape[0]
+        pairs = M[known] * nrow + R[known]
+        pairs.sort()
+        if len(pairs) > 1:
+            pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+        pm, pr = pairs // nrow, pairs % nrow
+        n_known = np.bincount(pm, minlength=n)
+        # unknown n-grams count in the L2 norm: distinct ones per text
+        Ku, Mu = K[~known], M[~known]
+        o = np.lexsort((Ku, Mu))
+        Ku, Mu = Ku[o], Mu[o]
+        first = np.ones(len(Ku), dtype=bool)
+        first[1:] = (Ku[1:] != Ku[:-1]) | (Mu[1:] != Mu[:-1])
+        n_feats = n_known + np.bincount(Mu[first], minlength=n)
+        sums = np.zeros((n, self.width))
+        has = n_known > 0
+        if has.any():
+            # pairs are sorted by text: one reduceat over the rows of the texts with known features
+            starts = (np.cumsum(n_known) - n_known)[has]
+            sums[has] = np.add.reduceat(W[pr], starts, axis=0)
+        bias = np.array(self.bias, dtype=np.float64)
+        if self.scale == "l2":
+            with np.errstate(divide="ignore"):
+                k = 1.0 / (_SCALE * np.sqrt(n_feats.astype(np.float64)))
+        else:
+            k = np.full(n, 1.0 / _SCALE)
+        with np.errstate(invalid="ignore"):
+            raw = bias + k[:, None] * sums
+        raw[n_known == 0] = bias  # no known feature: the bias alone, as scores_of
+        if with_rows:  # also: the rows of each text's known features (pr[bounds[i]:bounds[i + 1]])
+            bounds = [0]
+            bounds += np.cumsum(n_known).tolist()
+            return raw, pr.tolist(), bounds
+        return raw if as_array else raw.tolist()
 
     @classmethod
     def load(cls, path: str | Path) -> "LinearModel":
@@ -162,7 +298,35 @@ class LinearModel:
         h = self.heads.get(head)
         if h is None or cls not in h[1]:
             return []
-        off, classes, _ = h
+        pos = self._positive.get((is_word, head, cls))
+        if pos is None:
+            pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
+        return _pick([pos[f] for f in pos.keys() & feats], n)
+
+    def evidence_rows(self, rows: list[int], head: str, cls: str, n: int = 3, is_word=None) -> list[str]:
+        """``evidence`` of a text given the rows (``scores_batch``'s numbering)
+        of its known features: the same words (only known features can be
+        evidence)."""
+        h = self.heads.get(head)
+        if h is None or cls not in h[1]:
+            return []
+        key = (is_word, head, cls)
+        pos = self._positive_rows.get(key)
+        if pos is None:
+            feat_pos = self._positive.get(key)
+            if feat_pos is None:
+                feat_pos = self._positive[key] = self._positive_features(head, cls, is_word)
+            row_of = {f: i for i, f in enumerate(self.weights, 1)}  # as _batch_tables numbers them
+            pos = self._positive_rows[key] = {row_of[f]: v for f, v in feat_pos.items()}
+        get = pos.get
+        return _pick([c for c in map(get, rows) if c is not None], n)
+
+
+    def _positive_features(self, head: str, cls: str, is_word) -> dict:
+        """{feature: (weight on ``cls`` above the head's mean (times idf),
+        text shown)} of the showable features that push ``head`` towards
+        ``cls``, built once per (is_word, head, class)."""
+        off, classes, _ = self.heads[head]
         j = off + classes.index(cls)
         lo, hi = off, off + len(classes)
         ncls = len(classes)
@@ -176,26 +340,36 @@ class LinearModel:
                 and "0" not in f  # digits are folded to 0: not the writer's text
                 and (is_word is None or is_word(f[2:] if f.startswith("w|") else f))}
         weights = self.weights
-        cands = []
-        for f in shown.keys() & feats:
+        pos = {}
+        for f, text in shown.items():
             w = weights[f]
             c = w[j] - sum(w[lo:hi]) / ncls
             if c > 0:
-                cands.append((c * w[-1] if use_idf else c, shown[f]))
-        cands.sort(key=lambda x: (-x[0], -len(x[1]), x[1]))
-        out: list[str] = []
-        for _, text in cands:
-            for i, o in enumerate(out):
-                if text in o:
-                    break
-                if o in text:
-                    out[i] = text
-                    break
-            else:
-                out.append(text)
-                if len(out) >= n:
-                    break
-        return out
+                pos[f] = (c * w[-1] if use_idf else c, text)
+        return pos
+
+
+def _pick(cands: list, n: int) -> list[str]:
+    """The n strongest candidates (weight, text); of overlapping texts the longer."""
+    cands.sort(key=_evidence_key)
+    out: list[str] = []
+    for _, text in cands:
+        for i, o in enumerate(out):
+            if text in o:
+                break
+            if o in text:
+                out[i] = text
+                break
+        else:
+            out.append(text)
+            if len(out) >= n:
+                break
+    return out
+
+
+def _evidence_key(cand):
+    c, text = cand
+    return (-c, -len(text), text)
 
 
 def softmax(scores: dict[str, float]) -> dict[str, float]:

@@ -34,7 +34,9 @@ _TRAD = (
 )
 _TRAD_MAP = {ord(_TRAD[i]): _TRAD[i + 1] for i in range(0, len(_TRAD) - 1, 2) if _TRAD[i] != _TRAD[i + 1]}
 
+_TRAD_ANY = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TRAD_MAP)) + "]")  # one of the mapped characters
 _SPACES = re.compile(r"\s+")
+_HAN = re.compile("[\u4e00-\u9fff]")
 
 
 def normalize(text: str) -> str:
@@ -45,7 +47,9 @@ def normalize(text: str) -> str:
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_TRAD_MAP)
+        text = unicodedata.normalize("NFKC", text)
+        if _TRAD_ANY.search(text):  # translate() looks up every character: only when needed
+            text = text.translate(_TRAD_MAP)
     text = text.lower()
     return _SPACES.sub(" ", text).strip()
 
@@ -60,4 +64,5 @@ def is_contentless(norm: str) -> bool:
 
 
 def han_count(norm: str) -> int:
-    return sum(1 for ch in norm if "\u4e00" <= ch <= "\u9fff")
+    return len(_HAN.findall(norm))
+

@@ -66,3 +66,36 @@ def test_shipped_classifier_explains_model_decisions(clf):
     assert c.kind in ("consultation", "complaint", "other", "help")
     for w in c.matched:
         assert w.strip() and len(w) >= 1
+
+
+def test_batch_scores_equal_one_by_one():
+    model = LinearModel(train(ROWS, ["kind", "topic"]))
+    rng = random.Random(1)
+    texts = [t for t, _ in ROWS] + ["", " ", "🙂 a", "人防" * 1500, "車位 12 號"] + [
+        "".join(rng.choice("人防车位警报漏水举报请问地下室 123ab") for _ in range(rng.randrange(0, 40))) for _ in range(300)]
+    norms = [normalize(t) for t in texts]
+    assert model.scores_batch(norms) == [model.raw_scores(n) for n in norms]
+    assert model.scores_batch(["a\x00b", "c"]) is None  # NUL: one by one
+
+
+def test_json_lines_equal_json_dumps_of_classify(clf):
+    import json
+
+    texts = ["请问人防车位能买吗", "在吗", "", "🙂", "关于我们单位那个事情的进展", 'say "hi"\\ 举报', "人防" * 400]
+    lines = clf.classify_json(texts)
+    assert lines == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in texts]
+    assert clf.classify_json(texts, hint_kind="投诉") == [
+        json.dumps(clf.classify(t, hint_kind="投诉").as_dict(), ensure_ascii=False) for t in texts]
+
+
+def test_batch_path_equals_one_by_one(clf, fresh_csv):
+    import csv
+
+    with fresh_csv.open(encoding="utf-8", newline="") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    texts += ["在吗", "", "🙂", "不是投诉，就是想问问", "想投诉物业 应该找哪个部门", "举报举报", "hello", "人防" * 300]
+    norms = [normalize(t) for t in texts]
+    cores = clf._batch_cores(norms)
+    assert cores is not None
+    assert cores == [clf._core_norm(n, None) for n in norms]
+    assert clf.rules.score_batch(["a\x00b", "c"]) is None  # NUL: one by one

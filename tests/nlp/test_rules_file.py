@@ -23,3 +23,17 @@ def test_together_needs_every_group():
         {"name": "x", "weight": 8, "groups": [["提供"], ["备案表"]]}]}}})
     assert r.score("请提供备案表").kind_scores["disclosure_request"] == 8
     assert r.score("公开一下").kind_scores["disclosure_request"] == 0
+
+
+def test_automaton_and_python_scan_find_the_same_hits(fresh_csv):
+    import csv
+
+    fast, slow = Rules.load(), Rules.load()
+    slow._ac = None  # as without ahocorasick_rs
+    with fresh_csv.open(encoding="utf-8", newline="") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    texts += ["不是投诉，就是想问问", "人防车位车位租金", "", "在吗", "举报举报举报"]
+    for t in texts:
+        n = normalize(t)
+        assert fast.hits(n) == slow.hits(n), t
+        assert fast.score(n) == slow.score(n), t
