@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 from datetime import datetime, timedelta, timezone
 
@@ -380,15 +381,14 @@ class IntakeWriter:
                 del self._queue[: self._max_group]
                 try:
                     outcomes = await loop.run_in_executor(self._executor, self._run_group, group)
-                except Exception as exc:  # BEGIN or COMMIT failed: nothing of the group is stored
+                except asyncio.CancelledError:
+                    for _, _, fut in group:
+                        fut.cancel()
+                    raise
+                except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the group is stored
                     outcomes = [(False, exc)] * len(group)
                 for (_, _, fut), (ok, value) in zip(group, outcomes):
-                    if fut.done():
-                        continue
-                    if ok:
-                        fut.set_result(value)
-                    else:
-                        fut.set_exception(value)
+                    _settle(fut, ok, value)
         finally:
             self._draining = False
 
@@ -422,9 +422,24 @@ class IntakeWriter:
                 conn = await conn.execution_options(readonly=True)
                 async with conn.begin():
                     return await conn.run_sync(fn, *args)
+        if not self._wal:
+            # Not in WAL mode (a file system without shared memory, say): a
+            # reader may wait for the writer's lock, so not on the loop.
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._read_sync, fn, args)
+        return self._read_sync(fn, args)
+
+    def _read_sync(self, fn, args):
         with self._sync_engine.connect() as conn:
             with conn.execution_options(readonly=True).begin():
                 return fn(conn, *args)
+
+    @cached_property
+    def _wal(self) -> bool:
+        raw = self._sync_engine.raw_connection()  # no transaction (ours begin IMMEDIATE)
+        try:
+            return str(raw.driver_connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+        finally:
+            raw.close()
 
     async def record(self, items: list[InboundMessage], ctx: IntakeContext) -> list[IntakeResult | DBAPIError]:
         """Results in order; an item that could not be stored on its own comes
@@ -434,12 +449,26 @@ class IntakeWriter:
     async def wait_idle(self) -> None:
         """Until every submitted transaction has run (before ``close``)."""
         while self._draining or self._queue:
+            if not self._draining:  # a drain that ended early: start another
+                self._draining = True
+                asyncio.get_running_loop().create_task(self._drain())
             await asyncio.sleep(0.005)
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._sync_engine.dispose()
+
+
+def _settle(fut: asyncio.Future, ok: bool, value) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    elif isinstance(value, Exception) and not isinstance(value, StopIteration):
+        fut.set_exception(value)
+    else:  # a future can't carry StopIteration, and SystemExit & co. belong to the process
+        fut.set_exception(RuntimeError(f"write failed: {type(value).__name__}"))
 
 
 class GroupCommitter:

@@ -83,8 +83,15 @@ def reject_json_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _strict_loads(text: str):
-    return json.loads(text, parse_constant=reject_json_constant)
+def strict_loads(text: str | bytes):
+    """JSON without NaN/Infinity and without lone surrogates ("\\ud800" is
+    valid JSON but not Unicode: no database or segmenter can take it)."""
+    data = json.loads(text, parse_constant=reject_json_constant)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text holds a lone surrogate (not valid Unicode)") from None
+    return data
 
 
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
@@ -103,7 +110,7 @@ async def _note_token_use(services, api_token, status: int) -> None:
 
 async def read_json(request: web.Request) -> dict:
     try:
-        data = await request.json(loads=_strict_loads)
+        data = await request.json(loads=strict_loads)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise ApiError(400, "invalid_json", "请求体不是有效的 JSON") from None
     if not isinstance(data, dict):

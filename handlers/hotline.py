@@ -7,7 +7,6 @@ the valid ones (committed before we answer), answer per order."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 from bot import hotline, metrics
 from bot.cases import mask_text
 from bot.intake import record_with_retry
-from handlers.api import reject_json_constant
+from handlers.api import strict_loads
 from bot.outbox import retry_item
 from bot.services import SERVICES, Services
 from storage import queries
@@ -47,7 +46,7 @@ async def receive_orders(request: web.Request) -> web.Response:
         metrics.REJECTED.labels("hotline", "signature").inc()
         return error_response(401, "unauthorized", "签名无效或时间戳过期")
     try:
-        data = json.loads(body, parse_constant=reject_json_constant)
+        data = strict_loads(body)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
         metrics.REJECTED.labels("hotline", "json").inc()
         return error_response(400, "invalid_json", "请求体不是有效的 JSON")

@@ -162,7 +162,13 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None:
         if request.content_length > limit:
             raise ProtocolError(413, "body too large")
-        return await request.read()  # exactly Content-Length bytes, however they arrive
+        try:
+            body = await request.read()  # exactly Content-Length bytes, however they arrive
+        except web.HTTPRequestEntityTooLarge:
+            raise ProtocolError(413, "body too large") from None
+        if len(body) > limit:  # a compressed body counts once inflated
+            raise ProtocolError(413, "body too large")
+        return body
     chunks, size = [], 0
     async for chunk in request.content.iter_any():
         size += len(chunk)

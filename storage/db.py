@@ -3,6 +3,7 @@ workers can share the file; PostgreSQL needs nothing special."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import sqlalchemy
@@ -15,9 +16,19 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+_warned_no_wal = False
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    global _warned_no_wal
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    mode = str(cur.fetchone()[0]).lower()
+    if mode not in ("wal", "memory") and not _warned_no_wal:
+        _warned_no_wal = True
+        logging.getLogger(__name__).warning(
+            "SQLite runs in %s journal mode, not WAL (the file system may not support it): "
+            "readers and the writer wait for each other", mode)
     # FULL: a commit is on disk before the reply that acknowledges it leaves,
     # even across a power cut; group commit pays the fsync once per batch.
     cur.execute("PRAGMA synchronous=FULL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -251,7 +252,9 @@ class BulkInsert:
         if not rows:
             return []
         keys = tuple(rows[0])
-        plan = self._plans.get((conn.dialect.name, keys)) or self._plan(conn.dialect, keys)
+        if any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows):
+            raise ValueError(f"{self.table.name}: every row must have the same keys")
+        plan = self._plans.get((conn.dialect, keys)) or self._plan(conn.dialect, keys)
         if conn.dialect.name != "sqlite":
             result = conn.execute(self._core, rows)
             return [tuple(r) for r in result] if self.returning else []
@@ -283,6 +286,11 @@ class BulkInsert:
             raise KeyError(f"{table.name} has no column {unknown}")
         columns = [table.c[k] for k in keys]
         extra = [c for c in table.c if c.key not in keys and c.default is not None and not c.primary_key]
+        for c in extra:  # a value, or a function of nothing (inspect sees through SQLAlchemy's wrapper)
+            d = c.default
+            plain = d.is_scalar or (d.is_callable and not inspect.signature(d.arg).parameters)
+            if not plain or getattr(d, "is_sequence", False):
+                raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
         columns += extra
         processors = [c.type._cached_bind_processor(dialect) for c in columns]
         names = ", ".join(self._quote(dialect, c.name) for c in columns)
@@ -290,5 +298,5 @@ class BulkInsert:
         row_sql = "(" + ", ".join("?" * len(columns)) + ")"
         per_chunk = max(1, 999 // len(columns))  # SQLite's oldest variable limit
         plan = (columns, [c.default for c in extra], processors, head, row_sql, per_chunk)
-        self._plans[(dialect.name, keys)] = plan
+        self._plans[(dialect, keys)] = plan  # per dialect instance: their type processors may differ
         return plan

@@ -80,8 +80,11 @@ async def test_bad_entries_name_the_field_and_store_nothing(server, api_token, p
 
 
 async def test_invalid_json(server, api_token):
-    resp = await server.post("/api/v1/cases", data=b"{not json", headers=auth(api_token))
-    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
+    for raw in (b"{not json", b'{"channel": "website", "text": "\\udfff\xe5\x92\xa8"}'):  # a lone surrogate
+        resp = await server.post("/api/v1/cases", data=raw, headers=auth(api_token))
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
+    async with server.services.sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 0
 
 
 async def test_list_filters_total_limit_and_cursor(server, api_token):

@@ -152,7 +152,8 @@ async def test_forged_stale_or_unsigned_pushes_get_401_and_store_nothing(hotline
 
 
 async def test_invalid_json_is_a_400_json_error(hotline):
-    for raw in (b"{not json", "工单".encode("gbk"), b"[1, 2]", b'{"orders": "x"}', b"[" * 100000):
+    lone_surrogate = b'{"order_id": "A1", "content": "\\ud800 \xe5\x92\xa8\xe8\xaf\xa2"}'  # valid JSON, not Unicode
+    for raw in (b"{not json", "工单".encode("gbk"), b"[1, 2]", b'{"orders": "x"}', b"[" * 100000, lone_surrogate):
         resp = await push(hotline, None, raw=raw)
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] in ("invalid_json", "invalid")

@@ -118,3 +118,45 @@ async def test_bulk_insert_stores_what_sqlalchemy_would(db_url):
                 await conn.run_sync(bulk, [{"nope": 1}])
     finally:
         await engine.dispose()
+
+
+def test_bulk_insert_refuses_what_it_cannot_do_faithfully():
+    from sqlalchemy import Column, Integer, MetaData, Table, create_engine as create_sync
+
+    from storage.queries import BulkInsert
+
+    t = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("a", Integer),
+              Column("b", Integer, default=lambda ctx: ctx.get_current_parameters()["a"] + 1))
+    engine = create_sync("sqlite://")
+    t.metadata.create_all(engine)
+    with engine.begin() as conn:
+        with pytest.raises(ValueError, match="same keys"):
+            BulkInsert(t)(conn, [{"a": 1}, {"a": 2, "b": 3}])
+        with pytest.raises(ValueError, match="t.b"):  # a default that needs the statement's context
+            BulkInsert(t)(conn, [{"a": 1}])
+        BulkInsert(t)(conn, [{"a": 1, "b": 5}])
+        assert conn.execute(select(t.c.a, t.c.b)).all() == [(1, 5)]
+
+
+def _stops(conn) -> None:
+    raise StopIteration  # a future can't carry this one
+
+
+@pytest.mark.asyncio
+async def test_a_piece_that_raises_oddly_fails_alone_and_the_writer_goes_on(tmp_path):
+    from tests.conftest import _migrate
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
+    await _migrate(url)
+    engine = create_engine(url)
+    writer = IntakeWriter(engine)
+    try:
+        results = await asyncio.gather(writer.transaction(_add_day, "2026-03-01", 1), writer.transaction(_stops),
+                                       return_exceptions=True)
+        assert results[0] == 1 and isinstance(results[1], RuntimeError)
+        assert await asyncio.wait_for(writer.transaction(_add_day, "2026-03-02", 2), 5) == 2
+        await asyncio.wait_for(writer.wait_idle(), 5)
+        assert await _days(engine) == {"2026-03-01": 1, "2026-03-02": 2}
+    finally:
+        writer.close()
+        await engine.dispose()

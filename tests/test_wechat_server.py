@@ -200,6 +200,16 @@ async def test_oversized_body(server):
     assert resp.status == 413 and await count(server, Message) == 0
 
 
+async def test_a_compressed_body_counts_once_inflated(server):
+    import gzip
+
+    query, body = peer.push(peer.text("oZip", "字" * 40000), "plain")  # ~120 KB of XML
+    packed = gzip.compress(body.encode())
+    assert len(packed) < 65536 < len(body.encode())
+    resp = await server.post("/wechat", params=query, data=packed, headers={"Content-Encoding": "gzip"})
+    assert resp.status == 413 and await count(server, Message) == 0
+
+
 def test_reply_text_cannot_inject_xml():
     evil = "编号]]><MsgType><![CDATA[news]]></MsgType><x>"
     root = ET.fromstring(render_text("oUser", "gh", evil))
