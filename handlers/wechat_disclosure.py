@@ -155,7 +155,7 @@ def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str
     stored = queries.existing_deliveries(conn, [key]).get(key)
     if stored is not None and stored[1]:
         return stored[1]
-    new_dialog, dialog_of, new_messages = _STATEMENTS[conn.dialect.name]
+    new_dialog, dialog_of, _ = _STATEMENTS[conn.dialect.name]
     conn.execute(new_dialog, {"openid": openid, "step": "new", "data": {}, "updated_at": now})
     dialog = conn.execute(dialog_of, {"openid": openid}).one()
     if dialog.last_key == key:
