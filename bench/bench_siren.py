@@ -44,7 +44,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.benchlib import free_port, pinned, stop  # noqa: E402
+from bench.benchlib import cpu_seconds, free_port, pinned, stop  # noqa: E402
 PY = sys.executable
 TOKEN, AES_KEY, APP_ID = "benchToken123", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx2c2769f8efd9abc2"
 EXPECT = "试鸣时间"  # a phrase of the siren-test-day answer
@@ -70,16 +70,6 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> None:
             time.sleep(0.2)
     proc.kill()
     sys.exit("server did not become ready")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its reaped children (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
 def loadavg() -> float:

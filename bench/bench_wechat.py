@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import math
 import os
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchlib import REPO, VENV_BIN, free_port, start, stop, wrk, write_result  # noqa: E402
+from bench.benchlib import REPO, VENV_BIN, cpu_seconds, free_port, start, stop, wrk, write_result  # noqa: E402
 from tests.wechat_peer import WeChatPeer  # noqa: E402  (independent of the server's code)
 
 TOKEN, AES_KEY, APP_ID = "benchToken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx2c2769f8efd9abc2"
@@ -62,15 +63,6 @@ async def count_stored(url: str) -> tuple[int, int]:
     return cases, inbound
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=80000, help="distinct pushes prepared (more than the run can use)")
@@ -108,7 +100,7 @@ def main() -> None:
                                     {"REQUESTS": str(requests_file), "EXPECT": "<Encrypt>"},
                                     args.connections, duration=args.duration, cpus="1" if args.workers == 1 else None)
             cpu1 = cpu_seconds(server.pid)
-            if cpu0 is not None and cpu1 is not None and args.workers == 1:
+            if not math.isnan(cpu1 - cpu0) and args.workers == 1:
                 # Steadier than msgs/s on a shared machine: the server's own CPU per reply.
                 results["intake"]["cpu_us_per_msg"] = round(1e6 * (cpu1 - cpu0) / max(1, results["intake"]["ok"]))
         finally:

@@ -71,6 +71,16 @@ def wrk(url: str, script: Path, env: dict[str, str], connections: int, threads: 
     raise RuntimeError(f"no summary from wrk:\n{out}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children (Linux /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
 def write_result(name: str, data: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
