@@ -129,15 +129,12 @@ async def on_text(msg: BaseMessage, services: Services):
 
 
 def _statements(dialect: str):
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     D = DisclosureDialog
     dialog_of = select(D.step, D.data, D.last_key, D.last_reply, D.updated_at).where(D.openid == bindparam("openid"))
     if dialect == "postgresql":
         dialog_of = dialog_of.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
-    return (ins(D).on_conflict_do_nothing(index_elements=["openid"]), dialog_of,
-            ins(Message).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    return (queries.insert_for(dialect, D).on_conflict_do_nothing(index_elements=["openid"]), dialog_of,
+            queries.insert_for(dialect, Message).on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 # Built once (building costs SQLAlchemy more than running them).

@@ -27,10 +27,14 @@ from .models import (
 )
 
 
+def insert_for(dialect_name: str, table):
+    """INSERT with ON CONFLICT support for a dialect ("sqlite" or "postgresql")."""
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+
+
 def dialect_insert(conn: Connection | AsyncConnection | AsyncSession, table):
     """INSERT with ON CONFLICT support for the connection's dialect."""
-    name = conn.bind.dialect.name if isinstance(conn, AsyncSession) else conn.dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    return insert_for(conn.bind.dialect.name if isinstance(conn, AsyncSession) else conn.dialect.name, table)
 
 
 # The intake path runs these on every batch of messages. Built once with
@@ -69,9 +73,8 @@ _OPEN_CASES = {
 
 
 def _dialect_statements(dialect):
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new_contacts = ins(Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
-    counter = ins(CaseCounter).values(day=bindparam("day"), value=bindparam("count"))
+    new_contacts = insert_for(dialect, Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
+    counter = insert_for(dialect, CaseCounter).values(day=bindparam("day"), value=bindparam("count"))
     counter = counter.on_conflict_do_update(
         index_elements=["day"], set_={"value": CaseCounter.value + counter.excluded.value}
     ).returning(CaseCounter.value)
