@@ -143,22 +143,23 @@ class OfficeClassifier:
         append = out.append
         evidence = model.evidence_rows
         matched_of = rb.matched
+
+        def head_matched(i, head, cls, fired):
+            """The rule cues of ``cls`` when rules fired, else the model's evidence (marked)."""
+            found = matched_of(i, head, cls) if fired else None
+            if not found:
+                found = evidence(rows[bounds[i] : bounds[i + 1]], head, cls, EVIDENCE_N, is_word)
+                if found:
+                    found.append(_EVIDENCE)
+            return found
+
         for i, norm in enumerate(norms):
             if is_contentless(norm):
                 append(self._core_norm(norm, None))
                 continue
-            kind = kcls[kbest[i]]
-            kmatched = matched_of(i, "kind", kind) if kf[i] else None
-            if not kmatched:
-                kmatched = evidence(rows[bounds[i] : bounds[i + 1]], "kind", kind, EVIDENCE_N, is_word)
-                if kmatched:
-                    kmatched.append(_EVIDENCE)
-            topic = tcls[tbest[i]]
-            tmatched = matched_of(i, "topic", topic) if tf[i] else None
-            if not tmatched:
-                tmatched = evidence(rows[bounds[i] : bounds[i + 1]], "topic", topic, EVIDENCE_N, is_word)
-                if tmatched:
-                    tmatched.append(_EVIDENCE)
+            kind, topic = kcls[kbest[i]], tcls[tbest[i]]
+            kmatched = head_matched(i, "kind", kind, kf[i])
+            tmatched = head_matched(i, "topic", topic, tf[i])
             if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
                 matched = _merge_matched(kmatched, tmatched)
             elif kmatched or tmatched:
