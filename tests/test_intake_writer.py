@@ -4,9 +4,11 @@ piece undoes only its own work, and nothing is answered before its commit."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+import pytest_asyncio
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.intake import IntakeWriter
@@ -26,6 +28,27 @@ def _boom(conn, day: str) -> None:
     raise ValueError("this piece fails")
 
 
+@asynccontextmanager
+async def open_writer(url: str):
+    engine = create_engine(url)
+    writer = IntakeWriter(engine)
+    try:
+        yield engine, writer
+    finally:
+        writer.close()
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def sqlite_url(tmp_path) -> str:
+    """A migrated SQLite file: grouping is what SQLite's single writer does."""
+    from tests.conftest import _migrate
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
+    await _migrate(url)
+    return url
+
+
 async def _days(engine) -> dict[str, int]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(CaseCounter.day, CaseCounter.value))).all()
@@ -34,9 +57,7 @@ async def _days(engine) -> dict[str, int]:
 
 @pytest.mark.asyncio
 async def test_concurrent_writes_commit_together_and_fail_alone(db_url):
-    engine = create_engine(db_url)
-    writer = IntakeWriter(engine)
-    try:
+    async with open_writer(db_url) as (engine, writer):
         results = await asyncio.gather(
             writer.transaction(_add_day, "2026-01-01", 1),
             writer.transaction(_boom, "2026-01-02"),
@@ -52,38 +73,23 @@ async def test_concurrent_writes_commit_together_and_fail_alone(db_url):
         assert sum(isinstance(r, IntegrityError) for r in (results[0], results[2])) == 1
         # what was answered is stored; the failed pieces left nothing behind
         assert await _days(engine) == {"2026-01-01": winner[0], "2026-01-03": 3}
-    finally:
-        writer.close()
-        await engine.dispose()
 
 
 @pytest.mark.asyncio
-async def test_a_burst_pays_few_commits_on_sqlite(tmp_path):
-    from tests.conftest import _migrate
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
-    await _migrate(url)
-    engine = create_engine(url)
-    writer = IntakeWriter(engine)
+async def test_a_burst_pays_few_commits_on_sqlite(sqlite_url):
     commits = 0
-    from sqlalchemy import event
 
     def count(_conn):
         nonlocal commits
         commits += 1
 
-    event.listen(writer._sync_engine, "commit", count)
-    try:
+    async with open_writer(sqlite_url) as (engine, writer):
+        event.listen(writer._sync_engine, "commit", count)
         days = [f"2026-02-{d:02d}" for d in range(1, 29)]
         assert await asyncio.gather(*(writer.transaction(_add_day, d, i) for i, d in enumerate(days))) \
             == list(range(len(days)))
         assert len(await _days(engine)) == len(days)
         assert commits < len(days) / 2  # grouped, not one commit per write
-    finally:
-        writer.close()
-        async with engine.begin() as conn:
-            await conn.execute(delete(CaseCounter))
-        await engine.dispose()
 
 
 @pytest.mark.asyncio
@@ -143,20 +149,11 @@ def _stops(conn) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_piece_that_raises_oddly_fails_alone_and_the_writer_goes_on(tmp_path):
-    from tests.conftest import _migrate
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
-    await _migrate(url)
-    engine = create_engine(url)
-    writer = IntakeWriter(engine)
-    try:
+async def test_a_piece_that_raises_oddly_fails_alone_and_the_writer_goes_on(sqlite_url):
+    async with open_writer(sqlite_url) as (engine, writer):
         results = await asyncio.gather(writer.transaction(_add_day, "2026-03-01", 1), writer.transaction(_stops),
                                        return_exceptions=True)
         assert results[0] == 1 and isinstance(results[1], RuntimeError)
         assert await asyncio.wait_for(writer.transaction(_add_day, "2026-03-02", 2), 5) == 2
         await asyncio.wait_for(writer.wait_idle(), 5)
         assert await _days(engine) == {"2026-03-01": 1, "2026-03-02": 2}
-    finally:
-        writer.close()
-        await engine.dispose()
