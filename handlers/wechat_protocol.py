@@ -18,7 +18,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cached_property
 
-import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
@@ -96,19 +95,6 @@ class WeChatCrypto:
             f"<Nonce><![CDATA[{nonce}]]></Nonce>\n"
             "</xml>"
         )
-
-
-def parse_xml(text: str) -> dict:
-    """XML → dict. Entity declarations are refused (xmltodict's default,
-    kept explicit here), as is anything but a single <xml> element."""
-    try:
-        doc = xmltodict.parse(text, disable_entities=True)
-    except Exception as exc:
-        raise ProtocolError(400, f"malformed XML ({type(exc).__name__})") from None
-    root = doc.get("xml") if isinstance(doc, dict) else None
-    if not isinstance(root, dict):
-        raise ProtocolError(400, "body is not a WeChat <xml> message")
-    return root
 
 
 def envelope_encrypt(text: str) -> str:
