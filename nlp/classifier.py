@@ -23,7 +23,7 @@ from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classificat
 from .model import LinearModel
 from .rules import Rules
 from .segment import is_word
-from .textnorm import han_count, is_contentless, normalize
+from .textnorm import han_count, is_contentless, normalize, normalize_many
 
 RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.976, 0.5→0.979 kind F1
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
@@ -87,7 +87,7 @@ class OfficeClassifier:
         texts = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
         raws = cores = None
         try:
-            norms = [normalize(t) for t in texts]
+            norms = normalize_many(texts)
             if self.mode == "combined" and not hint:
                 cores = self._batch_cores(norms)
             if cores is None and self.mode != "rules":
@@ -148,7 +148,7 @@ class OfficeClassifier:
             """The rule cues of ``cls`` when rules fired, else the model's evidence (marked)."""
             found = matched_of(i, head, cls) if fired else None
             if not found:
-                found = evidence(rows[bounds[i] : bounds[i + 1]], head, cls, EVIDENCE_N, is_word)
+                found = evidence(rows[bounds[i] : bounds[i + 1]].tolist(), head, cls, EVIDENCE_N, is_word)
                 if found:
                     found.append(_EVIDENCE)
             return found

@@ -118,53 +118,47 @@ class LinearModel:
     # ------------------------------------------------------- batch scoring
     def _batch_tables(self):
         """For ``scores_batch``: the model's characters numbered densely
-        (code point -> id, 0 for a character in no feature), the row of each
-        unigram by id, the sorted dense keys of the bigrams and trigrams with
-        their rows, and an int64 matrix of the same fixed-point weights as the
-        packed ints (row 0: unknown, all zero)."""
+        (code point -> id from 1, 0 for a character in no feature), and an
+        int64 matrix of the same fixed-point weights as the packed ints, one
+        row per feature in file order from 1 (row 0: unknown, all zero)."""
         import numpy as np
 
-        grams = [(i, f) for i, f in enumerate(self.weights, 1) if 1 <= len(f) <= 3 and not f.startswith("w|")]
-        alphabet = sorted({ch for _, f in grams for ch in f})
+        alphabet = sorted({ch for f in self.weights if _is_char_gram(f) for ch in f})
         code2id = np.zeros(0x110000, dtype=np.int64)
-        for k, ch in enumerate(alphabet, 1):
-            code2id[ord(ch)] = k
-        base = len(alphabet) + 1
-        uni = np.zeros(base, dtype=np.int64)
-        keys: dict[int, list] = {2: [], 3: []}
+        code2id[[ord(ch) for ch in alphabet]] = np.arange(1, len(alphabet) + 1)
         W = np.zeros((len(self.weights) + 1, self.width), dtype=np.int64)
-        for i, f in grams:
-            W[i] = [round(x * _SCALE) for x in self.weights[f][: self.width]]
-            if len(f) == 1:
-                uni[code2id[ord(f)]] = i
-            else:
-                k = 0
-                for ch in f:
-                    k = k * base + int(code2id[ord(ch)])
-                keys[len(f)].append((k, i))
-        tables = {}
-        for n, lst in keys.items():
-            lst.sort()
-            tables[n] = (np.array([k for k, _ in lst], dtype=np.int64), np.array([i for _, i in lst], dtype=np.int64))
-        return code2id, base, uni, tables, W
+        for i, f in enumerate(self.weights, 1):
+            if _is_char_gram(f):
+                W[i] = [round(x * _SCALE) for x in self.weights[f][: self.width]]
+        return code2id, len(alphabet) + 1, W, {}
 
-    @staticmethod
-    def _rows_of(np, dense, table):
-        """Row of each dense n-gram key in a sorted (keys, rows) table, 0 if absent."""
-        keys, rows = table
-        if not len(keys) or not len(dense):
-            return np.zeros(len(dense), dtype=np.int64)
-        pos = np.minimum(np.searchsorted(keys, dense), len(keys) - 1)
-        return np.where(keys[pos] == dense, rows[pos], 0)
+    def _gram_table(self, bits: int) -> "_GramTable":
+        """The model's n-grams keyed as ``scores_batch`` keys them with
+        ``bits`` bits per character id (built once per width)."""
+        code2id, _, _, by_bits = self._batch
+        table = by_bits.get(bits)
+        if table is None:
+            keys, rows = [], []
+            for i, f in enumerate(self.weights, 1):
+                if _is_char_gram(f):
+                    k = 0
+                    for ch in f:
+                        k = (k << bits) | int(code2id[ord(ch)])
+                    keys.append(k)
+                    rows.append(i)
+            table = by_bits[bits] = _GramTable(keys, rows)
+        return table
 
     def scores_batch(self, norms: list[str], *, as_array: bool = False, with_rows: bool = False):
         """``[self.raw_scores(n) for n in norms]``, equal to the last bit, for
-        a batch of normalised texts: the character n-grams of all texts are
-        built, deduplicated per text, looked up and summed by numpy (exact
-        int64 sums of the same fixed-point weights, then the same float
-        operations as ``scores_of``). None when this model or batch needs the
+        a batch of normalised texts, by numpy: every character gets a dense
+        id (the model's characters first, then the batch's others), each
+        1-, 2- and 3-gram of a text becomes one int64 key (text, ids), one
+        sort deduplicates them per text, a hash table gives the known ones'
+        weight rows, and their exact int64 sums go through the same float
+        operations as ``scores_of``. None when this model or batch needs the
         one-by-one path (jieba words, TF-IDF, n-grams over 3, NUL or
-        unencodable characters, no numpy)."""
+        unencodable characters, too many distinct characters, no numpy)."""
         if self.use_words or self.use_idf or self.ngram_max > 3 or not norms:
             return None
         try:
@@ -181,52 +175,41 @@ class LinearModel:
             return None
         if self._batch is None:
             self._batch = self._batch_tables()
-        code2id, base, uni, tables, W = self._batch
+        code2id, base, W, _ = self._batch
         n = len(norms)
+        ids = code2id[c]
+        live = c != 0  # NUL separates texts
+        other = live & (ids == 0)
+        top = base
+        if other.any():  # characters in no feature: ids after the model's
+            oc = c[other]
+            distinct = np.unique(oc)
+            ids[other] = base + np.searchsorted(distinct, oc)
+            top += len(distinct)
+        bits = top.bit_length()
+        gram_bits = self.ngram_max * bits
+        if gram_bits + n.bit_length() > 62:
+            return None
         lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
-        msg = np.repeat(np.arange(n, dtype=np.int64), lens + 1)[: len(c)]
-        ids = code2id[c]  # 0: NUL or a character in no feature
-        # 1-, 2- and 3-grams not crossing a separator (NUL); not the unigram " ";
-        # an n-gram is looked up only when all its characters are in the model
-        live = c != 0
-        v1 = live & (c != 32)
-        keys, msgs, rows = [c[v1]], [msg[v1]], [uni[ids[v1]]]
+        text = np.repeat(np.arange(n, dtype=np.int64) << gram_bits, lens + 1)[: len(c)]
+        # ids are >= 1, so a 1-gram key < a 2-gram key < a 3-gram key; not the unigram " "
+        keys = [(text | ids)[live & (c != 32)]]
         if self.ngram_max >= 2 and len(c) > 1:
-            v2 = live[:-1] & live[1:]
-            r2 = np.zeros(len(c) - 1, dtype=np.int64)
-            d2 = ids[:-1] * base + ids[1:]
-            cand = (ids[:-1] > 0) & (ids[1:] > 0)
-            r2[cand] = self._rows_of(np, d2[cand], tables[2])
-            keys.append(((c[:-1] << 21) | c[1:])[v2])
-            msgs.append(msg[:-1][v2])
-            rows.append(r2[v2])
+            live2 = live[:-1] & live[1:]
+            ids2 = (ids[:-1] << bits) | ids[1:]
+            keys.append((text[:-1] | ids2)[live2])
             if self.ngram_max >= 3 and len(c) > 2:
-                v3 = v2[:-1] & live[2:]
-                r3 = np.zeros(len(c) - 2, dtype=np.int64)
-                cand3 = cand[:-1] & (ids[2:] > 0)
-                r3[cand3] = self._rows_of(np, (d2[:-1] * base + ids[2:])[cand3], tables[3])
-                keys.append(((c[:-2] << 42) | (c[1:-1] << 21) | c[2:])[v3])
-                msgs.append(msg[:-2][v3])
-                rows.append(r3[v3])
-        K = np.concatenate(keys)
-        M = np.concatenate(msgs)
-        R = np.concatenate(rows)
-        known = R > 0
-        # known features: unique (text, row) pairs, sorted by text
-        nrow = W.shape[0]
-        pairs = M[known] * nrow + R[known]
-        pairs.sort()
-        if len(pairs) > 1:
-            pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
-        pm, pr = pairs // nrow, pairs % nrow
-        n_known = np.bincount(pm, minlength=n)
-        # unknown n-grams count in the L2 norm: distinct ones per text
-        Ku, Mu = K[~known], M[~known]
-        o = np.lexsort((Ku, Mu))
-        Ku, Mu = Ku[o], Mu[o]
-        first = np.ones(len(Ku), dtype=bool)
-        first[1:] = (Ku[1:] != Ku[:-1]) | (Mu[1:] != Mu[:-1])
-        n_feats = n_known + np.bincount(Mu[first], minlength=n)
+                keys.append((text[:-2] | (ids2[:-1] << bits) | ids[2:])[live2[:-1] & live[2:]])
+        G = np.concatenate(keys)
+        G.sort()  # by text, then n-gram
+        if len(G) > 1:
+            G = G[np.concatenate(([True], G[1:] != G[:-1]))]  # binary features: each once per text
+        of_text = G >> gram_bits
+        n_feats = np.bincount(of_text, minlength=n)
+        rows = self._gram_table(bits).rows(G & ((1 << gram_bits) - 1))
+        known = rows > 0
+        pr = rows[known]
+        n_known = np.bincount(of_text[known], minlength=n)
         sums = _row_sums(np, W, pr, n_known, n)
         bias = np.array(self.bias, dtype=np.float64)
         if self.scale == "l2":
@@ -237,10 +220,10 @@ class LinearModel:
         with np.errstate(invalid="ignore"):
             raw = bias + k[:, None] * sums
         raw[n_known == 0] = bias  # no known feature: the bias alone, as scores_of
-        if with_rows:  # also: the rows of each text's known features (pr[bounds[i]:bounds[i + 1]])
+        if with_rows:  # also: the rows of each text's known features (rows[bounds[i]:bounds[i + 1]], an array)
             bounds = [0]
             bounds += np.cumsum(n_known).tolist()
-            return raw, pr.tolist(), bounds
+            return raw, pr, bounds
         return raw if as_array else raw.tolist()
 
     @classmethod
@@ -311,7 +294,7 @@ class LinearModel:
             feat_pos = self._positive.get(key)
             if feat_pos is None:
                 feat_pos = self._positive[key] = self._positive_features(head, cls, is_word)
-            row_of = {f: i for i, f in enumerate(self.weights, 1)}  # as _batch_tables numbers them
+            row_of = {f: i for i, f in enumerate(self.weights, 1)}  # as scores_batch numbers them
             pos = self._positive_rows[key] = {row_of[f]: v for f, v in feat_pos.items()}
         get = pos.get
         return _pick([c for c in map(get, rows) if c is not None], n)
@@ -372,6 +355,59 @@ def softmax(scores: dict[str, float]) -> dict[str, float]:
     ex = {k: math.exp(v - m) for k, v in scores.items()}
     z = sum(ex.values())
     return {k: v / z for k, v in ex.items()}
+
+
+def _is_char_gram(f: str) -> bool:
+    return 1 <= len(f) <= 3 and not f.startswith("w|")
+
+
+class _GramTable:
+    """An open-addressing hash table (linear probing) from int64 n-gram keys
+    to weight rows, looked up for a whole array at once by numpy: one
+    gather resolves almost every key (the table is at most a quarter full),
+    the few that land on another key probe on."""
+
+    _MULT = 0x9E3779B97F4A7C15  # Fibonacci hashing: spreads structured keys
+
+    def __init__(self, keys: list[int], rows: list[int]):
+        import numpy as np
+
+        size = 1 << max(4, (4 * len(keys)).bit_length())
+        self._shift = np.uint64(64 - (size.bit_length() - 1))
+        self._mask = size - 1
+        slot_key = [-1] * size
+        slot_row = [0] * size
+        for k, r, s in zip(keys, rows, self._slots(np.array(keys, dtype=np.int64)).tolist()):
+            while slot_key[s] != -1:
+                s = (s + 1) & self._mask
+            slot_key[s], slot_row[s] = k, r
+        self._keys = np.array(slot_key, dtype=np.int64)
+        self._rows = np.array(slot_row, dtype=np.int64)
+
+    def _slots(self, keys):
+        import numpy as np
+
+        return (keys.astype(np.uint64) * np.uint64(self._MULT) >> self._shift).astype(np.int64)
+
+    def rows(self, keys):
+        """The row of each key, 0 for a key not in the table."""
+        import numpy as np
+
+        s = self._slots(keys)
+        got = self._keys[s]
+        hit = got == keys
+        out = np.where(hit, self._rows[s], 0)
+        idx = np.flatnonzero(~hit & (got != -1))
+        if len(idx):
+            keys, s = keys[idx], s[idx]
+            while len(idx):
+                s = (s + 1) & self._mask
+                got = self._keys[s]
+                hit = got == keys
+                out[idx[hit]] = self._rows[s[hit]]
+                more = ~hit & (got != -1)
+                idx, keys, s = idx[more], keys[more], s[more]
+        return out
 
 
 def _row_sums(np, W, pr, n_known, n):

@@ -54,6 +54,23 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def normalize_many(texts: list[str]) -> list[str]:
+    """``[normalize(t) for t in texts]``, with each step done once over the
+    texts joined by NUL: NFKC, case and whitespace never act across a NUL
+    (it is a starter that composes with nothing, not cased, not space)."""
+    if not texts:
+        return []
+    joined = "\x00".join([t if len(t) <= MAX_CHARS else t[:MAX_CHARS] for t in texts])
+    if joined.count("\x00") != len(texts) - 1:  # a text holds a NUL itself
+        return [normalize(t) for t in texts]
+    if not joined.isascii():
+        joined = unicodedata.normalize("NFKC", joined)
+        if _TRAD_ANY.search(joined):
+            joined = joined.translate(_TRAD_MAP)
+    joined = _SPACES.sub(" ", joined.lower())
+    return [t.strip() for t in joined.split("\x00")]
+
+
 def is_contentless(norm: str) -> bool:
     """True when the text has no letter, digit or CJK character at all
     (empty, only emoji, only punctuation)."""
