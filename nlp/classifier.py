@@ -130,7 +130,7 @@ class OfficeClassifier:
         rb = self.rules.score_batch(norms)
         if rb is None:
             return None
-        whole = np.array(rb.whole)
+        whole = rb.whole
         kfired = (rb.kind > 0).any(1)
         need = ~kfired & ~whole
         han = np.array([han_count(x) if nd else 99 for x, nd in zip(norms, need.tolist())])

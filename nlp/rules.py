@@ -335,6 +335,7 @@ def _note(d: dict, cls: str, text: str) -> None:
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
+_NOT_ALNUM_NOR_NUL = re.compile(r"[^\w\x00]+|_+")  # the same, keeping the NULs that separate texts
 
 
 def _alnum(s: str) -> str:
@@ -344,7 +345,7 @@ def _alnum(s: str) -> str:
 
 class RuleBatch:
     """``Rules.score`` of a batch: ``kind``/``topic`` (n × 8 arrays in
-    KINDS/TOPICS order), ``whole`` (list of bools), and ``matched(i, head,
+    KINDS/TOPICS order), ``whole`` (bool array), and ``matched(i, head,
     cls)``, the cue phrases shown for a class, as ``score()`` would note
     them. The same float additions in the same order as ``score()``."""
 
@@ -404,9 +405,13 @@ class RuleBatch:
                         K[m, li] -= by
         self.together = fired_together
         wo = rules.whole_other
-        self.whole = [len(x) <= 24 and bool(wo) and _alnum(x) in wo for x in norms]
-        if any(self.whole):
-            K[np.array(self.whole), KINDS.index("other")] += 20.0
+        if wo:
+            # the letters and digits of every text, by one regex pass over them all
+            alnums = _NOT_ALNUM_NOR_NUL.sub("", "\x00".join(norms)).split("\x00")
+            self.whole = (lens <= 24) & np.array([a in wo for a in alnums])
+            K[self.whole, KINDS.index("other")] += 20.0
+        else:
+            self.whole = np.zeros(n, dtype=bool)
         self.kind, self.topic = K, T
 
     def matched(self, i: int, head: str, cls: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 # Longest text we look at. Anything beyond is almost never what decides the
 # intent, and it bounds the work done on a 100,000-character message.
@@ -56,19 +57,142 @@ def normalize(text: str) -> str:
 
 def normalize_many(texts: list[str]) -> list[str]:
     """``[normalize(t) for t in texts]``, with each step done once over the
-    texts joined by NUL: NFKC, case and whitespace never act across a NUL
-    (it is a starter that composes with nothing, not cased, not space)."""
+    texts joined by NUL (NFKC, case and whitespace never act across a NUL:
+    it is a starter that composes with nothing, not cased, not space).
+
+    Only the characters that NFKC or the traditional → simplified table
+    may change are touched (see ``_changing_spans``): most of a Chinese
+    text is left as it is."""
     if not texts:
         return []
     joined = "\x00".join([t if len(t) <= MAX_CHARS else t[:MAX_CHARS] for t in texts])
     if joined.count("\x00") != len(texts) - 1:  # a text holds a NUL itself
         return [normalize(t) for t in texts]
     if not joined.isascii():
-        joined = unicodedata.normalize("NFKC", joined)
-        if _TRAD_ANY.search(joined):
-            joined = joined.translate(_TRAD_MAP)
+        spans = _changing_spans(joined)
+        if spans is None:
+            return [normalize(t) for t in texts]
+        if spans:
+            pieces, pos, simplified = [], 0, _SIMPLIFIED
+            for a, b in spans:
+                pieces.append(joined[pos:a])
+                pieces.append(simplified[joined[a:b]])
+                pos = b
+            pieces.append(joined[pos:])
+            joined = "".join(pieces)
     joined = _SPACES.sub(" ", joined.lower())
     return [t.strip() for t in joined.split("\x00")]
+
+
+# ---------------------------------------------------------------- NFKC spans
+# A character is NFKC-unstable when NFKC may change it or join it to its
+# neighbour: its NFKC form differs, it is a combining mark (ccc != 0), or
+# it is the second character of a canonical composition (Hangul V and T
+# jamo included). Every other character is left alone by NFKC and nothing
+# before it reaches across it, so a string's NFKC is the NFKC of each run
+# of unstable characters, with the character before the run, in place.
+# The traditional characters join the runs (translating them there is the
+# same as translating the whole text afterwards).
+UNSTABLE_FILE = Path(__file__).with_name("nfkc_unstable.txt")
+
+
+def unstable_ranges() -> list[tuple[int, int]]:
+    """The unstable code points of this Python's Unicode database, as
+    inclusive ranges (how ``nfkc_unstable.txt`` is made; about a second)."""
+    second = {0x1161 + i for i in range(21)} | {0x11A8 + i for i in range(27)}  # Hangul V, T
+    for c in range(0x110000):
+        d = unicodedata.decomposition(chr(c))
+        if d and not d.startswith("<"):
+            parts = d.split()
+            if len(parts) == 2:
+                second.add(int(parts[1], 16))
+    ranges: list[list[int]] = []
+    for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        ch = chr(c)
+        if c in second or unicodedata.combining(ch) or unicodedata.normalize("NFKC", ch) != ch:
+            if ranges and ranges[-1][1] == c - 1:
+                ranges[-1][1] = c
+            else:
+                ranges.append([c, c])
+    return [(a, b) for a, b in ranges]
+
+
+def write_unstable_file(path: Path = UNSTABLE_FILE) -> None:
+    lines = [f"# NFKC-unstable code points (nlp/textnorm.py), unicodedata {unicodedata.unidata_version}",
+             f"unidata {unicodedata.unidata_version}"]
+    lines += [f"{a:X}-{b:X}" for a, b in unstable_ranges()]
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+
+
+def read_unstable_file(path: Path = UNSTABLE_FILE) -> tuple[str, list[tuple[int, int]]]:
+    version, ranges = "", []
+    for line in path.read_text(encoding="ascii").splitlines():
+        if line.startswith("unidata "):
+            version = line.split()[1]
+        elif line and not line.startswith("#"):
+            a, b = line.split("-")
+            ranges.append((int(a, 16), int(b, 16)))
+    return version, ranges
+
+
+_MARKS: list = []
+
+
+def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
+    """The (start, end) of each run of characters that NFKC or the
+    traditional table may change, with the character before the run (not a
+    NUL); None when numpy, the file of this Python's Unicode version or a
+    valid encoding (a lone surrogate) is missing."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with scikit-learn
+        return None
+    if not _MARKS:
+        try:
+            version, ranges = read_unstable_file()
+        except (OSError, ValueError):
+            version, ranges = "", []
+        marks = None
+        if version == unicodedata.unidata_version and ranges:
+            marks = np.zeros(0x110000, dtype=bool)
+            for a, b in ranges:
+                marks[a : b + 1] = True
+            marks[list(_TRAD_MAP)] = True
+        _MARKS.append(marks)
+    marks = _MARKS[0]
+    if marks is None:
+        return None
+    try:
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    except UnicodeEncodeError:
+        return None
+    at = np.flatnonzero(marks[codes])
+    if not len(at):
+        return []
+    cut = np.flatnonzero(at[1:] != at[:-1] + 1)
+    starts = at[np.concatenate(([0], cut + 1))]
+    ends = at[np.concatenate((cut, [len(at) - 1]))] + 1
+    starts -= (starts > 0) & (codes[starts - 1] != 0)  # the character before the run
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+class _Memo(dict):
+    """A span's replacement, remembered (the same few spans recur: 吗？)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, s):
+        v = self.fn(s)
+        if len(self) < 65536:
+            self[s] = v
+        return v
+
+
+_SIMPLIFIED = _Memo(lambda s: unicodedata.normalize("NFKC", s).translate(_TRAD_MAP))
 
 
 def is_contentless(norm: str) -> bool:

@@ -10,7 +10,7 @@ from nlp.base import Classification
 from nlp.classifier import OfficeClassifier
 from nlp.model import LinearModel
 from nlp.rules import Rules
-from nlp.textnorm import normalize, normalize_many
+from nlp.textnorm import normalize
 from nlp.training import train
 
 ROWS = [(t, {"kind": k, "topic": p}) for t, k, p in [
@@ -92,17 +92,6 @@ def test_batch_scores_with_many_characters_the_model_never_saw():
                  if f in model.features(n)}
         assert sorted(rows[bounds[i]:bounds[i + 1]].tolist()) == sorted(known)
 
-
-def test_normalize_many_equals_normalize_of_each():
-    rng = random.Random(3)
-    # final sigma, combining marks and Hangul jamo at a text's edges, wide forms, spaces of all kinds
-    alphabet = "ΣσςΑ İIıi\u0301\u0308e\u1100\u1161\u11a8 \u3000\t\n\xa0ａＢ１２３車費報人防车位，。！？ﬁ㎡①\u200b\u2028\U0001F600_-"
-    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(5000)]
-    texts += ["", " ", "ΑΣ", "ΑΣ ", "Σ", "\u0301", "x" * 2500]
-    for k in range(0, len(texts), 37):
-        chunk = texts[k : k + 37]
-        assert normalize_many(chunk) == [normalize(t) for t in chunk], chunk
-    assert normalize_many(["a\x00b", " C "]) == ["a\x00b", "c"]  # a NUL of its own: one by one
 
 
 def test_json_lines_equal_json_dumps_of_classify(clf):
