@@ -70,9 +70,10 @@ class OfficeClassifier:
             return Classification("other", "general", 0.0, (), True, "error")
 
     def prepare_batch(self) -> None:
-        """Build what ``classify_json`` builds on first use (numpy tables,
-        the model's evidence tables), so that a batch run pays it at
-        start-up."""
+        """Build what ``classify_json`` builds on first use (numpy tables of
+        the rules and the model, the model's evidence tables), so that a
+        batch run pays it at start-up."""
+        self.rules.score_batch(["预热", "你好"])
         if self.model is not None and self.mode != "rules":
             self.model.scores_batch(["预热"])
             for head, (_, classes, _) in self.model.heads.items():
@@ -135,31 +136,33 @@ class OfficeClassifier:
         need = ~kfired & ~whole
         han = np.array([han_count(x) if nd else 99 for x, nd in zip(norms, need.tolist())])
         kfb = whole | (need & (han < 4))
-        kbest, kconf, kf = self._decide_batch("kind", rb.kind, KINDS, raw, self._kp, kfb, "other")
-        kinds = [kcls[b] for b in kbest]
+        kbest, kconf, _ = self._decide_batch("kind", rb.kind, KINDS, raw, self._kp, kfb, "other")
+        kinds = [kcls[b] for b in kbest.tolist()]
         tfb = ~(rb.topic > 0).any(1) & np.array([k == "other" for k in kinds])
-        tbest, tconf, tf = self._decide_batch("topic", rb.topic, TOPICS, raw, self._tp, tfb, "general")
+        tbest, tconf, tfired = self._decide_batch("topic", rb.topic, TOPICS, raw, self._tp, tfb, "general")
+        topics = [tcls[b] for b in tbest.tolist()]
+        # the rule cues of each text's classes (None: no rule fired or none shown)
+        kcues = rb.matched_all("kind", np.array([KINDS.index(c) for c in kcls])[kbest], kfired)
+        tcues = rb.matched_all("topic", np.array([TOPICS.index(c) for c in tcls])[tbest], tfired)
+        kf, tf = kfired.tolist(), tfired.tolist()
         out = []
         append = out.append
         evidence = model.evidence_rows
-        matched_of = rb.matched
 
-        def head_matched(i, head, cls, fired):
-            """The rule cues of ``cls`` when rules fired, else the model's evidence (marked)."""
-            found = matched_of(i, head, cls) if fired else None
-            if not found:
-                found = evidence(rows[bounds[i] : bounds[i + 1]].tolist(), head, cls, EVIDENCE_N, is_word)
-                if found:
-                    found.append(_EVIDENCE)
+        def model_evidence(i, head, cls):
+            """The model's n-grams for ``cls``, marked as such."""
+            found = evidence(rows[bounds[i] : bounds[i + 1]].tolist(), head, cls, EVIDENCE_N, is_word)
+            if found:
+                found.append(_EVIDENCE)
             return found
 
         for i, norm in enumerate(norms):
             if is_contentless(norm):
                 append(self._core_norm(norm, None))
                 continue
-            kind, topic = kcls[kbest[i]], tcls[tbest[i]]
-            kmatched = head_matched(i, "kind", kind, kf[i])
-            tmatched = head_matched(i, "topic", topic, tf[i])
+            kind, topic = kinds[i], topics[i]
+            kmatched = kcues[i] or model_evidence(i, "kind", kind)
+            tmatched = tcues[i] or model_evidence(i, "topic", topic)
             if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
                 matched = _merge_matched(kmatched, tmatched)
             elif kmatched or tmatched:
@@ -172,8 +175,8 @@ class OfficeClassifier:
         return out
 
     def _decide_batch(self, head, R, names, raw, prio, fb, fallback):
-        """``_decide`` in combined mode for every row: (best class index,
-        confidence, rules fired) lists."""
+        """``_decide`` in combined mode for every row: the best class index
+        (an array), the confidence (a list) and whether rules fired (an array)."""
         import numpy as np
 
         classes, off, prios = self._head_layout(head, prio)
@@ -193,7 +196,7 @@ class OfficeClassifier:
         total = e[:, 0].copy()
         for j in range(1, e.shape[1]):  # left to right, as sum()
             total += e[:, j]
-        return best.tolist(), (1.0 / total).tolist(), fired.tolist()
+        return best, (1.0 / total).tolist(), fired
 
     # ------------------------------------------------------------ internals
     def _classify(self, text: str, hint: str | None) -> Classification:

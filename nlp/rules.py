@@ -86,6 +86,7 @@ class Rules:
         self.dominates: list[tuple[str, float, list[str], float]] = []
         self.together: list[tuple[str, str, str, float, int]] = []  # (head, class, name, weight, n_groups)
         self.whole_other: set[str] = set()
+        self._whole_max = 0  # the most letters and digits of a whole_other phrase
 
         for head, names, prio in (("kind", KINDS, self.kind_priority), ("topic", TOPICS, self.topic_priority)):
             section = data.get(head + "s") or {}
@@ -120,6 +121,7 @@ class Rules:
                 if head == "kind" and cls == "other":
                     for p in _phrase_list(spec.get("whole") or [], f"{where}.whole"):
                         self.whole_other.add(_alnum(p))
+                        self._whole_max = max(self._whole_max, len(_alnum(p)))
         for i, neg in enumerate(data.get("negations") or []):
             self._negation(neg, f"{source}: negations[{i}]")
 
@@ -244,6 +246,9 @@ class Rules:
         t = self._btables = {
             "is_k": np.array([ph.kind_moves is not None for ph in self._by_id]),
             "is_t": np.array([ph.topic_moves is not None for ph in self._by_id]),
+            # shown[phrase id, class]: the phrase is noted for the class (RuleBatch.matched_all)
+            "shown_k": np.array([[c in shown for c in KINDS] for shown in self._shown_k], dtype=bool).reshape(-1, len(KINDS)),
+            "shown_t": np.array([[c in shown for c in TOPICS] for shown in self._shown_t], dtype=bool).reshape(-1, len(TOPICS)),
             "k": flat(lambda ph: ph.kind_moves, kidx),
             "t": flat(lambda ph: ph.topic_moves, tidx),
             "gmask": np.array([sum(1 << bits[rg] for rg in set(ph.groups)) for ph in self._by_id], dtype=np.int64),
@@ -335,7 +340,14 @@ def _note(d: dict, cls: str, text: str) -> None:
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
-_NOT_ALNUM_NOR_NUL = re.compile(r"[^\w\x00]+|_+")  # the same, keeping the NULs that separate texts
+_ALNUM_BMP: list = []
+
+
+def _alnum_bmp(np):
+    """str.isalnum of every code point below 0x10000, as a bool array."""
+    if not _ALNUM_BMP:
+        _ALNUM_BMP.append(np.array([chr(c).isalnum() for c in range(0x10000)], dtype=bool))
+    return _ALNUM_BMP[0]
 
 
 def _alnum(s: str) -> str:
@@ -351,7 +363,7 @@ class RuleBatch:
 
     def __init__(self, rules: Rules, t: dict, norms: list[str], matches: list, np):
         n = len(norms)
-        self.n, self.norms, self.rules = n, norms, rules
+        self.n, self.norms, self.rules, self.t = n, norms, rules, t
         lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
         mstart = np.zeros(n, dtype=np.int64)
         np.cumsum(lens[:-1] + 1, out=mstart[1:])
@@ -371,7 +383,7 @@ class RuleBatch:
                 sel = is_cue[pid]
                 hp, he, hm = pid[sel], e[sel], msg[sel]
                 if not len(hp):
-                    setattr(self, head + "_hits", ([], hm, [0] * (n + 1)))
+                    setattr(self, head + "_hits", (hp, hm, [0] * (n + 1)))
                     continue
                 # counted when it ends after every earlier cue of its head (its
                 # text's positions are after those of the texts before it)
@@ -386,7 +398,7 @@ class RuleBatch:
                 out += np.bincount(np.repeat(hm, c) * out.shape[1] + cls[idx], weights=w[idx],
                                    minlength=n * out.shape[1]).reshape(n, out.shape[1])
                 bounds = np.searchsorted(hm, np.arange(n + 1))
-                setattr(self, head + "_hits", (hp.tolist(), hm, bounds.tolist()))
+                setattr(self, head + "_hits", (hp, hm, bounds.tolist()))
             gm = t["gmask"][pid]
             if gm.any():
                 acc = np.zeros(n, dtype=np.int64)
@@ -404,35 +416,63 @@ class RuleBatch:
                     for li in losers:
                         K[m, li] -= by
         self.together = fired_together
+        self.whole = np.zeros(n, dtype=bool)
         wo = rules.whole_other
         if wo:
-            # the letters and digits of every text, by one regex pass over them all
-            alnums = _NOT_ALNUM_NOR_NUL.sub("", "\x00".join(norms)).split("\x00")
-            self.whole = (lens <= 24) & np.array([a in wo for a in alnums])
+            # a greeting etc. as the whole text: only texts of at most 24
+            # characters, with no more letters and digits than the longest
+            # such phrase (counted by numpy), are compared one by one
+            cand = lens <= 24
+            if cand.any():
+                try:
+                    codes = np.frombuffer("\x00".join(norms).encode("utf-32-le"), dtype=np.uint32)
+                except UnicodeEncodeError:  # a lone surrogate: compare every short text
+                    pass
+                else:
+                    bmp = codes < 0x10000  # beyond: not counted, so such texts stay candidates
+                    alnum = np.zeros(len(codes), dtype=bool)
+                    alnum[bmp] = _alnum_bmp(np)[codes[bmp]]
+                    text_of = np.repeat(np.arange(n), lens + 1)[: len(codes)]
+                    cand &= np.bincount(text_of[alnum], minlength=n) <= rules._whole_max
+                for i in np.flatnonzero(cand).tolist():
+                    self.whole[i] = _alnum(norms[i]) in wo
             K[self.whole, KINDS.index("other")] += 20.0
-        else:
-            self.whole = np.zeros(n, dtype=bool)
         self.kind, self.topic = K, T
 
-    def matched(self, i: int, head: str, cls: str) -> list[str]:
-        """What ``score()`` notes in kind_matched / topic_matched[cls]."""
+    def matched_all(self, head: str, best, fired) -> list:
+        """For every text i where ``fired[i]``: ``matched(i, head, class
+        best[i])`` (``best``: class indices in KINDS/TOPICS order, an array),
+        or None where it is empty; None where not fired. The cues of all
+        texts are selected by numpy and only the shown ones visited."""
+        import numpy as np
+
+        n = self.n
+        out: list = [None] * n
+        names = KINDS if head == "kind" else TOPICS
         hits = self.k_hits if head == "kind" else self.t_hits
-        out: list[str] = []
-        if hits is not None:
-            hp, _, bounds = hits
-            a, b = bounds[i], bounds[i + 1]
-            if a < b:
-                shown = self.rules._shown_k if head == "kind" else self.rules._shown_t
-                texts = self.rules._texts
-                for p in hp[a:b]:
-                    if cls in shown[p]:
-                        text = texts[p]
-                        if text not in out:
-                            out.append(text)
-        if self.together:
-            for hit, h, c, name in self.together:
-                if h == head and c == cls and hit[i] and name not in out:
-                    out.append(name)
-        if head == "kind" and cls == "other" and self.whole[i] and self.norms[i] not in out:
-            out.append(self.norms[i])
+        if hits is not None and len(hits[0]):
+            hp, hm, _ = hits
+            sel = self.t["shown_k" if head == "kind" else "shown_t"][hp, best[hm]] & fired[hm]
+            texts = self.rules._texts
+            for i, p in zip(hm[sel].tolist(), hp[sel].tolist()):
+                lst, text = out[i], texts[p]
+                if lst is None:
+                    out[i] = [text]
+                elif text not in lst:
+                    lst.append(text)
+        for hit, h, cls, name in self.together:
+            if h == head:
+                for i in np.flatnonzero(hit & fired & (best == names.index(cls))).tolist():
+                    lst = out[i]
+                    if lst is None:
+                        out[i] = [name]
+                    elif name not in lst:
+                        lst.append(name)
+        if head == "kind":
+            for i in np.flatnonzero(self.whole & fired & (best == KINDS.index("other"))).tolist():
+                lst = out[i]
+                if lst is None:
+                    out[i] = [self.norms[i]]
+                elif self.norms[i] not in lst:
+                    lst.append(self.norms[i])
         return out

@@ -109,7 +109,9 @@ def test_batch_path_equals_one_by_one(clf, fresh_csv):
 
     with fresh_csv.open(encoding="utf-8", newline="") as f:
         texts = [r["text"] for r in csv.DictReader(f)]
-    texts += ["在吗", "", "🙂", "不是投诉，就是想问问", "想投诉物业 应该找哪个部门", "举报举报", "hello", "人防" * 300]
+    texts += ["在吗", "", "🙂", "不是投诉，就是想问问", "想投诉物业 应该找哪个部门", "举报举报", "hello", "人防" * 300,
+              # greetings as the whole text, with emoji (beyond the BMP), spaces and punctuation around them
+              "你好😀😀😀😀", "在 吗 ？", "hello!!!", "１１１１１", "好的，谢谢啦～～", "你好呀" + "！" * 22, "你好呀" + "！" * 22 + "?"]
     norms = [normalize(t) for t in texts]
     cores = clf._batch_cores(norms)
     assert cores is not None
