@@ -21,8 +21,9 @@ Reports, each beside a bare baseline measured in the same run:
       appended), as measured before;
    baseline: a script that reads the same CSV and json-dumps one object per
    row without classifying. Run on one core (taskset when available), each
-   measurement repeated (--repeat), medians reported, wall time and CPU time
-   (the latter is robust to other load on the machine).
+   measurement repeated (--repeat), each run of a file paired with the run
+   of the empty file just before it, medians of the pairs reported, wall
+   time and CPU time (the latter is robust to other load on the machine).
 """
 
 from __future__ import annotations
@@ -265,10 +266,11 @@ def main() -> int:
             avg = statistics.fmean(len(t) for t in msgs)
             print(f"batch: intake classify --input, {args.n} short messages (avg {avg:.0f} chars, "
                   f"{len(set(msgs))} distinct texts: {title}), {core}:")
-            print(f"  CPU {f_c - s_c:.2f} s -> {args.n / max(f_c - s_c, 1e-9):,.0f} msg/s "
+            # each run less the empty run just before it (the pairs share the machine's phase)
+            print(f"  CPU {med(crates):,.0f} msg/s, median of runs "
                   f"(runs: {', '.join(f'{x:,.0f}' for x in crates)}); "
-                  f"wall {f_w - s_w:.2f} s -> {args.n / max(f_w - s_w, 1e-9):,.0f} msg/s "
-                  f"(runs: {', '.join(f'{x:,.0f}' for x in rates)})")
+                  f"wall {med(rates):,.0f} msg/s (runs: {', '.join(f'{x:,.0f}' for x in rates)}); "
+                  f"median run {f_c - s_c:.2f} s CPU")
             print(f"  bare baseline (read CSV + json.dumps, no classification): "
                   f"CPU {bf_c - bs_c:.2f} s -> {args.n / max(bf_c - bs_c, 1e-9):,.0f} msg/s; "
                   f"wall {bf_w - bs_w:.2f} s -> {args.n / max(bf_w - bs_w, 1e-9):,.0f} msg/s")
