@@ -118,8 +118,9 @@ class LinearModel:
     # ------------------------------------------------------- batch scoring
     def _batch_tables(self):
         """For ``scores_batch``: the model's characters numbered densely
-        (code point -> id from 1, 0 for a character in no feature), and an
-        int64 matrix of the same fixed-point weights as the packed ints, one
+        (code point -> id from 1, 0 for a character in no feature), and a
+        matrix of the same fixed-point integer weights as the packed ints
+        (float64 when no text's sum can exceed 2**53, int64 otherwise), one
         row per feature in file order from 1 (row 0: unknown, all zero)."""
         import numpy as np
 
@@ -130,6 +131,8 @@ class LinearModel:
         for i, f in enumerate(self.weights, 1):
             if _is_char_gram(f):
                 W[i] = [round(x * _SCALE) for x in self.weights[f][: self.width]]
+        if int(np.abs(W).max(initial=0)) * MAX_CHARS * (self.ngram_max + 1) < 2**53:
+            W = W.astype(np.float64)  # sums of these integers are exact in float64, and summed faster
         return code2id, len(alphabet) + 1, W, {}
 
     def _gram_table(self, bits: int) -> "_GramTable":
@@ -411,7 +414,7 @@ class _GramTable:
 
 
 def _row_sums(np, W, pr, n_known, n):
-    """Per text, the exact int64 sum of the weight rows ``pr`` (sorted by
+    """Per text, the exact sum of the integer weight rows ``pr`` (sorted by
     text, ``n_known`` of them for each), as float64. A sparse (texts x rows) matrix of ones times W
     is 4 times faster than gathering W[pr] and reducing it (scipy comes with
     scikit-learn); numpy alone otherwise."""
@@ -421,8 +424,8 @@ def _row_sums(np, W, pr, n_known, n):
         csr_matrix = None
     if csr_matrix is not None:
         indptr = np.concatenate(([0], np.cumsum(n_known)))
-        S = csr_matrix((np.ones(len(pr), dtype=np.int64), pr, indptr), shape=(n, W.shape[0]))
-        return (S @ W).astype(np.float64)
+        S = csr_matrix((np.ones(len(pr), dtype=W.dtype), pr, indptr), shape=(n, W.shape[0]))
+        return (S @ W).astype(np.float64, copy=False)
     sums = np.zeros((n, W.shape[1]))
     has = n_known > 0
     if has.any():

@@ -117,3 +117,13 @@ def test_batch_path_equals_one_by_one(clf, fresh_csv):
     assert cores is not None
     assert cores == [clf._core_norm(n, None) for n in norms]
     assert clf.rules.score_batch(["a\x00b", "c"]) is None  # NUL: one by one
+
+
+def test_batch_scores_of_a_model_with_huge_weights():
+    # weights so large that a text's sum could pass 2**53: summed as int64, still exact
+    data = train(ROWS, ["kind", "topic"])
+    data["weights"] = {f: [round(x * 1e9, 4) for x in w] for f, w in data["weights"].items()}
+    model = LinearModel(data)
+    norms = [normalize(t) for t, _ in ROWS] + ["人防车位 警报", "完全陌生的句子"]
+    assert model.scores_batch(norms) == [model.raw_scores(n) for n in norms]
+    assert model._batch[2].dtype.kind == "i"
