@@ -75,10 +75,7 @@ class OfficeClassifier:
         batch run pays it at start-up."""
         self.rules.score_batch(["预热", "你好"])
         if self.model is not None and self.mode != "rules":
-            self.model.scores_batch(["预热"])
-            for head, (_, classes, _) in self.model.heads.items():
-                for c in classes:
-                    self.model.evidence_rows([], head, c, EVIDENCE_N, is_word)
+            self.model.prepare_batch(is_word)
 
     def classify_json(self, texts, *, hint_kind: str | None = None) -> list[str]:
         """The JSON line (``json.dumps(c.as_dict(), ensure_ascii=False)``,
@@ -145,24 +142,18 @@ class OfficeClassifier:
         kcues = rb.matched_all("kind", np.array([KINDS.index(c) for c in kcls])[kbest], kfired)
         tcues = rb.matched_all("topic", np.array([TOPICS.index(c) for c in tcls])[tbest], tfired)
         kf, tf = kfired.tolist(), tfired.tolist()
+        # the model's words where no rule cue is shown, marked as such
+        kev = self._evidence_of(rows, bounds, kcues, kinds, "kind")
+        tev = self._evidence_of(rows, bounds, tcues, topics, "topic")
         out = []
         append = out.append
-        evidence = model.evidence_rows
-
-        def model_evidence(i, head, cls):
-            """The model's n-grams for ``cls``, marked as such."""
-            found = evidence(rows[bounds[i] : bounds[i + 1]].tolist(), head, cls, EVIDENCE_N, is_word)
-            if found:
-                found.append(_EVIDENCE)
-            return found
-
         for i, norm in enumerate(norms):
             if is_contentless(norm):
                 append(self._core_norm(norm, None))
                 continue
             kind, topic = kinds[i], topics[i]
-            kmatched = kcues[i] or model_evidence(i, "kind", kind)
-            tmatched = tcues[i] or model_evidence(i, "topic", topic)
+            kmatched = kcues[i] or kev[i]
+            tmatched = tcues[i] or tev[i]
             if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
                 matched = _merge_matched(kmatched, tmatched)
             elif kmatched or tmatched:
@@ -173,6 +164,16 @@ class OfficeClassifier:
             src = "combined" if kf[i] or tf[i] else "model"
             append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
         return out
+
+    def _evidence_of(self, rows, bounds, cues: list, classes: list[str], head: str) -> dict:
+        """{text index: the model's evidence for its class, marked} of the
+        texts with no rule cue (``cues[i]`` None)."""
+        want = [i for i, c in enumerate(cues) if c is None]
+        found = self.model.evidence_batch(rows, bounds, want, [classes[i] for i in want], head, EVIDENCE_N, is_word)
+        for lst in found:
+            if lst:
+                lst.append(_EVIDENCE)
+        return dict(zip(want, found))
 
     def _decide_batch(self, head, R, names, raw, prio, fb, fallback):
         """``_decide`` in combined mode for every row: the best class index

@@ -76,7 +76,7 @@ class LinearModel:
         self._pack(weights)
         self._shown: dict = {}  # is_word -> {feature: text shown to staff}
         self._positive: dict = {}  # (is_word, head, class) -> see _positive_features
-        self._positive_rows: dict = {}  # the same keyed by scores_batch's row numbers
+        self._evidence_orders: dict = {}  # (is_word, head) -> see _evidence_order
 
     def _pack(self, weights: dict[str, list[float]]) -> None:
         """Pack each feature's values into one int (see the module doc).
@@ -284,24 +284,73 @@ class LinearModel:
             pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
         return _pick([pos[f] for f in pos.keys() & feats], n)
 
-    def evidence_rows(self, rows: list[int], head: str, cls: str, n: int = 3, is_word=None) -> list[str]:
-        """``evidence`` of a text given the rows (``scores_batch``'s numbering)
-        of its known features: the same words (only known features can be
-        evidence)."""
-        h = self.heads.get(head)
-        if h is None or cls not in h[1]:
-            return []
-        key = (is_word, head, cls)
-        pos = self._positive_rows.get(key)
-        if pos is None:
-            feat_pos = self._positive.get(key)
-            if feat_pos is None:
-                feat_pos = self._positive[key] = self._positive_features(head, cls, is_word)
-            row_of = {f: i for i, f in enumerate(self.weights, 1)}  # as scores_batch numbers them
-            pos = self._positive_rows[key] = {row_of[f]: v for f, v in feat_pos.items()}
-        get = pos.get
-        return _pick([c for c in map(get, rows) if c is not None], n)
+    def prepare_batch(self, is_word=None) -> None:
+        """Build the tables of ``scores_batch`` and ``evidence_batch`` now
+        (they are otherwise built on first use)."""
+        self.scores_batch(["预热"])
+        for head in self.heads:
+            self._evidence_order(head, is_word)
 
+    def evidence_batch(self, rows, bounds: list[int], texts: list[int], classes: list[str], head: str,
+                       n: int = 3, is_word=None) -> list[list[str]]:
+        """``evidence`` of many texts of a ``scores_batch(..., with_rows=True)``
+        (``rows``, ``bounds``): for each text index of ``texts``, the words
+        for its class in ``classes``. Only known features can be evidence, so
+        the words are the same. The candidates of all texts are gathered and
+        put in order (the order of ``_pick``, fixed per class) by numpy."""
+        import numpy as np
+
+        h = self.heads.get(head)
+        if h is None or not texts:
+            return [[] for _ in texts]
+        rank, row_at, at, shown = self._evidence_order(head, is_word)
+        cls_index = {c: k for k, c in enumerate(h[1])}
+        ci = np.array([cls_index.get(c, -1) for c in classes], dtype=np.int64)
+        b = np.asarray(bounds, dtype=np.int64)
+        t = np.asarray(texts, dtype=np.int64)
+        first, count = b[t], b[t + 1] - b[t]
+        item = np.repeat(np.arange(len(t), dtype=np.int64), count)  # the rows of every wanted text
+        r = rows[np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum(), dtype=np.int64)]
+        rk = np.where(ci[item] >= 0, rank[r, ci[item]], _NO_RANK)
+        ok = rk < _NO_RANK
+        key = (item[ok] << 32) | rk[ok]
+        key.sort()  # by text, then the class's order of candidates
+        of_item = key >> 32
+        cand_rows = row_at[at[ci[of_item]] + (key & 0xFFFFFFFF)].tolist()
+        cut = np.searchsorted(of_item, np.arange(len(t) + 1)).tolist()
+        return [_pick_in_order([shown[x] for x in cand_rows[cut[k] : cut[k + 1]]], n) for k in range(len(t))]
+
+    def _evidence_order(self, head: str, is_word):
+        """For ``evidence_batch``: per row (``scores_batch``'s numbering) and
+        class of ``head``, the row's place in ``_pick``'s order of that
+        class's candidates (``_NO_RANK``: not a candidate); the rows in that
+        order, all classes one after the other, from ``at[class]``; the text
+        shown for each row."""
+        import numpy as np
+
+        key = (is_word, head)
+        got = self._evidence_orders.get(key)
+        if got is None:
+            classes = self.heads[head][1]
+            row_of = {f: i for i, f in enumerate(self.weights, 1)}
+            rank = np.full((len(self.weights) + 1, len(classes)), _NO_RANK, dtype=np.int64)
+            shown: list = [None] * (len(self.weights) + 1)
+            row_at: list[int] = []
+            at = []
+            for k, cls in enumerate(classes):
+                pos = self._positive.get((is_word, head, cls))
+                if pos is None:
+                    pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
+                ordered = sorted(pos.items(), key=lambda item: _evidence_key(item[1]))
+                at.append(len(row_at))
+                for place, (f, (_, text)) in enumerate(ordered):
+                    row = row_of[f]
+                    rank[row, k] = place
+                    shown[row] = text
+                    row_at.append(row)
+            got = self._evidence_orders[key] = (rank, np.array(row_at, dtype=np.int64),
+                                                np.array(at, dtype=np.int64), shown)
+        return got
 
     def _positive_features(self, head: str, cls: str, is_word) -> dict:
         """{feature: (weight on ``cls`` above the head's mean (times idf),
@@ -330,11 +379,19 @@ class LinearModel:
         return pos
 
 
+_NO_RANK = 1 << 31
+
+
 def _pick(cands: list, n: int) -> list[str]:
     """The n strongest candidates (weight, text); of overlapping texts the longer."""
     cands.sort(key=_evidence_key)
+    return _pick_in_order([text for _, text in cands], n)
+
+
+def _pick_in_order(texts: list[str], n: int) -> list[str]:
+    """``_pick`` of candidates already in order, strongest first."""
     out: list[str] = []
-    for _, text in cands:
+    for text in texts:
         for i, o in enumerate(out):
             if text in o:
                 break
