@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -337,6 +338,10 @@ async def record_with_retry(engine: AsyncEngine, items: list[InboundMessage], ct
     return _raise_failures(await _retrying(attempt, items))
 
 
+def _keys_present(conn: Connection, column, keys: list) -> set:
+    return set(conn.execute(select(column).where(column.in_(keys))).scalars())
+
+
 class IntakeWriter:
     """Runs write transactions for the message paths.
 
@@ -428,6 +433,32 @@ class IntakeWriter:
             return await asyncio.get_running_loop().run_in_executor(self._executor, self._read_sync, fn, args)
         return self._read_sync(fn, args)
 
+    async def keys_present(self, column, keys: list) -> set:
+        """Which of ``keys`` occur in ``column`` (an indexed column of a
+        model): the cheap first question of a look-up whose answer is
+        nearly always "none". On SQLite in WAL mode it is one plain SELECT
+        on the event loop's thread (a twentieth of the cost through
+        SQLAlchemy); elsewhere a read as usual."""
+        if not keys:
+            return set()
+        if self._sync_engine is None or not self._wal:
+            return await self.read(_keys_present, column, keys)
+        found: set = set()
+        sql_of = f'SELECT "{column.name}" FROM "{column.table.name}" WHERE "{column.name}" IN '
+        for i in range(0, len(keys), 500):  # within SQLite's limit of bound variables
+            chunk = keys[i : i + 500]
+            found.update(row[0] for row in self._raw_reader.execute(sql_of + f"({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    @cached_property
+    def _raw_reader(self) -> sqlite3.Connection:
+        """A plain read-only sqlite3 connection for the loop's thread (each
+        statement its own read transaction: autocommit)."""
+        conn = sqlite3.connect(self._sync_engine.url.database, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
     def _read_sync(self, fn, args):
         with self._sync_engine.connect() as conn:
             with conn.execution_options(readonly=True).begin():
@@ -455,6 +486,8 @@ class IntakeWriter:
             await asyncio.sleep(0.005)
 
     def close(self) -> None:
+        if "_raw_reader" in self.__dict__:
+            self.__dict__.pop("_raw_reader").close()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._sync_engine.dispose()

@@ -110,8 +110,12 @@ def _active_dialogs(conn, openids: list[str]) -> dict[str, bool]:
 async def _active_dialog(services: Services, openid: str) -> bool:
     lookup = services.extras.get("disclosure_dialogs")
     if lookup is None:
-        lookup = services.extras["disclosure_dialogs"] = BatchLookup(
-            lambda ids: services.writer.read(_active_dialogs, ids), default=False)
+        async def fetch(openids: list[str]) -> dict[str, bool]:
+            # most senders have no dialog at all: ask that first, cheaply
+            have = await services.writer.keys_present(DisclosureDialog.openid, openids)
+            return await services.writer.read(_active_dialogs, list(have)) if have else {}
+
+        lookup = services.extras["disclosure_dialogs"] = BatchLookup(fetch, default=False)
     return await lookup.get(openid)
 
 

@@ -157,3 +157,25 @@ async def test_a_piece_that_raises_oddly_fails_alone_and_the_writer_goes_on(sqli
         assert await asyncio.wait_for(writer.transaction(_add_day, "2026-03-02", 2), 5) == 2
         await asyncio.wait_for(writer.wait_idle(), 5)
         assert await _days(engine) == {"2026-03-01": 1, "2026-03-02": 2}
+
+
+def _add_dialogs(conn, openids: list[str]) -> None:
+    from datetime import datetime, timezone
+
+    from storage.models import DisclosureDialog
+
+    now = datetime.now(timezone.utc)
+    conn.execute(insert(DisclosureDialog), [{"openid": o, "step": "name", "data": {}, "updated_at": now} for o in openids])
+
+
+@pytest.mark.asyncio
+async def test_keys_present_names_exactly_the_stored_keys(db_url):
+    from storage.models import DisclosureDialog
+
+    async with open_writer(db_url) as (engine, writer):
+        await writer.transaction(_add_dialogs, [f"o{i}" for i in range(0, 1200, 7)])
+        asked = [f"o{i}" for i in range(1200)] + ["o'; DROP TABLE disclosure_dialogs; --", ""]
+        # more keys than SQLite binds in one statement
+        assert await writer.keys_present(DisclosureDialog.openid, asked) == {f"o{i}" for i in range(0, 1200, 7)}
+        assert await writer.keys_present(DisclosureDialog.openid, ["nobody"]) == set()
+        assert await writer.keys_present(DisclosureDialog.openid, []) == set()
