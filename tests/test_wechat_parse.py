@@ -1,0 +1,93 @@
+"""parse() reads a message as wechatpy's own parse_message does (same class,
+same data), with ElementTree instead of xmltodict."""
+
+import pytest
+from wechatpy import parse_message
+
+from handlers.wechat_protocol import ProtocolError, parse
+
+HEAD = "<ToUserName><![CDATA[gh_office]]></ToUserName><FromUserName><![CDATA[oFan]]></FromUserName><CreateTime>1764000000</CreateTime>"
+
+
+def msg(body: str) -> str:
+    return f"<xml>{HEAD}{body}</xml>"
+
+
+CORPUS = [
+    msg("<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[请问人防车位可以买卖吗？]]></Content><MsgId>1234567890123456</MsgId>"),
+    msg("<MsgType>text</MsgType><Content>  前后有空格 \n </Content><MsgId>1</MsgId>"),
+    msg("<MsgType>text</MsgType><Content><![CDATA[a]]]]><![CDATA[>b &lt;c&gt;]]></Content><MsgId>2</MsgId>"),
+    msg("<MsgType>text</MsgType><Content>&lt;b&gt; &amp; &#x4e2d;&#25991;</Content><MsgId>3</MsgId>"),
+    msg("<MsgType>text</MsgType><Content></Content><MsgId>4</MsgId>"),
+    msg("<MsgType>text</MsgType><Content/><MsgId>5</MsgId>"),
+    msg("<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/y.jpg]]></PicUrl><MediaId><![CDATA[m]]></MediaId><MsgId>6</MsgId>"),
+    msg("<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><Recognition><![CDATA[防空警报几点响]]></Recognition><MsgId>7</MsgId>"),
+    msg("<MsgType>video</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>8</MsgId>"),
+    msg("<MsgType>shortvideo</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>9</MsgId>"),
+    msg("<MsgType>location</MsgType><Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>20</Scale><Label><![CDATA[位置]]></Label><MsgId>10</MsgId>"),
+    msg("<MsgType>link</MsgType><Title>t</Title><Description>d</Description><Url>http://u</Url><MsgId>11</MsgId>"),
+    msg("<MsgType>miniprogrampage</MsgType><Title>t</Title><MsgId>12</MsgId>"),
+    msg("<MsgType>brand_new_type</MsgType><Whatever a=\"1\">x</Whatever><MsgId>13</MsgId>"),
+    msg("<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>"),
+    msg("<MsgType>event</MsgType><Event>subscribe</Event><EventKey><![CDATA[qrscene_123]]></EventKey><Ticket>t</Ticket>"),
+    msg("<MsgType>event</MsgType><Event>subscribe</Event><EventKey><![CDATA[scanbarcode|x]]></EventKey>"),
+    msg("<MsgType>event</MsgType><Event>subscribe</Event><EventKey></EventKey>"),
+    msg("<MsgType>event</MsgType><Event>unsubscribe</Event>"),
+    msg("<MsgType>event</MsgType><Event>SCAN</Event><EventKey>123</EventKey><Ticket>t</Ticket>"),
+    msg("<MsgType>event</MsgType><Event>LOCATION</Event><Latitude>23.1</Latitude><Longitude>113.3</Longitude><Precision>119</Precision>"),
+    msg("<MsgType>event</MsgType><Event>CLICK</Event><EventKey>EVENTKEY</EventKey>"),
+    msg("<MsgType>event</MsgType><Event>VIEW</Event><EventKey>http://www.qq.com/</EventKey><MenuId>1</MenuId>"),
+    msg("<MsgType>event</MsgType><Event>scancode_push</Event><EventKey>6</EventKey>"
+        "<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>1</ScanResult></ScanCodeInfo>"),
+    msg("<MsgType>event</MsgType><Event>pic_sysphoto</Event><EventKey>6</EventKey><SendPicsInfo><Count>2</Count>"
+        "<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item></PicList></SendPicsInfo>"),
+    msg("<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>200163836</MsgID><Status>success</Status>"),
+    msg("<MsgType>event</MsgType><Event>an_event_from_next_year</Event>"),
+    msg("<MsgType>event</MsgType>"),
+    msg("<MsgType>device_text</MsgType><DeviceType>t</DeviceType><DeviceID>d</DeviceID><Content>c</Content>"),
+    msg("<MsgType>device_event</MsgType><Event>bind</Event><DeviceType>t</DeviceType>"),
+    msg("<MsgType>text</MsgType><Content lang=\"zh\">带属性</Content><MsgId>14</MsgId>"),
+    msg("<MsgType>text</MsgType><Content>混合<b>粗</b>内容<i/>尾</Content><MsgId>15</MsgId>"),
+    msg("<MsgType>text</MsgType><Content>一</Content><Content>二</Content><Content>三</Content><MsgId>16</MsgId>"),
+    '<?xml version="1.0" encoding="utf-8"?>\n<xml>\n  ' + HEAD + "\n  <MsgType>text</MsgType>\n  <Content>有声明头</Content>\n</xml>\n",
+    msg("<MsgType>text</MsgType><!-- a comment --><Content>注释</Content><MsgId>17</MsgId>"),
+]
+
+
+@pytest.mark.parametrize("xml", CORPUS)
+def test_parse_reads_a_message_as_wechatpy_does(xml):
+    ours, theirs = parse(xml), parse_message(xml)
+    assert type(ours) is type(theirs)
+    assert ours._data == theirs._data
+    assert (ours.type, ours.source, ours.target) == (theirs.type, theirs.source, theirs.target)
+
+
+@pytest.mark.parametrize("xml", [
+    "", "not xml", "<xml><MsgType>text</MsgType>", "<root>" + HEAD + "<MsgType>text</MsgType></root>",
+    "<xml><ToUserName>a</ToUserName><MsgType>text</MsgType></xml>",  # no FromUserName
+    "<xml><FromUserName>a</FromUserName></xml>",  # no MsgType
+    "<xml><FromUserName>a</FromUserName><MsgType><a>b</a></MsgType></xml>",
+    msg("<MsgType>event</MsgType><Event><a>b</a></Event>"),
+    '<!DOCTYPE xml [<!ENTITY e "x">]>' + msg("<MsgType>text</MsgType><Content>&e;</Content>"),
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + msg("<MsgType>text</MsgType><Content>&x;</Content>"),
+    msg("<MsgType>text</MsgType><Content>&undefined;</Content>"),
+])
+def test_parse_refuses_what_is_not_a_message(xml):
+    with pytest.raises(ProtocolError) as err:
+        parse(xml)
+    assert err.value.status == 400
+
+
+def test_markup_inside_cdata_is_text():
+    m = parse(msg("<MsgType>text</MsgType><Content><![CDATA[<!DOCTYPE 不是攻击> <!-- 请问 --> 人防车位]]></Content><MsgId>1</MsgId>"))
+    assert m.content == "<!DOCTYPE 不是攻击> <!-- 请问 --> 人防车位"
+
+
+@pytest.mark.parametrize("xml", [
+    msg("<MsgType>text</MsgType><Content><![CDATA[x]]></Content><!DOCTYPE xml><MsgId>1</MsgId>"),
+    msg("<MsgType>text</MsgType><Content><![CDATA[<!DOCTYPE a>]]></Content><MsgId>1</MsgId>") + '<!ENTITY e "x">',
+    '<!ENTITY e "x"><![CDATA[' + msg("<MsgType>text</MsgType>"),
+])
+def test_a_declaration_next_to_cdata_is_refused(xml):
+    with pytest.raises(ProtocolError):
+        parse(xml)
