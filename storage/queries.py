@@ -5,14 +5,16 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from .types import UTCDateTime
 from .models import (
     ApiToken,
     AuditEntry,
@@ -232,14 +234,56 @@ async def iter_corrections(session: AsyncSession):
         yield row[0], row[1], row[2]
 
 
+def _sqlite_run(conn: Connection, sql: str, params, *, many: bool = False) -> list[tuple]:
+    """``sql`` on the connection's own DBAPI cursor, inside its current
+    transaction: none of SQLAlchemy's per-statement machinery (on the intake
+    path it cost more than SQLite's work). A driver error is raised as
+    SQLAlchemy's (IntegrityError and so on), parameters hidden."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
+def _bind_processor(type_, dialect):
+    """The column type's bind processor; for ``UTCDateTime`` on SQLite one
+    function doing what its two layers do (the same text, checked once on a
+    sample against SQLAlchemy's own)."""
+    own = type_._cached_bind_processor(dialect)
+    if dialect.name != "sqlite" or not isinstance(type_, UTCDateTime):
+        return own
+    sample = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=timezone(timedelta(hours=8)))
+    if own is None or own(sample) != _sqlite_utc_text(sample) or own(sample.replace(microsecond=0)) != \
+            _sqlite_utc_text(sample.replace(microsecond=0)):
+        return own
+    return _sqlite_utc_text
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    v = value.astimezone(timezone.utc)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+
+
 class BulkInsert:
     """INSERT of many rows for the intake path, without SQLAlchemy's
     per-row statement machinery on SQLite: the SQL and every value's
     conversion come from SQLAlchemy (the column types' own bind processors
     and the models' defaults), prepared once per set of keys; rows then go
-    to the driver as plain tuples through ``exec_driver_sql`` (so errors are
-    still SQLAlchemy's, and parameters stay hidden). Other databases take
-    the ordinary ``insert()`` path.
+    to the connection's sqlite3 cursor as plain tuples (``_sqlite_run``:
+    errors are still SQLAlchemy's, and parameters stay hidden). Other
+    databases take the ordinary ``insert()`` path.
 
     ``returning`` names columns to return, one tuple per row (SQLite does
     not promise their order).
@@ -268,14 +312,14 @@ class BulkInsert:
             values += [default.arg(None) if default.is_callable else default.arg for default in extra]
             params.append(tuple(p(v) if p is not None else v for p, v in zip(processors, values)))
         if not self.returning:
-            conn.exec_driver_sql(head + row_sql, params)
+            _sqlite_run(conn, head + row_sql, params, many=True)
             return []
         out: list[tuple] = []
         tail = " RETURNING " + ", ".join(self._quote(conn.dialect, n) for n in self.returning)
         for start in range(0, len(params), per_chunk):
             chunk = params[start:start + per_chunk]
             sql = head + ", ".join([row_sql] * len(chunk)) + tail
-            out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row)))
+            out.extend(_sqlite_run(conn, sql, tuple(v for row in chunk for v in row)))
         return out  # in no promised order: match rows by a unique column
 
     @staticmethod
@@ -295,7 +339,7 @@ class BulkInsert:
             if not plain or getattr(d, "is_sequence", False):
                 raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
         columns += extra
-        processors = [c.type._cached_bind_processor(dialect) for c in columns]
+        processors = [_bind_processor(c.type, dialect) for c in columns]
         names = ", ".join(self._quote(dialect, c.name) for c in columns)
         head = f"INSERT INTO {self._quote(dialect, table.name)} ({names}) VALUES "
         row_sql = "(" + ", ".join("?" * len(columns)) + ")"

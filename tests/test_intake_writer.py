@@ -179,3 +179,42 @@ async def test_keys_present_names_exactly_the_stored_keys(db_url):
         assert await writer.keys_present(DisclosureDialog.openid, asked) == {f"o{i}" for i in range(0, 1200, 7)}
         assert await writer.keys_present(DisclosureDialog.openid, ["nobody"]) == set()
         assert await writer.keys_present(DisclosureDialog.openid, []) == set()
+
+
+def test_the_fast_utc_text_is_sqlalchemys():
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from storage.queries import _bind_processor, _sqlite_utc_text
+    from storage.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    theirs = UTCDateTime()._cached_bind_processor(dialect)
+    assert _bind_processor(UTCDateTime(), dialect) is _sqlite_utc_text
+    rng = random.Random(5)
+    for _ in range(3000):
+        tz = timezone(timedelta(minutes=rng.randrange(-14 * 60, 14 * 60 + 1)))
+        at = datetime(rng.randrange(2, 9999), rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(24),
+                      rng.randrange(60), rng.randrange(60), rng.choice([0, rng.randrange(1_000_000)]), tzinfo=tz)
+        assert _sqlite_utc_text(at) == theirs(at)
+    assert _sqlite_utc_text(None) is theirs(None) is None
+    with pytest.raises(ValueError):
+        _sqlite_utc_text(datetime(2026, 1, 1))
+
+
+@pytest.mark.asyncio
+async def test_bulk_insert_errors_are_sqlalchemys(db_url):
+    from storage.models import Message
+    from storage.queries import BulkInsert
+
+    from datetime import datetime, timezone
+
+    row = {"direction": "in", "channel": "wechat", "msg_type": "text", "text": "x", "dedupe_key": "k1",
+           "status": "received", "created_at": datetime.now(timezone.utc)}
+    async with open_writer(db_url) as (engine, writer):
+        bulk = BulkInsert(Message.__table__)
+        await writer.transaction(bulk, [row])
+        with pytest.raises(IntegrityError):  # the same dedupe_key again
+            await writer.transaction(bulk, [row])
