@@ -322,15 +322,12 @@ def _json_line(kind, topic, conf, matched, review, src) -> str:
     """``json.dumps(Classification(...).as_dict(), ensure_ascii=False)``, byte
     for byte, without building the dict."""
     conf = round(conf, 3)
-    if conf != conf or conf in (_INF, -_INF) or type(conf) is not float:  # NaN/inf/int: as json does
+    if type(conf) is not float or not 0.0 <= conf <= 1.0:  # NaN, inf, an int: as json does
         return json.dumps(Classification(kind, topic, conf, matched, review, src).as_dict(), ensure_ascii=False)
     q = _JSON_STR
     return (f'{{"kind": {q[kind]}, "topic": {q[topic]}, "confidence": {_FLOAT_REPR(conf)}, '
             f'"matched": [{", ".join([q[m] for m in matched])}], "needs_review": {"true" if review else "false"}, '
             f'"source": {q[src]}}}')
-
-
-_INF = float("inf")
 
 
 class _Lazy:
