@@ -91,3 +91,24 @@ def test_markup_inside_cdata_is_text():
 def test_a_declaration_next_to_cdata_is_refused(xml):
     with pytest.raises(ProtocolError):
         parse(xml)
+
+
+def test_reply_prefixes_are_random_and_never_reused():
+    # the 16-character prefix of each encrypted reply, read back with AES directly
+    import base64
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from handlers.wechat_protocol import WeChatCrypto
+    from tests.conftest import WECHAT
+
+    crypto = WeChatCrypto(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"])
+    key = base64.b64decode(WECHAT["aes_key"] + "=")
+    prefixes = []
+    for i in range(1500):  # past several refills of the random pool
+        raw = base64.b64decode(crypto.encrypt(f"<xml>{i}</xml>"))
+        plain = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor().update(raw)
+        prefixes.append(plain[:16].decode("ascii"))
+    assert all(len(p) == 16 and all(c in "0123456789abcdef" for c in p) for p in prefixes)
+    assert len(set(prefixes)) == len(prefixes)
+    assert len({c for p in prefixes for c in p}) == 16
