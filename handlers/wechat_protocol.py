@@ -131,17 +131,20 @@ def envelope_encrypt(text: str) -> str:
     return encrypt.strip()
 
 
-_CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.S)
+# What may hold "<!" or "<?" without declaring anything, in the order an XML
+# reader meets them: the earliest wins, so a comment's text that looks like
+# CDATA (or the reverse) is taken as what it is.
+_INERT_MARKUP = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>", re.S)
 
 
 def _refuse_declarations(text: str) -> None:
     """Refuse a markup declaration (<!DOCTYPE, <!ENTITY): WeChat never sends
-    one, and ElementTree would act on it. "<!" may start a CDATA section or
-    a comment, and CDATA may hold any text ("<!DOCTYPE" written by a user)."""
-    if text.count("<!") == text.count("<![CDATA["):  # the usual case: no other "<!" at all
+    one, and ElementTree would act on it. Outside CDATA sections, comments
+    and processing instructions, "<!" can only start one (raw "<" is not
+    allowed in text or attribute values)."""
+    if text.count("<!") == text.count("<![CDATA["):  # the usual case: every "<!" opens CDATA
         return
-    outside = _CDATA.sub("", text)
-    if outside.count("<!") != outside.count("<!--"):
+    if "<!" in _INERT_MARKUP.sub("", text):
         raise ProtocolError(400, "malformed XML (declarations are not accepted)")
 
 
@@ -183,16 +186,20 @@ def parse(xml: str) -> BaseMessage:
     Note: wechatpy renames a subscribe with a qrscene_ key to subscribe_scan.
 
     The XML is read by ElementTree's C parser into the dict xmltodict would
-    give (a third of its cost), and wechatpy's classes are chosen as its
-    ``parse_message`` chooses them (tests hold both equal to wechatpy's own
-    parse). A markup declaration outside CDATA (<!DOCTYPE, <!ENTITY) is
+    give (a third of its cost; namespaces, which WeChat does not use, are
+    refused rather than kept as prefixes), and wechatpy's classes are chosen
+    as its ``parse_message`` chooses them (tests hold both equal to
+    wechatpy's own parse). A markup declaration (<!DOCTYPE, <!ENTITY) is
     refused: WeChat never sends one."""
     _refuse_declarations(xml)
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
         raise ProtocolError(400, f"malformed XML ({type(exc).__name__})") from None
-    data = _xmltodict_value(root) if root.tag == "xml" else None
+    try:
+        data = _xmltodict_value(root) if root.tag == "xml" else None
+    except RecursionError:  # WeChat's deepest message nests four levels
+        raise ProtocolError(400, "malformed message (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("MsgType"), str) \
             or not isinstance(data.get("FromUserName"), str):
         raise ProtocolError(400, "message without MsgType or FromUserName")

@@ -4,7 +4,7 @@ same data), with ElementTree instead of xmltodict."""
 import pytest
 from wechatpy import parse_message
 
-from handlers.wechat_protocol import ProtocolError, parse
+from handlers.wechat_protocol import ProtocolError, envelope_encrypt, parse
 
 HEAD = "<ToUserName><![CDATA[gh_office]]></ToUserName><FromUserName><![CDATA[oFan]]></FromUserName><CreateTime>1764000000</CreateTime>"
 
@@ -83,14 +83,34 @@ def test_markup_inside_cdata_is_text():
     assert m.content == "<!DOCTYPE 不是攻击> <!-- 请问 --> 人防车位"
 
 
+DTD = '<!DOCTYPE xml [<!ENTITY a "INJECTED">]>'
+
+
 @pytest.mark.parametrize("xml", [
-    msg("<MsgType>text</MsgType><Content><![CDATA[x]]></Content><!DOCTYPE xml><MsgId>1</MsgId>"),
+    DTD + msg("<MsgType>text</MsgType><Content>&a;</Content><MsgId>1</MsgId>"),
+    # a declaration hidden between look-alikes of CDATA inside a processing instruction or a comment
+    "<?p <![CDATA[ ?>" + DTD + "<?p ]]> ?>" + msg("<MsgType>text</MsgType><Content>&a;</Content><MsgId>1</MsgId>"),
+    "<!-- <![CDATA[ -->" + DTD + "<!-- ]]> -->" + msg("<MsgType>text</MsgType><Content>&a;</Content><MsgId>1</MsgId>"),
+    "<![CDATA[" + DTD,
     msg("<MsgType>text</MsgType><Content><![CDATA[<!DOCTYPE a>]]></Content><MsgId>1</MsgId>") + '<!ENTITY e "x">',
-    '<!ENTITY e "x"><![CDATA[' + msg("<MsgType>text</MsgType>"),
 ])
-def test_a_declaration_next_to_cdata_is_refused(xml):
-    with pytest.raises(ProtocolError):
+def test_a_declaration_is_refused_wherever_it_hides(xml):
+    with pytest.raises(ProtocolError, match="declarations are not accepted"):
         parse(xml)
+    with pytest.raises(ProtocolError, match="declarations are not accepted"):
+        envelope_encrypt(xml.replace("<MsgType>", "<Encrypt>x</Encrypt><MsgType>"))
+
+
+def test_comments_and_instructions_holding_cdata_look_alikes_are_text():
+    m = parse("<?p <![CDATA[ ?><!-- ]]> <!x -->" + msg("<MsgType>text</MsgType><Content>正常</Content><MsgId>1</MsgId>"))
+    assert m.content == "正常"
+
+
+def test_a_deeply_nested_message_is_refused_not_a_crash():
+    deep = "<a>" * 3000 + "x" + "</a>" * 3000
+    with pytest.raises(ProtocolError) as err:
+        parse(msg(f"<MsgType>text</MsgType><Content>{deep}</Content><MsgId>1</MsgId>"))
+    assert err.value.status == 400
 
 
 def test_reply_prefixes_are_random_and_never_reused():
