@@ -73,6 +73,7 @@ class OfficeClassifier:
         """Build what ``classify_json`` builds on first use (numpy tables of
         the rules and the model, the model's evidence tables), so that a
         batch run pays it at start-up."""
+        normalize_many(["预热"])
         self.rules.score_batch(["预热", "你好"])
         if self.model is not None and self.mode != "rules":
             self.model.prepare_batch(is_word)

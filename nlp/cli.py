@@ -194,9 +194,10 @@ def cmd_classify(args) -> int:
     except Exception:  # only a head start: classify_json builds what it needs or goes one by one
         pass
     gc.freeze()
-    # a chunk makes tens of thousands of short-lived, acyclic objects: let the
-    # cyclic collector look at them a hundred times less often (the few
-    # cycles an error's traceback can make are still collected)
+    # a chunk makes tens of thousands of short-lived, acyclic objects: for
+    # the rest of this command (the process ends with it) the cyclic
+    # collector looks at them a hundred times less often (the few cycles an
+    # error's traceback can make are still collected)
     gc.set_threshold(70_000, 10, 10)
     out = sys.stdout
     dumps = json.dumps

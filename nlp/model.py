@@ -288,6 +288,10 @@ class LinearModel:
         """Build the tables of ``scores_batch`` and ``evidence_batch`` now
         (they are otherwise built on first use)."""
         self.scores_batch(["预热"])
+        if self._batch is not None:  # the hash tables of the widths a chunk's other characters lead to
+            width = self._batch[1].bit_length()
+            for bits in range(width, width + 4):
+                self._gram_table(bits)
         for head in self.heads:
             self._evidence_order(head, is_word)
 

@@ -357,9 +357,10 @@ def _alnum(s: str) -> str:
 
 class RuleBatch:
     """``Rules.score`` of a batch: ``kind``/``topic`` (n × 8 arrays in
-    KINDS/TOPICS order), ``whole`` (bool array), and ``matched(i, head,
-    cls)``, the cue phrases shown for a class, as ``score()`` would note
-    them. The same float additions in the same order as ``score()``."""
+    KINDS/TOPICS order), ``whole`` (bool array), and ``matched_all(head,
+    best, fired)``, the cue phrases shown for each text's class, as
+    ``score()`` would note them. The same float additions in the same order
+    as ``score()``."""
 
     def __init__(self, rules: Rules, t: dict, norms: list[str], matches: list, np):
         n = len(norms)
@@ -383,7 +384,7 @@ class RuleBatch:
                 sel = is_cue[pid]
                 hp, he, hm = pid[sel], e[sel], msg[sel]
                 if not len(hp):
-                    setattr(self, head + "_hits", (hp, hm, [0] * (n + 1)))
+                    setattr(self, head + "_hits", (hp, hm))
                     continue
                 # counted when it ends after every earlier cue of its head (its
                 # text's positions are after those of the texts before it)
@@ -397,8 +398,7 @@ class RuleBatch:
                 idx = np.repeat(first[hp] - np.cumsum(c) + c, c) + np.arange(c.sum())
                 out += np.bincount(np.repeat(hm, c) * out.shape[1] + cls[idx], weights=w[idx],
                                    minlength=n * out.shape[1]).reshape(n, out.shape[1])
-                bounds = np.searchsorted(hm, np.arange(n + 1))
-                setattr(self, head + "_hits", (hp, hm, bounds.tolist()))
+                setattr(self, head + "_hits", (hp, hm))
             gm = t["gmask"][pid]
             if gm.any():
                 acc = np.zeros(n, dtype=np.int64)
@@ -451,7 +451,7 @@ class RuleBatch:
         names = KINDS if head == "kind" else TOPICS
         hits = self.k_hits if head == "kind" else self.t_hits
         if hits is not None and len(hits[0]):
-            hp, hm, _ = hits
+            hp, hm = hits
             sel = self.t["shown_k" if head == "kind" else "shown_t"][hp, best[hm]] & fired[hm]
             texts = self.rules._texts
             for i, p in zip(hm[sel].tolist(), hp[sel].tolist()):

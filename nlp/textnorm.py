@@ -42,7 +42,8 @@ _HAN = re.compile("[\u4e00-\u9fff]")
 
 def normalize(text: str) -> str:
     """NFKC (full-width → half-width), traditional → simplified for common
-    characters, lower case, whitespace collapsed to one space, truncated."""
+    characters, lower case, whitespace collapsed to one space, truncated
+    (before and after: NFKC can make one character eighteen)."""
     if not text:
         return ""
     if len(text) > MAX_CHARS:
@@ -51,8 +52,11 @@ def normalize(text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
         if _TRAD_ANY.search(text):  # translate() looks up every character: only when needed
             text = text.translate(_TRAD_MAP)
-    text = text.lower()
-    return _SPACES.sub(" ", text).strip()
+    return _cut(_SPACES.sub(" ", text.lower()).strip())
+
+
+def _cut(norm: str) -> str:
+    return norm if len(norm) <= MAX_CHARS else norm[:MAX_CHARS].rstrip()
 
 
 def normalize_many(texts: list[str]) -> list[str]:
@@ -81,7 +85,7 @@ def normalize_many(texts: list[str]) -> list[str]:
             pieces.append(joined[pos:])
             joined = "".join(pieces)
     joined = _SPACES.sub(" ", joined.lower())
-    return [t.strip() for t in joined.split("\x00")]
+    return [_cut(t.strip()) for t in joined.split("\x00")]
 
 
 # ---------------------------------------------------------------- NFKC spans
@@ -143,8 +147,9 @@ _MARKS: list = []
 def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
     """The (start, end) of each run of characters that NFKC or the
     traditional table may change, with the character before the run (not a
-    NUL); None when numpy, the file of this Python's Unicode version or a
-    valid encoding (a lone surrogate) is missing."""
+    NUL); None without numpy or a valid encoding (a lone surrogate). The
+    unstable code points come from ``nfkc_unstable.txt`` when it was made
+    from this Python's Unicode version, else they are worked out here."""
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy comes with scikit-learn
@@ -154,8 +159,10 @@ def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
             version, ranges = read_unstable_file()
         except (OSError, ValueError):
             version, ranges = "", []
+        if version != unicodedata.unidata_version or not ranges:
+            ranges = unstable_ranges()  # another Python's Unicode: about a second, once
         marks = None
-        if version == unicodedata.unidata_version and ranges:
+        if ranges:
             marks = np.zeros(0x110000, dtype=bool)
             for a, b in ranges:
                 marks[a : b + 1] = True
@@ -179,7 +186,8 @@ def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
 
 
 class _Memo(dict):
-    """A span's replacement, remembered (the same few spans recur: 吗？)."""
+    """A short span's replacement, remembered (the same few spans recur:
+    吗？); a long one (a whole full-width text) is not kept."""
 
     def __init__(self, fn):
         super().__init__()
@@ -187,7 +195,7 @@ class _Memo(dict):
 
     def __missing__(self, s):
         v = self.fn(s)
-        if len(self) < 65536:
+        if len(s) <= 16 and len(self) < 65536:
             self[s] = v
         return v
 

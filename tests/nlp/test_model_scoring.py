@@ -106,16 +106,22 @@ def test_json_lines_equal_json_dumps_of_classify(clf):
 
 def test_batch_path_equals_one_by_one(clf, fresh_csv):
     import csv
+    import json
 
     with fresh_csv.open(encoding="utf-8", newline="") as f:
         texts = [r["text"] for r in csv.DictReader(f)]
     texts += ["在吗", "", "🙂", "不是投诉，就是想问问", "想投诉物业 应该找哪个部门", "举报举报", "hello", "人防" * 300,
               # greetings as the whole text, with emoji (beyond the BMP), spaces and punctuation around them
-              "你好😀😀😀😀", "在 吗 ？", "hello!!!", "１１１１１", "好的，谢谢啦～～", "你好呀" + "！" * 22, "你好呀" + "！" * 22 + "?"]
+              "你好😀😀😀😀", "在 吗 ？", "hello!!!", "１１１１１", "好的，谢谢啦～～", "你好呀" + "！" * 22, "你好呀" + "！" * 22 + "?",
+              # traditional, full-width, a character NFKC makes eighteen
+              "請問人防車位費用？", "ＡＢＣ１２３ 投訴", "\ufdfa" * 200]
     norms = [normalize(t) for t in texts]
     cores = clf._batch_cores(norms)
     assert cores is not None
     assert cores == [clf._core_norm(n, None) for n in norms]
+    # and end to end, from the raw texts to the JSON lines (a lone surrogate sends its chunk one by one)
+    for batch in (texts, texts + ["\ud800 車位"]):
+        assert clf.classify_json(batch) == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in batch]
     assert clf.rules.score_batch(["a\x00b", "c"]) is None  # NUL: one by one
 
 

@@ -29,10 +29,17 @@ def test_normalize_many_goes_one_by_one_where_it_must():
 
 
 @pytest.mark.skipif(textnorm.read_unstable_file()[0] != unicodedata.unidata_version,
-                    reason="nfkc_unstable.txt is of another Unicode version (the batch path then normalises whole texts)")
+                    reason="nfkc_unstable.txt is of another Unicode version (the batch path then works the table out at start)")
 def test_unstable_file_is_this_unicode_database():
     # regenerate with: python -c "from nlp.textnorm import write_unstable_file; write_unstable_file()"
     assert textnorm.read_unstable_file()[1] == textnorm.unstable_ranges()
+
+
+def test_a_text_nfkc_makes_longer_is_cut_the_same_way():
+    # U+FDFA becomes 18 characters: the normalised text is cut to MAX_CHARS again
+    texts = ["\ufdfa" * 1500, "车" * 1999 + "\ufdfa", "a " * 1999 + "\ufdfa"]
+    assert [len(n) <= textnorm.MAX_CHARS for n in normalize_many(texts)] == [True] * 3
+    assert normalize_many(texts) == [normalize(t) for t in texts]
 
 
 def test_normalize_many_without_the_unstable_table(monkeypatch):
