@@ -216,5 +216,22 @@ async def test_bulk_insert_errors_are_sqlalchemys(db_url):
     async with open_writer(db_url) as (engine, writer):
         bulk = BulkInsert(Message.__table__)
         await writer.transaction(bulk, [row])
-        with pytest.raises(IntegrityError):  # the same dedupe_key again
+        with pytest.raises(IntegrityError) as err:  # the same dedupe_key again
             await writer.transaction(bulk, [row])
+        assert "k1" not in str(err.value)  # parameters hidden from the message
+
+
+@pytest.mark.asyncio
+async def test_keys_present_after_close_does_not_reopen(sqlite_url):
+    from storage.models import DisclosureDialog
+
+    engine = create_engine(sqlite_url)
+    writer = IntakeWriter(engine)
+    try:
+        await writer.transaction(_add_dialogs, ["oA"])
+        assert await writer.keys_present(DisclosureDialog.openid, ["oA", "oB"]) == {"oA"}
+        writer.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await writer.keys_present(DisclosureDialog.openid, ["oA"])
+    finally:
+        await engine.dispose()
