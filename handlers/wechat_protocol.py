@@ -131,21 +131,32 @@ def envelope_encrypt(text: str) -> str:
     return encrypt.strip()
 
 
-# What may hold "<!" or "<?" without declaring anything, in the order an XML
-# reader meets them: the earliest wins, so a comment's text that looks like
-# CDATA (or the reverse) is taken as what it is.
-_INERT_MARKUP = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>", re.S)
+_MARKUP_OPEN = re.compile(r"<[!?]")
+# What may hold "<!" or "<?" without declaring anything, and how each ends.
+_INERT_MARKUP = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>"))
 
 
 def _refuse_declarations(text: str) -> None:
     """Refuse a markup declaration (<!DOCTYPE, <!ENTITY): WeChat never sends
     one, and ElementTree would act on it. Outside CDATA sections, comments
     and processing instructions, "<!" can only start one (raw "<" is not
-    allowed in text or attribute values)."""
+    allowed in text or attribute values). They are skipped in the order a
+    reader meets them, so a comment's text that looks like CDATA (or the
+    reverse) is taken as what it is; one pass, linear in the body."""
     if text.count("<!") == text.count("<![CDATA["):  # the usual case: every "<!" opens CDATA
         return
-    if "<!" in _INERT_MARKUP.sub("", text):
-        raise ProtocolError(400, "malformed XML (declarations are not accepted)")
+    pos = 0
+    while (m := _MARKUP_OPEN.search(text, pos)) is not None:
+        start = m.start()
+        for opener, closer in _INERT_MARKUP:
+            if text.startswith(opener, start):
+                end = text.find(closer, start + len(opener))
+                if end < 0:
+                    raise ProtocolError(400, f"malformed XML ({opener} without {closer})")
+                pos = end + len(closer)
+                break
+        else:
+            raise ProtocolError(400, "malformed XML (declarations are not accepted)")
 
 
 @dataclass(frozen=True)
