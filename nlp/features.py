@@ -20,7 +20,7 @@ def fold_digits(norm: str) -> str:
 
 def featurize(norm: str, *, ngram_max: int = 3, words: bool = True) -> set[str]:
     """Unique features of a normalised text (order is irrelevant)."""
-    t = _DIGITS.sub("0", norm)
+    t = fold_digits(norm)
     feats = set(t)
     feats.discard(" ")
     # the k-grams are the (k-1)-grams each extended by the character after

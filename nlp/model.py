@@ -32,7 +32,7 @@ import struct
 from pathlib import Path
 
 from .features import featurize, fold_digits
-from .textnorm import MAX_CHARS
+from .textnorm import MAX_CHARS, code_points, join_texts
 
 FORMAT = "gov-intake-linear/1"
 
@@ -158,7 +158,7 @@ class LinearModel:
         id (the model's characters first, then the batch's others), each
         1-, 2- and 3-gram of a text becomes one int64 key (text, ids), one
         sort deduplicates them per text, a hash table gives the known ones'
-        weight rows, and their exact int64 sums go through the same float
+        weight rows, and their exact sums go through the same float
         operations as ``scores_of``. None when this model or batch needs the
         one-by-one path (jieba words, TF-IDF, n-grams over 3, NUL or
         unencodable characters, too many distinct characters, no numpy)."""
@@ -168,14 +168,13 @@ class LinearModel:
             import numpy as np
         except ImportError:  # pragma: no cover - numpy comes with scikit-learn
             return None
-        joined = "\x00".join(norms)
-        if joined.count("\x00") != len(norms) - 1:
+        joined = join_texts(norms)
+        if joined is None:
             return None
-        joined = fold_digits(joined)  # digits never span two texts: as per text
-        try:
-            c = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        except UnicodeEncodeError:  # lone surrogates
+        c = code_points(np, fold_digits(joined))  # digits never span two texts: as per text
+        if c is None:
             return None
+        c = c.astype(np.int64)
         if self._batch is None:
             self._batch = self._batch_tables()
         code2id, base, W, _ = self._batch
@@ -279,9 +278,7 @@ class LinearModel:
         h = self.heads.get(head)
         if h is None or cls not in h[1]:
             return []
-        pos = self._positive.get((is_word, head, cls))
-        if pos is None:
-            pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
+        pos = self._positive_of(head, cls, is_word)
         return _pick([pos[f] for f in pos.keys() & feats], n)
 
     def prepare_batch(self, is_word=None) -> None:
@@ -342,10 +339,7 @@ class LinearModel:
             row_at: list[int] = []
             at = []
             for k, cls in enumerate(classes):
-                pos = self._positive.get((is_word, head, cls))
-                if pos is None:
-                    pos = self._positive[(is_word, head, cls)] = self._positive_features(head, cls, is_word)
-                ordered = sorted(pos.items(), key=lambda item: _evidence_key(item[1]))
+                ordered = sorted(self._positive_of(head, cls, is_word).items(), key=lambda item: _evidence_key(item[1]))
                 at.append(len(row_at))
                 for place, (f, (_, text)) in enumerate(ordered):
                     row = row_of[f]
@@ -356,10 +350,18 @@ class LinearModel:
                                                 np.array(at, dtype=np.int64), shown)
         return got
 
+    def _positive_of(self, head: str, cls: str, is_word) -> dict:
+        """``_positive_features``, built once per (is_word, head, class)."""
+        key = (is_word, head, cls)
+        pos = self._positive.get(key)
+        if pos is None:
+            pos = self._positive[key] = self._positive_features(head, cls, is_word)
+        return pos
+
     def _positive_features(self, head: str, cls: str, is_word) -> dict:
         """{feature: (weight on ``cls`` above the head's mean (times idf),
         text shown)} of the showable features that push ``head`` towards
-        ``cls``, built once per (is_word, head, class)."""
+        ``cls``."""
         off, classes, _ = self.heads[head]
         j = off + classes.index(cls)
         lo, hi = off, off + len(classes)

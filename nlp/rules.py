@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - the Python scan below finds the same h
     ahocorasick_rs = None
 
 from .base import KINDS, TOPICS
-from .textnorm import normalize
+from .textnorm import code_points, join_texts, normalize
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 
@@ -54,12 +54,6 @@ class RuleResult:
     kind_matched: dict  # class -> [phrases]
     topic_matched: dict
     whole_other: bool = False
-
-    def any_kind(self) -> bool:
-        return any(v > 0 for v in self.kind_scores.values())
-
-    def any_topic(self) -> bool:
-        return any(v > 0 for v in self.topic_scores.values())
 
 
 def _phrase_list(value, where: str) -> list[str]:
@@ -147,14 +141,10 @@ class Rules:
             ph.topic_moves = tuple(ph.topic) if ph.topic else None
         # one automaton for all phrases: every occurrence, overlapping ones too
         self._by_id = list(self._phrases.values())
-        # for RuleBatch.matched: per phrase id, its text and the classes it is shown for
-        self._texts = [ph.text for ph in self._by_id]
-        self._shown_k = [frozenset(c for c, _, note in ph.kind_moves or () if note) for ph in self._by_id]
-        self._shown_t = [frozenset(c for c, _ in ph.topic_moves or ()) for ph in self._by_id]
+        self._texts = [ph.text for ph in self._by_id]  # by phrase id
         self._ac = None
         if ahocorasick_rs is not None and self._by_id:
-            self._ac = ahocorasick_rs.AhoCorasick([ph.text for ph in self._by_id],
-                                                  matchkind=ahocorasick_rs.MatchKind.Standard)
+            self._ac = ahocorasick_rs.AhoCorasick(self._texts, matchkind=ahocorasick_rs.MatchKind.Standard)
 
     def _get(self, p: str) -> _Phrase:
         ph = self._phrases.get(p)
@@ -213,10 +203,10 @@ class Rules:
         tables = self._batch_tables(np)
         if tables is None:
             return None
-        joined = "\x00".join(norms)
-        if joined.count("\x00") != len(norms) - 1:
+        joined = join_texts(norms)
+        if joined is None:
             return None
-        return RuleBatch(self, tables, norms, self._ac.find_matches_as_indexes(joined, overlapping=True), np)
+        return RuleBatch(self, tables, norms, joined, self._ac.find_matches_as_indexes(joined, overlapping=True), np)
 
     def _batch_tables(self, np):
         t = getattr(self, "_btables", False)
@@ -243,12 +233,18 @@ class Rules:
             start = np.zeros(len(cnt) + 1, dtype=np.int64)
             np.cumsum(cnt, out=start[1:])
             return cnt, start[:-1], np.array(cls, dtype=np.int64), np.array(w, dtype=np.float64)
+        def shown(classes_of, idx):
+            out = np.zeros((len(self._by_id), len(idx)), dtype=bool)
+            for p, ph in enumerate(self._by_id):
+                for c in classes_of(ph):
+                    out[p, idx[c]] = True
+            return out
         t = self._btables = {
             "is_k": np.array([ph.kind_moves is not None for ph in self._by_id]),
             "is_t": np.array([ph.topic_moves is not None for ph in self._by_id]),
             # shown[phrase id, class]: the phrase is noted for the class (RuleBatch.matched_all)
-            "shown_k": np.array([[c in shown for c in KINDS] for shown in self._shown_k], dtype=bool).reshape(-1, len(KINDS)),
-            "shown_t": np.array([[c in shown for c in TOPICS] for shown in self._shown_t], dtype=bool).reshape(-1, len(TOPICS)),
+            "shown_k": shown(lambda ph: [c for c, _, note in ph.kind_moves or () if note], kidx),
+            "shown_t": shown(lambda ph: [c for c, _ in ph.topic_moves or ()], tidx),
             "k": flat(lambda ph: ph.kind_moves, kidx),
             "t": flat(lambda ph: ph.topic_moves, tidx),
             "gmask": np.array([sum(1 << bits[rg] for rg in set(ph.groups)) for ph in self._by_id], dtype=np.int64),
@@ -362,7 +358,7 @@ class RuleBatch:
     ``score()`` would note them. The same float additions in the same order
     as ``score()``."""
 
-    def __init__(self, rules: Rules, t: dict, norms: list[str], matches: list, np):
+    def __init__(self, rules: Rules, t: dict, norms: list[str], joined: str, matches: list, np):
         n = len(norms)
         self.n, self.norms, self.rules, self.t = n, norms, rules, t
         lens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
@@ -424,11 +420,8 @@ class RuleBatch:
             # such phrase (counted by numpy), are compared one by one
             cand = lens <= 24
             if cand.any():
-                try:
-                    codes = np.frombuffer("\x00".join(norms).encode("utf-32-le"), dtype=np.uint32)
-                except UnicodeEncodeError:  # a lone surrogate: compare every short text
-                    pass
-                else:
+                codes = code_points(np, joined)
+                if codes is not None:  # None for a lone surrogate: every short text is compared
                     bmp = codes < 0x10000  # beyond: not counted, so such texts stay candidates
                     alnum = np.zeros(len(codes), dtype=bool)
                     alnum[bmp] = _alnum_bmp(np)[codes[bmp]]
@@ -446,8 +439,15 @@ class RuleBatch:
         texts are selected by numpy and only the shown ones visited."""
         import numpy as np
 
-        n = self.n
-        out: list = [None] * n
+        out: list = [None] * self.n
+
+        def note(i: int, text: str) -> None:  # _note, for a list of lists
+            lst = out[i]
+            if lst is None:
+                out[i] = [text]
+            elif text not in lst:
+                lst.append(text)
+
         names = KINDS if head == "kind" else TOPICS
         hits = self.k_hits if head == "kind" else self.t_hits
         if hits is not None and len(hits[0]):
@@ -455,24 +455,12 @@ class RuleBatch:
             sel = self.t["shown_k" if head == "kind" else "shown_t"][hp, best[hm]] & fired[hm]
             texts = self.rules._texts
             for i, p in zip(hm[sel].tolist(), hp[sel].tolist()):
-                lst, text = out[i], texts[p]
-                if lst is None:
-                    out[i] = [text]
-                elif text not in lst:
-                    lst.append(text)
+                note(i, texts[p])
         for hit, h, cls, name in self.together:
             if h == head:
                 for i in np.flatnonzero(hit & fired & (best == names.index(cls))).tolist():
-                    lst = out[i]
-                    if lst is None:
-                        out[i] = [name]
-                    elif name not in lst:
-                        lst.append(name)
+                    note(i, name)
         if head == "kind":
             for i in np.flatnonzero(self.whole & fired & (best == KINDS.index("other"))).tolist():
-                lst = out[i]
-                if lst is None:
-                    out[i] = [self.norms[i]]
-                elif self.norms[i] not in lst:
-                    lst.append(self.norms[i])
+                note(i, self.norms[i])
         return out

@@ -59,6 +59,22 @@ def _cut(norm: str) -> str:
     return norm if len(norm) <= MAX_CHARS else norm[:MAX_CHARS].rstrip()
 
 
+def join_texts(texts: list[str]) -> str | None:
+    """The texts joined by NUL, the batch paths' one string for many texts;
+    None when a text holds a NUL itself (they then go one by one)."""
+    joined = "\x00".join(texts)
+    return joined if joined.count("\x00") == len(texts) - 1 else None
+
+
+def code_points(np, text: str):
+    """The code points of ``text`` as a uint32 array; None when it cannot be
+    encoded (a lone surrogate)."""
+    try:
+        return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    except UnicodeEncodeError:
+        return None
+
+
 def normalize_many(texts: list[str]) -> list[str]:
     """``[normalize(t) for t in texts]``, with each step done once over the
     texts joined by NUL (NFKC, case and whitespace never act across a NUL:
@@ -69,8 +85,8 @@ def normalize_many(texts: list[str]) -> list[str]:
     text is left as it is."""
     if not texts:
         return []
-    joined = "\x00".join([t if len(t) <= MAX_CHARS else t[:MAX_CHARS] for t in texts])
-    if joined.count("\x00") != len(texts) - 1:  # a text holds a NUL itself
+    joined = join_texts([t if len(t) <= MAX_CHARS else t[:MAX_CHARS] for t in texts])
+    if joined is None:
         return [normalize(t) for t in texts]
     if not joined.isascii():
         spans = _changing_spans(joined)
@@ -171,9 +187,8 @@ def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
     marks = _MARKS[0]
     if marks is None:
         return None
-    try:
-        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    except UnicodeEncodeError:
+    codes = code_points(np, joined)
+    if codes is None:
         return None
     at = np.flatnonzero(marks[codes])
     if not len(at):
@@ -185,22 +200,24 @@ def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-class _Memo(dict):
-    """A short span's replacement, remembered (the same few spans recur:
-    吗？); a long one (a whole full-width text) is not kept."""
+class Memo(dict):
+    """``fn`` of a string, remembered: ``memo[s]``. At most 65,536 strings
+    are kept, and none longer than ``longest`` when it is given."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, longest: int | None = None):
         super().__init__()
         self.fn = fn
+        self.longest = longest
 
     def __missing__(self, s):
         v = self.fn(s)
-        if len(s) <= 16 and len(self) < 65536:
+        if len(self) < 65536 and (self.longest is None or len(s) <= self.longest):
             self[s] = v
         return v
 
 
-_SIMPLIFIED = _Memo(lambda s: unicodedata.normalize("NFKC", s).translate(_TRAD_MAP))
+# the same few spans recur (吗？); a long one (a whole full-width text) is not kept
+_SIMPLIFIED = Memo(lambda s: unicodedata.normalize("NFKC", s).translate(_TRAD_MAP), longest=16)
 
 
 def is_contentless(norm: str) -> bool:
