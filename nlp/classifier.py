@@ -23,7 +23,7 @@ from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classificat
 from .model import LinearModel
 from .rules import Rules
 from .segment import is_word
-from .textnorm import han_count, is_contentless, normalize, normalize_many
+from .textnorm import Memo, han_count, is_contentless, normalize, normalize_many
 
 RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.976, 0.5→0.979 kind F1
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
@@ -155,12 +155,7 @@ class OfficeClassifier:
             kind, topic = kinds[i], topics[i]
             kmatched = kcues[i] or kev[i]
             tmatched = tcues[i] or tev[i]
-            if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
-                matched = _merge_matched(kmatched, tmatched)
-            elif kmatched or tmatched:
-                matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
-            else:
-                matched = ()
+            matched = _merge_matched(kmatched, tmatched)
             conf = kconf[i] if kconf[i] < tconf[i] else tconf[i]
             src = "combined" if kf[i] or tf[i] else "model"
             append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
@@ -231,10 +226,7 @@ class OfficeClassifier:
                 fallback="other" if rr.whole_other or (max(rr.kind_scores.values()) <= 0 and (han_count(norm) < 4 or self.mode == "rules")) else None)
         topic, tconf, tmatched, tsrc = self._decide("topic", rr.topic_scores, rr.topic_matched, raw, self._tp, feats,
                                                     fallback="general" if max(rr.topic_scores.values()) <= 0 and (kind == "other" or self.mode == "rules") else None)
-        if kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE):
-            matched = _merge_matched(kmatched, tmatched)
-        else:
-            matched = tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
+        matched = _merge_matched(kmatched, tmatched)
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
         return (kind, topic, conf, matched, conf < REVIEW_BELOW, src)
@@ -300,22 +292,8 @@ class OfficeClassifier:
         return best, conf, matched, src
 
 
-def _json_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
-class _JsonStrings(dict):
-    """str -> its JSON literal, remembered (kinds, topics, cue phrases and
-    model words repeat; a bounded number of other strings are kept)."""
-
-    def __missing__(self, s):
-        j = _json_str(s)
-        if len(self) < 65536:
-            self[s] = j
-        return j
-
-
-_JSON_STR = _JsonStrings()
+# str -> its JSON literal (kinds, topics, cue phrases and model words repeat)
+_JSON_STR = Memo(lambda s: json.dumps(s, ensure_ascii=False))
 _FLOAT_REPR = float.__repr__
 
 
@@ -364,7 +342,12 @@ _EVIDENCE = object()  # marks a list of model n-grams (not rule cues)
 
 
 def _merge_matched(kmatched: list, tmatched: list) -> tuple[str, ...]:
-    """Rule cues first; a model n-gram already inside a shown word is dropped."""
+    """The words shown for both heads, kind's first, each once. Where one
+    head's words are the model's (marked ``_EVIDENCE``) and the other's are
+    not empty: rule cues first, and a model n-gram already inside a shown
+    word is dropped."""
+    if not (kmatched and tmatched and (kmatched[-1] is _EVIDENCE or tmatched[-1] is _EVIDENCE)):
+        return tuple(dict.fromkeys(x for x in kmatched + tmatched if x is not _EVIDENCE))
     rule_words = [x for lst in (kmatched, tmatched) if lst[-1] is not _EVIDENCE for x in lst]
     out = list(dict.fromkeys(rule_words))
     for lst in (kmatched, tmatched):
