@@ -448,8 +448,8 @@ class IntakeWriter:
         quote = self._sync_engine.dialect.identifier_preparer.quote
         sql_of = f"SELECT {quote(column.name)} FROM {quote(column.table.name)} WHERE {quote(column.name)} IN "
         found: set = set()
-        for i in range(0, len(keys), 500):  # within SQLite's limit of bound variables
-            chunk = keys[i : i + 500]
+        for i in range(0, len(keys), queries.SQLITE_MAX_VARIABLES):
+            chunk = keys[i : i + queries.SQLITE_MAX_VARIABLES]
             sql = sql_of + f"({','.join('?' * len(chunk))})"
             try:
                 found.update(row[0] for row in self._raw_reader.execute(sql, chunk))

@@ -234,6 +234,9 @@ async def iter_corrections(session: AsyncSession):
         yield row[0], row[1], row[2]
 
 
+SQLITE_MAX_VARIABLES = 999  # bound values in one statement: the limit of SQLite's older builds
+
+
 def _sqlite_run(conn: Connection, sql: str, params, *, many: bool = False) -> list[tuple]:
     """``sql`` on the connection's own DBAPI cursor, inside its current
     transaction: none of SQLAlchemy's per-statement machinery (on the intake
@@ -343,7 +346,7 @@ class BulkInsert:
         names = ", ".join(self._quote(dialect, c.name) for c in columns)
         head = f"INSERT INTO {self._quote(dialect, table.name)} ({names}) VALUES "
         row_sql = "(" + ", ".join("?" * len(columns)) + ")"
-        per_chunk = max(1, 999 // len(columns))  # SQLite's oldest variable limit
+        per_chunk = max(1, SQLITE_MAX_VARIABLES // len(columns))
         plan = (columns, [c.default for c in extra], processors, head, row_sql, per_chunk)
         self._plans[(dialect, keys)] = plan  # per dialect instance: their type processors may differ
         return plan
