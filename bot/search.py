@@ -27,14 +27,12 @@ MAX_QUERY_TOKENS = 12
 
 
 def _normalise(tokens) -> list[str]:
-    out: list[str] = []
-    for tok in tokens:
-        tok = unicodedata.normalize("NFKC", tok).lower()
-        if tok.isalnum():  # letters and digits only, the usual case: [^\W_]+ would keep it whole
-            out.append(tok)
-        else:
-            out.extend(_TOKEN.findall(tok))
-    return out
+    """Each token NFKC-normalised, lower-cased and split into its runs of
+    letters and digits, done once over the tokens joined by newlines
+    instead of token by token (a third of the cost): a newline composes
+    with nothing and is neither a letter nor cased, so no run, composition
+    or final-sigma rule crosses it, and the result is the same."""
+    return _TOKEN.findall(unicodedata.normalize("NFKC", "\n".join(tokens)).lower())
 
 
 def document_tokens(*texts: str | None) -> str:

@@ -92,6 +92,31 @@ def test_search_tokens_find_parts_of_long_words():
     assert query_tokens("!!!") == []
 
 
+def test_search_tokens_normalise_each_token_on_its_own():
+    """_normalise works over the tokens joined by newlines; the result must be
+    what each token normalised on its own gives, also where NFKC composes,
+    expands or reorders, and where lower case depends on a neighbour."""
+    import random
+    import re
+    import unicodedata
+
+    from bot.search import _normalise
+
+    def token_by_token(tokens):
+        out = []
+        for tok in tokens:
+            out.extend(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", tok).lower()))
+        return out
+
+    tricky = ["e", "\u0301", "a\u0323\u0301", "ΟΔΟΣ", "Σ", "ς", "¼", "㍱", "ﬁ", "İ", "Ｉ", "_x_", "\n", "",
+              "\u200b", "\u00a0", "ｶﾞ", "ﾞ", "人防车位", "A1", "①", "⑩号楼"]
+    rnd = random.Random(7)
+    for _ in range(3000):
+        tokens = [rnd.choice(tricky) for _ in range(rnd.randint(0, 6))]
+        assert _normalise(tokens) == token_by_token(tokens), tokens
+    assert _normalise(["ΟΔΟΣ", "Σ"]) == ["οδος", "σ"]  # final sigma: decided within each token
+
+
 def test_holiday_form_dates_and_ranges():
     assert parse_days("2027-01-01\n2027-02-05..2027-02-07, 2027-05-01", 2027) == [
         date(2027, 1, 1), date(2027, 2, 5), date(2027, 2, 6), date(2027, 2, 7), date(2027, 5, 1)]
