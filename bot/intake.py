@@ -384,6 +384,11 @@ class IntakeWriter:
         loop = asyncio.get_running_loop()
         try:
             while self._queue:
+                # One turn of the loop first: the submitters woken by the last
+                # group (the group committer with its next batch) join this
+                # one, instead of the stragglers already queued taking a
+                # commit of their own and the batch waiting for it.
+                await asyncio.sleep(0)
                 group = self._queue[: self._max_group]
                 del self._queue[: self._max_group]
                 try:

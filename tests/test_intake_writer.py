@@ -93,6 +93,43 @@ async def test_a_burst_pays_few_commits_on_sqlite(sqlite_url):
 
 
 @pytest.mark.asyncio
+async def test_a_submitter_woken_by_its_commit_shares_the_next_one(sqlite_url):
+    """The group committer hands in its next batch as soon as the last one
+    is committed; what queued meanwhile (a dialog step, say) must wait that
+    one turn and share its commit, not take a commit of its own first."""
+    import time
+
+    async with open_writer(sqlite_url) as (engine, writer):
+        groups: list[int] = []
+        run_group = writer._run_group
+
+        def counting(group):
+            groups.append(len(group))
+            return run_group(group)
+
+        writer._run_group = counting
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        def first(conn):
+            loop.call_soon_threadsafe(started.set)
+            time.sleep(0.05)  # the straggler queues while this group runs
+            return _add_day(conn, "2026-03-01", 1)
+
+        async def batches():
+            await writer.transaction(first)
+            return await writer.transaction(_add_day, "2026-03-02", 2)  # handed in on waking
+
+        async def straggler():
+            await started.wait()
+            return await writer.transaction(_add_day, "2026-03-03", 3)
+
+        assert await asyncio.gather(batches(), straggler()) == [2, 3]
+        assert groups == [1, 2]
+        assert await _days(engine) == {"2026-03-01": 1, "2026-03-02": 2, "2026-03-03": 3}
+
+
+@pytest.mark.asyncio
 async def test_bulk_insert_stores_what_sqlalchemy_would(db_url):
     """The fast insert gives the same rows back as an ordinary insert:
     types converted, model defaults applied, RETURNING matched by value."""
