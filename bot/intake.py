@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import queries
 from storage.db import create_sync_engine
+from storage.sqlite_fast import SQLITE_MAX_VARIABLES, BulkInsert
 from storage.models import AuditEntry, Case, KbAnswer, Message
 
 from . import metrics
@@ -59,10 +60,10 @@ class IntakeContext:
 
 
 # Prepared once: see storage/queries.py.
-_NEW_CASES = queries.BulkInsert(Case.__table__, returning=("id", "number"))
-_NEW_MESSAGES = queries.BulkInsert(Message.__table__)
-_NEW_AUDIT = queries.BulkInsert(AuditEntry.__table__)
-_NEW_ANSWERS = queries.BulkInsert(KbAnswer.__table__)
+_NEW_CASES = BulkInsert(Case.__table__, returning=("id", "number"))
+_NEW_MESSAGES = BulkInsert(Message.__table__)
+_NEW_AUDIT = BulkInsert(AuditEntry.__table__)
+_NEW_ANSWERS = BulkInsert(KbAnswer.__table__)
 
 
 def record_inbound_sync(
@@ -453,8 +454,8 @@ class IntakeWriter:
         quote = self._sync_engine.dialect.identifier_preparer.quote
         sql_of = f"SELECT {quote(column.name)} FROM {quote(column.table.name)} WHERE {quote(column.name)} IN "
         found: set = set()
-        for i in range(0, len(keys), queries.SQLITE_MAX_VARIABLES):
-            chunk = keys[i : i + queries.SQLITE_MAX_VARIABLES]
+        for i in range(0, len(keys), SQLITE_MAX_VARIABLES):
+            chunk = keys[i : i + SQLITE_MAX_VARIABLES]
             sql = sql_of + f"({','.join('?' * len(chunk))})"
             try:
                 found.update(row[0] for row in self._raw_reader.execute(sql, chunk))

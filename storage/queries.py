@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Select, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from .types import UTCDateTime
 from .models import (
     ApiToken,
     AuditEntry,
@@ -27,6 +24,7 @@ from .models import (
     Message,
     User,
 )
+from .sqlite_fast import Prepared
 
 
 def insert_for(dialect_name: str, table):
@@ -40,8 +38,8 @@ def dialect_insert(conn: Connection | AsyncConnection | AsyncSession, table):
 
 
 # The intake path runs these on every batch of messages. Built once with
-# bind parameters: building a statement costs SQLAlchemy several times what
-# executing it costs.
+# bind parameters (building a statement costs SQLAlchemy several times what
+# executing it costs) and run as ``Prepared`` (storage/sqlite_fast.py).
 
 _DELIVERIES = (
     select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
@@ -85,19 +83,23 @@ def _dialect_statements(dialect):
 
 _BY_DIALECT = {name: _dialect_statements(name) for name in ("sqlite", "postgresql")}
 
+_DELIVERIES_RUN, _EXTERNAL_RUN, _CONTACT_IDS_RUN = Prepared(_DELIVERIES), Prepared(_EXTERNAL), Prepared(_CONTACT_IDS)
+_OPEN_CASES_RUN = {name: Prepared(stmt) for name, stmt in _OPEN_CASES.items()}
+_BY_DIALECT_RUN = {name: tuple(Prepared(stmt) for stmt in stmts) for name, stmts in _BY_DIALECT.items()}
+
 
 def existing_deliveries(conn: Connection, keys: Sequence[str]) -> dict[str, tuple]:
     """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
     if not keys:
         return {}
-    return {r[0]: tuple(r[1:]) for r in conn.execute(_DELIVERIES, {"keys": list(keys)})}
+    return {r[0]: r[1:] for r in _DELIVERIES_RUN(conn, {"keys": list(keys)})}
 
 
 def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
     """external_id → (case id, number, kind) on a channel."""
     if not ids:
         return {}
-    return {r[0]: tuple(r[1:]) for r in conn.execute(_EXTERNAL, {"channel": channel, "ids": list(ids)})}
+    return {r[0]: r[1:] for r in _EXTERNAL_RUN(conn, {"channel": channel, "ids": list(ids)})}
 
 
 def ensure_contacts(
@@ -106,11 +108,11 @@ def ensure_contacts(
     """identity → contact id, inserting the ones not seen yet (race-safe)."""
     if not people:
         return {}
-    found = dict(conn.execute(_CONTACT_IDS, {"channel": channel, "identities": list(people)}).all())
+    found = dict(_CONTACT_IDS_RUN(conn, {"channel": channel, "identities": list(people)}))
     missing = sorted(i for i in people if i not in found)  # one order: no deadlock between workers
     if missing:
-        conn.execute(
-            _BY_DIALECT[conn.dialect.name][0],
+        _BY_DIALECT_RUN[conn.dialect.name][0](
+            conn,
             [
                 {"channel": channel, "identity": i, "name": people[i].get("name"),
                  "phone": people[i].get("phone"), "applicant_type": people[i].get("applicant_type"),
@@ -118,7 +120,7 @@ def ensure_contacts(
                 for i in missing
             ],
         )
-        found.update(conn.execute(_CONTACT_IDS, {"channel": channel, "identities": missing}).all())
+        found.update(_CONTACT_IDS_RUN(conn, {"channel": channel, "identities": missing}))
     return found
 
 
@@ -127,16 +129,16 @@ def open_cases_of(conn: Connection, contact_ids: Iterable[int], statuses: Iterab
     ids = list(set(contact_ids))
     if not ids:
         return {}
-    rows = conn.execute(_OPEN_CASES[conn.dialect.name], {"ids": ids, "statuses": sorted(statuses)})
+    rows = _OPEN_CASES_RUN[conn.dialect.name](conn, {"ids": ids, "statuses": sorted(statuses)})
     latest: dict[int, tuple] = {}
     for r in rows:
-        latest[r[0]] = tuple(r[1:])  # ordered ascending: the last one wins
+        latest[r[0]] = r[1:]  # ordered ascending: the last one wins
     return latest
 
 
 def allocate_sequences(conn: Connection, day: date, count: int) -> range:
     """Reserve ``count`` consecutive numbers of ``day``'s sequence."""
-    end = conn.execute(_BY_DIALECT[conn.dialect.name][1], {"day": day, "count": count}).scalar_one()
+    ((end,),) = _BY_DIALECT_RUN[conn.dialect.name][1](conn, {"day": day, "count": count})
     return range(end - count + 1, end + 1)
 
 
@@ -232,121 +234,3 @@ async def iter_corrections(session: AsyncSession):
     result = await session.stream(select(Correction.text, Correction.kind, Correction.topic).order_by(Correction.id))
     async for row in result:
         yield row[0], row[1], row[2]
-
-
-SQLITE_MAX_VARIABLES = 999  # bound values in one statement: the limit of SQLite's older builds
-
-
-def _sqlite_run(conn: Connection, sql: str, params, *, many: bool = False) -> list[tuple]:
-    """``sql`` on the connection's own DBAPI cursor, inside its current
-    transaction: none of SQLAlchemy's per-statement machinery (on the intake
-    path it cost more than SQLite's work). A driver error is raised as
-    SQLAlchemy's (IntegrityError and so on), parameters hidden."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        if many:
-            cursor.executemany(sql, params)
-            return []
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
-                                  dialect=conn.dialect) from exc
-    finally:
-        cursor.close()
-
-
-def _bind_processor(type_, dialect):
-    """The column type's bind processor; for ``UTCDateTime`` on SQLite one
-    function doing what its two layers do (the same text, checked once on a
-    sample against SQLAlchemy's own)."""
-    own = type_._cached_bind_processor(dialect)
-    if dialect.name != "sqlite" or not isinstance(type_, UTCDateTime):
-        return own
-    sample = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=timezone(timedelta(hours=8)))
-    if own is None or own(sample) != _sqlite_utc_text(sample) or own(sample.replace(microsecond=0)) != \
-            _sqlite_utc_text(sample.replace(microsecond=0)):
-        return own
-    return _sqlite_utc_text
-
-
-def _sqlite_utc_text(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    v = value.astimezone(timezone.utc)
-    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-
-
-class BulkInsert:
-    """INSERT of many rows for the intake path, without SQLAlchemy's
-    per-row statement machinery on SQLite: the SQL and every value's
-    conversion come from SQLAlchemy (the column types' own bind processors
-    and the models' defaults), prepared once per set of keys; rows then go
-    to the connection's sqlite3 cursor as plain tuples (``_sqlite_run``:
-    errors are still SQLAlchemy's, and parameters stay hidden). Other
-    databases take the ordinary ``insert()`` path.
-
-    ``returning`` names columns to return, one tuple per row (SQLite does
-    not promise their order).
-    """
-
-    def __init__(self, table, returning: tuple[str, ...] = ()):
-        self.table = table
-        self.returning = returning
-        self._plans: dict[tuple, tuple] = {}
-        self._core = insert(table).returning(*(table.c[n] for n in returning)) if returning else insert(table)
-
-    def __call__(self, conn: Connection, rows: list[dict]) -> list[tuple]:
-        if not rows:
-            return []
-        keys = tuple(rows[0])
-        if any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows):
-            raise ValueError(f"{self.table.name}: every row must have the same keys")
-        plan = self._plans.get((conn.dialect, keys)) or self._plan(conn.dialect, keys)
-        if conn.dialect.name != "sqlite":
-            result = conn.execute(self._core, rows)
-            return [tuple(r) for r in result] if self.returning else []
-        columns, extra, processors, head, row_sql, per_chunk = plan
-        params = []
-        for row in rows:
-            values = [row[k] for k in keys]
-            values += [default.arg(None) if default.is_callable else default.arg for default in extra]
-            params.append(tuple(p(v) if p is not None else v for p, v in zip(processors, values)))
-        if not self.returning:
-            _sqlite_run(conn, head + row_sql, params, many=True)
-            return []
-        out: list[tuple] = []
-        tail = " RETURNING " + ", ".join(self._quote(conn.dialect, n) for n in self.returning)
-        for start in range(0, len(params), per_chunk):
-            chunk = params[start:start + per_chunk]
-            sql = head + ", ".join([row_sql] * len(chunk)) + tail
-            out.extend(_sqlite_run(conn, sql, tuple(v for row in chunk for v in row)))
-        return out  # in no promised order: match rows by a unique column
-
-    @staticmethod
-    def _quote(dialect, name: str) -> str:
-        return dialect.identifier_preparer.quote(name)
-
-    def _plan(self, dialect, keys: tuple) -> tuple:
-        table = self.table
-        unknown = [k for k in keys if k not in table.c]
-        if unknown:
-            raise KeyError(f"{table.name} has no column {unknown}")
-        columns = [table.c[k] for k in keys]
-        extra = [c for c in table.c if c.key not in keys and c.default is not None and not c.primary_key]
-        for c in extra:  # a value, or a function of nothing (inspect sees through SQLAlchemy's wrapper)
-            d = c.default
-            plain = d.is_scalar or (d.is_callable and not inspect.signature(d.arg).parameters)
-            if not plain or getattr(d, "is_sequence", False):
-                raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
-        columns += extra
-        processors = [_bind_processor(c.type, dialect) for c in columns]
-        names = ", ".join(self._quote(dialect, c.name) for c in columns)
-        head = f"INSERT INTO {self._quote(dialect, table.name)} ({names}) VALUES "
-        row_sql = "(" + ", ".join("?" * len(columns)) + ")"
-        per_chunk = max(1, SQLITE_MAX_VARIABLES // len(columns))
-        plan = (columns, [c.default for c in extra], processors, head, row_sql, per_chunk)
-        self._plans[(dialect, keys)] = plan  # per dialect instance: their type processors may differ
-        return plan

@@ -136,7 +136,7 @@ async def test_bulk_insert_stores_what_sqlalchemy_would(db_url):
     from datetime import datetime, timedelta, timezone
 
     from storage.models import AuditEntry
-    from storage.queries import BulkInsert
+    from storage.sqlite_fast import BulkInsert
 
     engine = create_engine(db_url)
     at = datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
@@ -163,10 +163,63 @@ async def test_bulk_insert_stores_what_sqlalchemy_would(db_url):
         await engine.dispose()
 
 
+@pytest.mark.asyncio
+async def test_prepared_statements_give_what_sqlalchemy_gives(db_url):
+    """``Prepared`` against SQLAlchemy's own execution of the same statement:
+    the same rows (datetimes aware and in UTC, JSON decoded), IN lists of
+    any length, a literal of the statement, RETURNING, several rows at once,
+    and the same errors."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from sqlalchemy import bindparam, literal_column, update
+
+    from storage import queries
+    from storage.models import DisclosureDialog
+    from storage.sqlite_fast import Prepared
+
+    engine = create_engine(db_url)
+    at = datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
+    D = DisclosureDialog
+    dialogs = [{"openid": f"o{i}", "step": "name" if i % 2 else "done", "data": {"keys": [f"k{i}"], "名": "张三"},
+                "updated_at": at + timedelta(minutes=i)} for i in range(7)]
+    pick = select(D.openid, D.step, D.data, D.updated_at, literal_column("7")).where(
+        D.openid.in_(bindparam("ids", expanding=True)), D.step != "cancelled").order_by(D.openid)
+    try:
+        async with engine.begin() as conn:
+            add_new = queries.insert_for(conn.dialect.name, D).on_conflict_do_nothing(index_elements=["openid"])
+            await conn.run_sync(Prepared(add_new), dialogs[:4])  # several rows: one executemany
+            await conn.execute(add_new, dialogs[4:])
+            await conn.run_sync(Prepared(add_new), dialogs[:1])  # a conflict: nothing
+            save = update(D).where(D.openid == bindparam("key_openid")).returning(D.openid, D.updated_at)
+            saved = await conn.run_sync(Prepared(save), {"key_openid": "o3", "step": "info", "updated_at": at})
+            assert saved == [("o3", at)] and saved[0][1].utcoffset() == timedelta(0)
+            run = Prepared(pick)
+            for ids in (["o1"], ["o0", "o2", "o3", "nobody"], [f"o{i}" for i in range(7)], ["o6", "o5"]):
+                theirs = [tuple(r) for r in await conn.execute(pick, {"ids": ids})]
+                ours = await conn.run_sync(run, {"ids": ids})
+                assert ours == theirs and ours
+                assert all(isinstance(r[2], dict) and r[3].tzinfo is not None for r in ours)
+            counter = queries._BY_DIALECT_RUN[conn.dialect.name][1]
+            assert await conn.run_sync(counter, {"day": date(2026, 11, 25), "count": 3}) == [(3,)]
+            assert await conn.run_sync(counter, {"day": date(2026, 11, 25), "count": 2}) == [(5,)]
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.run_sync(Prepared(insert(D)), [dict(dialogs[0], step="x")])
+        with pytest.raises(ValueError):  # an empty IN list is the caller's to skip
+            async with engine.begin() as conn:
+                await conn.run_sync(run, {"ids": []}) if conn.dialect.name == "sqlite" else _raise(ValueError)
+    finally:
+        await engine.dispose()
+
+
+def _raise(exc_type):
+    raise exc_type()
+
+
 def test_bulk_insert_refuses_what_it_cannot_do_faithfully():
     from sqlalchemy import Column, Integer, MetaData, Table, create_engine as create_sync
 
-    from storage.queries import BulkInsert
+    from storage.sqlite_fast import BulkInsert
 
     t = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("a", Integer),
               Column("b", Integer, default=lambda ctx: ctx.get_current_parameters()["a"] + 1))
@@ -224,7 +277,7 @@ def test_the_fast_utc_text_is_sqlalchemys():
 
     from sqlalchemy.dialects import sqlite
 
-    from storage.queries import _bind_processor, _sqlite_utc_text
+    from storage.sqlite_fast import _bind_processor, _sqlite_utc_text
     from storage.types import UTCDateTime
 
     dialect = sqlite.dialect()
@@ -244,7 +297,7 @@ def test_the_fast_utc_text_is_sqlalchemys():
 @pytest.mark.asyncio
 async def test_bulk_insert_errors_are_sqlalchemys(db_url):
     from storage.models import Message
-    from storage.queries import BulkInsert
+    from storage.sqlite_fast import BulkInsert
 
     from datetime import datetime, timezone
 

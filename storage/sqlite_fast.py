@@ -1,0 +1,213 @@
+"""The intake path's statements on SQLite without SQLAlchemy's
+per-statement machinery, which costs more than SQLite's own work there:
+SQLAlchemy still writes the SQL and does every value's conversion, and
+errors are still SQLAlchemy's. Other databases go through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from .types import UTCDateTime
+
+SQLITE_MAX_VARIABLES = 999  # bound values in one statement: the limit of SQLite's older builds
+
+
+def _sqlite_run(conn: Connection, sql: str, params, *, many: bool = False) -> list[tuple]:
+    """``sql`` on the connection's own DBAPI cursor, inside its current
+    transaction: none of SQLAlchemy's per-statement machinery (on the intake
+    path it cost more than SQLite's work). A driver error is raised as
+    SQLAlchemy's (IntegrityError and so on), parameters hidden."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
+class Prepared:
+    """A Core statement (SELECT, INSERT, UPDATE; RETURNING allowed) for the
+    intake path, run on SQLite's own cursor: SQLAlchemy compiles it and
+    supplies every bind and result conversion, once per shape (the keys
+    given, the length of each expanding IN list); an execution then only
+    orders the values, converts them and runs the SQL, a tenth of
+    ``conn.execute``'s cost. Other databases take ``conn.execute``.
+
+    Called with one dict of parameters it returns the rows as tuples; with
+    a list of dicts (no RETURNING) it runs them as one executemany.
+    """
+
+    def __init__(self, stmt):
+        self.stmt = stmt
+        self._expanding = tuple(sorted(
+            b.key for b in stmt._get_embedded_bindparams() if getattr(b, "expanding", False)))
+        self._plans: dict[tuple, tuple] = {}
+
+    def __call__(self, conn: Connection, params: dict | list[dict]) -> list[tuple]:
+        many = isinstance(params, list)
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(self.stmt, params)
+            return [] if many else ([tuple(r) for r in result] if result.returns_rows else [])
+        if many and not params:
+            return []
+        first = params[0] if many else params
+        shape = (conn.dialect, tuple(first), tuple(len(first[k]) for k in self._expanding))
+        sql, slots, results = self._plans.get(shape) or self._plan(shape, first, many)
+        if many:
+            _sqlite_run(conn, sql, [self._args(slots, p) for p in params], many=True)
+            return []
+        rows = _sqlite_run(conn, sql, self._args(slots, params))
+        if results:
+            return [tuple(f(v) if f is not None else v for f, v in zip(results, row)) for row in rows]
+        return rows
+
+    @staticmethod
+    def _args(slots, params: dict) -> tuple:
+        # A slot: (name, index into an expanded list or None, conversion) or
+        # (None, the statement's own literal value, None).
+        out = []
+        for name, index, convert in slots:
+            if name is None:
+                out.append(index)
+                continue
+            value = params[name] if index is None else params[name][index]
+            out.append(convert(value) if convert is not None else value)
+        return tuple(out)
+
+    def _plan(self, shape: tuple, params: dict, many: bool) -> tuple:
+        dialect, keys, lengths = shape
+        if any(n == 0 for n in lengths):
+            raise ValueError("an empty IN list: ask nothing instead")
+        if many and getattr(self.stmt, "_returning", ()):
+            raise ValueError("RETURNING with several rows: SQLite gives no order to match them by")
+        compiled = self.stmt.compile(dialect=dialect, column_keys=list(keys))
+        state = compiled.construct_expanded_state(params)
+        if not dialect.positional or state.positiontup is None or compiled.escaped_bind_names:
+            raise ValueError("expected positional parameters under their own names")
+        expanded_from = {n: (orig, i) for orig, names in state.parameter_expansion.items()
+                         for i, n in enumerate(names)}
+        own = compiled._bind_processors  # by parameter name; an expanded list's items take its list's
+        slots = []
+        for name in state.positiontup:
+            if name in expanded_from:
+                orig, i = expanded_from[name]
+                slots.append((orig, i, state.processors.get(name) or own.get(orig)))
+                continue
+            convert = own.get(name)
+            if name in params:
+                slots.append((name, None, convert))
+            else:  # a literal of the statement itself (x == 5 binds 5)
+                value = state.parameters[name]
+                slots.append((None, convert(value) if convert is not None else value, None))
+        results = tuple(c.type._cached_result_processor(dialect, None) for c in compiled._result_columns)
+        plan = (state.statement, tuple(slots), results if any(results) else ())
+        self._plans[shape] = plan
+        return plan
+
+
+def _bind_processor(type_, dialect):
+    """The column type's bind processor; for ``UTCDateTime`` on SQLite one
+    function doing what its two layers do (the same text, checked once on a
+    sample against SQLAlchemy's own)."""
+    own = type_._cached_bind_processor(dialect)
+    if dialect.name != "sqlite" or not isinstance(type_, UTCDateTime):
+        return own
+    sample = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=timezone(timedelta(hours=8)))
+    if own is None or own(sample) != _sqlite_utc_text(sample) or own(sample.replace(microsecond=0)) != \
+            _sqlite_utc_text(sample.replace(microsecond=0)):
+        return own
+    return _sqlite_utc_text
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    v = value.astimezone(timezone.utc)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+
+
+class BulkInsert:
+    """INSERT of many rows for the intake path, without SQLAlchemy's
+    per-row statement machinery on SQLite: the SQL and every value's
+    conversion come from SQLAlchemy (the column types' own bind processors
+    and the models' defaults), prepared once per set of keys; rows then go
+    to the connection's sqlite3 cursor as plain tuples (``_sqlite_run``:
+    errors are still SQLAlchemy's, and parameters stay hidden). Other
+    databases take the ordinary ``insert()`` path.
+
+    ``returning`` names columns to return, one tuple per row (SQLite does
+    not promise their order).
+    """
+
+    def __init__(self, table, returning: tuple[str, ...] = ()):
+        self.table = table
+        self.returning = returning
+        self._plans: dict[tuple, tuple] = {}
+        self._core = insert(table).returning(*(table.c[n] for n in returning)) if returning else insert(table)
+
+    def __call__(self, conn: Connection, rows: list[dict]) -> list[tuple]:
+        if not rows:
+            return []
+        keys = tuple(rows[0])
+        if any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows):
+            raise ValueError(f"{self.table.name}: every row must have the same keys")
+        plan = self._plans.get((conn.dialect, keys)) or self._plan(conn.dialect, keys)
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(self._core, rows)
+            return [tuple(r) for r in result] if self.returning else []
+        columns, extra, processors, head, row_sql, per_chunk = plan
+        params = []
+        for row in rows:
+            values = [row[k] for k in keys]
+            values += [default.arg(None) if default.is_callable else default.arg for default in extra]
+            params.append(tuple(p(v) if p is not None else v for p, v in zip(processors, values)))
+        if not self.returning:
+            _sqlite_run(conn, head + row_sql, params, many=True)
+            return []
+        out: list[tuple] = []
+        tail = " RETURNING " + ", ".join(self._quote(conn.dialect, n) for n in self.returning)
+        for start in range(0, len(params), per_chunk):
+            chunk = params[start:start + per_chunk]
+            sql = head + ", ".join([row_sql] * len(chunk)) + tail
+            out.extend(_sqlite_run(conn, sql, tuple(v for row in chunk for v in row)))
+        return out  # in no promised order: match rows by a unique column
+
+    @staticmethod
+    def _quote(dialect, name: str) -> str:
+        return dialect.identifier_preparer.quote(name)
+
+    def _plan(self, dialect, keys: tuple) -> tuple:
+        table = self.table
+        unknown = [k for k in keys if k not in table.c]
+        if unknown:
+            raise KeyError(f"{table.name} has no column {unknown}")
+        columns = [table.c[k] for k in keys]
+        extra = [c for c in table.c if c.key not in keys and c.default is not None and not c.primary_key]
+        for c in extra:  # a value, or a function of nothing (inspect sees through SQLAlchemy's wrapper)
+            d = c.default
+            plain = d.is_scalar or (d.is_callable and not inspect.signature(d.arg).parameters)
+            if not plain or getattr(d, "is_sequence", False):
+                raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
+        columns += extra
+        processors = [_bind_processor(c.type, dialect) for c in columns]
+        names = ", ".join(self._quote(dialect, c.name) for c in columns)
+        head = f"INSERT INTO {self._quote(dialect, table.name)} ({names}) VALUES "
+        row_sql = "(" + ", ".join("?" * len(columns)) + ")"
+        per_chunk = max(1, SQLITE_MAX_VARIABLES // len(columns))
+        plan = (columns, [c.default for c in extra], processors, head, row_sql, per_chunk)
+        self._plans[(dialect, keys)] = plan  # per dialect instance: their type processors may differ
+        return plan
