@@ -141,9 +141,11 @@ def _statements(dialect: str):
             queries.insert_for(dialect, Message).on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
-# Built once (building costs SQLAlchemy more than running them).
-_STATEMENTS = {name: _statements(name) for name in ("sqlite", "postgresql")}
-_SAVE_DIALOG = update(DisclosureDialog).where(DisclosureDialog.openid == bindparam("key_openid"))
+# Built once (building costs SQLAlchemy more than running them), run as
+# queries.Prepared: a dialog step is a dozen statements, and through
+# SQLAlchemy's execute they cost several times the step's SQL.
+_STATEMENTS = {name: tuple(map(queries.Prepared, _statements(name))) for name in ("sqlite", "postgresql")}
+_SAVE_DIALOG = queries.Prepared(update(DisclosureDialog).where(DisclosureDialog.openid == bindparam("key_openid")))
 
 
 def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str, now: datetime,
@@ -157,18 +159,18 @@ def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str
     if stored is not None and stored[1]:
         return stored[1]
     new_dialog, dialog_of, _ = _STATEMENTS[conn.dialect.name]
-    conn.execute(new_dialog, {"openid": openid, "step": "new", "data": {}, "updated_at": now})
-    dialog = conn.execute(dialog_of, {"openid": openid}).one()
-    if dialog.last_key == key:
-        return dialog.last_reply  # a retry: same answer, no step taken
-    active = dialog.step in ACTIVE_STEPS and now - dialog.updated_at < IDLE_LIMIT
-    data = dict(dialog.data or {})
+    new_dialog(conn, {"openid": openid, "step": "new", "data": {}, "updated_at": now})
+    ((current, stored_data, last_key, last_reply, updated_at),) = dialog_of(conn, {"openid": openid})
+    if last_key == key:
+        return last_reply  # a retry: same answer, no step taken
+    active = current in ACTIVE_STEPS and now - updated_at < IDLE_LIMIT
+    data = dict(stored_data or {})
     if not active:
         step, data, reply = "name", {"request": text[:2000]}, INTRO
     elif text in CANCEL_WORDS:
         step, reply = "cancelled", CANCELLED
     else:
-        step, reply = advance(dialog.step, text, data)
+        step, reply = advance(current, text, data)
         if step == "done":
             reply = _register(conn, services, msg, key, data, calendar)
     if step != "done":
@@ -176,8 +178,8 @@ def _dialog_step(conn, services: Services, msg: BaseMessage, key: str, text: str
         # registered case takes the whole dialog into its thread.
         _store_step(conn, msg, key, text, reply, now)
         data["keys"] = [*data.get("keys", []), key]
-    conn.execute(_SAVE_DIALOG, {"key_openid": openid, "step": step, "data": data if step != "done" else {},
-                                "last_key": key, "last_reply": reply, "updated_at": now})
+    _SAVE_DIALOG(conn, {"key_openid": openid, "step": step, "data": data if step != "done" else {},
+                        "last_key": key, "last_reply": reply, "updated_at": now})
     return reply
 
 
@@ -238,7 +240,7 @@ def _store_step(conn, msg: BaseMessage, key: str, text: str, reply: str, now: da
         dict(contact_id=ids[msg.source], direction="out", channel="wechat", msg_type="text", text=reply,
              raw=None, dedupe_key=key + "#reply", reply_text=None, status="sent", created_at=now),
     ]
-    conn.execute(_STATEMENTS[conn.dialect.name][2], rows)
+    _STATEMENTS[conn.dialect.name][2](conn, rows)
 
 
 def _store_reply(conn, key: str, result, msg: BaseMessage, reply: str, note: str | None = None) -> None:
