@@ -7,6 +7,7 @@ errors are still SQLAlchemy's. Other databases go through SQLAlchemy as usual.
 from __future__ import annotations
 
 import inspect
+import operator
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert
@@ -134,10 +135,11 @@ def _bind_processor(type_, dialect):
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    v = value.astimezone(timezone.utc)
-    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    if value.tzinfo is not timezone.utc:  # most are already in UTC
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class BulkInsert:
@@ -163,18 +165,26 @@ class BulkInsert:
         if not rows:
             return []
         keys = tuple(rows[0])
-        if any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows):
+        if any(len(row) != len(keys) for row in rows):  # same keys: see the loop below
             raise ValueError(f"{self.table.name}: every row must have the same keys")
         plan = self._plans.get((conn.dialect, keys)) or self._plan(conn.dialect, keys)
         if conn.dialect.name != "sqlite":
+            if any(row.keys() != rows[0].keys() for row in rows):
+                raise ValueError(f"{self.table.name}: every row must have the same keys")
             result = conn.execute(self._core, rows)
             return [tuple(r) for r in result] if self.returning else []
-        columns, extra, processors, head, row_sql, per_chunk = plan
+        get, extra, convert, head, row_sql, per_chunk = plan
         params = []
         for row in rows:
-            values = [row[k] for k in keys]
-            values += [default.arg(None) if default.is_callable else default.arg for default in extra]
-            params.append(tuple(p(v) if p is not None else v for p, v in zip(processors, values)))
+            try:  # as many keys as the first row (checked above), and each of its keys
+                values = list(get(row))
+            except KeyError:
+                raise ValueError(f"{self.table.name}: every row must have the same keys") from None
+            if extra:
+                values += [default.arg(None) if default.is_callable else default.arg for default in extra]
+            for i, process in convert:
+                values[i] = process(values[i])
+            params.append(values)
         if not self.returning:
             _sqlite_run(conn, head + row_sql, params, many=True)
             return []
@@ -204,10 +214,12 @@ class BulkInsert:
                 raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
         columns += extra
         processors = [_bind_processor(c.type, dialect) for c in columns]
+        convert = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        get = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row, key=keys[0]: (row[key],))
         names = ", ".join(self._quote(dialect, c.name) for c in columns)
         head = f"INSERT INTO {self._quote(dialect, table.name)} ({names}) VALUES "
         row_sql = "(" + ", ".join("?" * len(columns)) + ")"
         per_chunk = max(1, SQLITE_MAX_VARIABLES // len(columns))
-        plan = (columns, [c.default for c in extra], processors, head, row_sql, per_chunk)
+        plan = (get, [c.default for c in extra], convert, head, row_sql, per_chunk)
         self._plans[(dialect, keys)] = plan  # per dialect instance: their type processors may differ
         return plan

@@ -228,6 +228,8 @@ def test_bulk_insert_refuses_what_it_cannot_do_faithfully():
     with engine.begin() as conn:
         with pytest.raises(ValueError, match="same keys"):
             BulkInsert(t)(conn, [{"a": 1}, {"a": 2, "b": 3}])
+        with pytest.raises(ValueError, match="same keys"):  # as many keys, not the same ones
+            BulkInsert(t)(conn, [{"a": 1, "b": 2}, {"a": 2, "id": 3}])
         with pytest.raises(ValueError, match="t.b"):  # a default that needs the statement's context
             BulkInsert(t)(conn, [{"a": 1}])
         BulkInsert(t)(conn, [{"a": 1, "b": 5}])
