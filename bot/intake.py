@@ -362,6 +362,7 @@ class IntakeWriter:
         self._executor = ThreadPoolExecutor(1, "intake-writer") if self._sync_engine is not None else None
         self._max_group = max_group
         self._closed = False
+        self._conn: Connection | None = None  # the writer thread's own, kept between groups
         self._queue: list[tuple[Callable, tuple, asyncio.Future]] = []
         self._draining = False
 
@@ -405,9 +406,33 @@ class IntakeWriter:
         finally:
             self._draining = False
 
+    def _connection(self) -> Connection:
+        """The writer thread's connection, kept open between groups: taking
+        one from the pool and handing it back (with its reset) each time
+        cost as much as a group's look-ups."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._sync_engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken: the pool discards it
+                log.debug("closing the writer's connection failed", exc_info=True)
+
     def _run_group(self, group) -> list[tuple[bool, object]]:
+        try:
+            return self._run_group_on(self._connection(), group)
+        except BaseException:
+            # BEGIN, COMMIT or the connection itself failed: start afresh.
+            self._drop_connection()
+            raise
+
+    def _run_group_on(self, conn: Connection, group) -> list[tuple[bool, object]]:
         outcomes: list[tuple[bool, object]] = []
-        with self._sync_engine.begin() as conn:
+        with conn.begin():
             if len(group) == 1:
                 fn, args, _ = group[0]
                 outcomes.append((True, fn(conn, *args)))  # an error fails the transaction: raised
@@ -512,6 +537,7 @@ class IntakeWriter:
         if "_raw_reader" in self.__dict__:
             self.__dict__.pop("_raw_reader").close()
         if self._executor is not None:
+            self._executor.submit(self._drop_connection)  # on its own thread, after what is queued
             self._executor.shutdown(wait=True)
             self._sync_engine.dispose()
 

@@ -251,6 +251,27 @@ async def test_a_piece_that_raises_oddly_fails_alone_and_the_writer_goes_on(sqli
         assert await _days(engine) == {"2026-03-01": 1, "2026-03-02": 2}
 
 
+def _breaks_the_connection(conn, day: str) -> None:
+    _add_day(conn, day, 1)
+    conn.invalidate()  # as a lost file handle or a driver failure would leave it
+    raise OSError("the connection broke")
+
+
+@pytest.mark.asyncio
+async def test_the_writer_keeps_its_connection_and_replaces_a_broken_one(sqlite_url):
+    async with open_writer(sqlite_url) as (engine, writer):
+        opened = []
+        event.listen(writer._sync_engine, "connect", lambda *_: opened.append(1))
+        for day in ("2026-04-01", "2026-04-02", "2026-04-03"):
+            await writer.transaction(_add_day, day, 1)
+        assert len(opened) == 1  # one connection for all three groups
+        with pytest.raises(OSError):
+            await writer.transaction(_breaks_the_connection, "2026-04-04")
+        assert await writer.transaction(_add_day, "2026-04-05", 5) == 5
+        assert len(opened) == 2
+        assert await _days(engine) == {"2026-04-01": 1, "2026-04-02": 1, "2026-04-03": 1, "2026-04-05": 5}
+
+
 def _add_dialogs(conn, openids: list[str]) -> None:
     from datetime import datetime, timezone
 
