@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from sqlalchemy import bindparam
 from sqlalchemy.ext.compiler import compiles
@@ -35,8 +36,21 @@ def _normalise(tokens) -> list[str]:
     return _TOKEN.findall(unicodedata.normalize("NFKC", "\n".join(tokens)).lower())
 
 
+CACHE_TEXT_MAX = 512  # longer texts are rarely sent twice: not kept
+
+
 def document_tokens(*texts: str | None) -> str:
-    """The value of ``cases.search_tokens`` for a case's title and text."""
+    """The value of ``cases.search_tokens`` for a case's title and text.
+
+    Short texts are remembered: the same ones recur (greetings, "人工", the
+    day's question on a siren day), and the classifier and the knowledge
+    base remember theirs the same way."""
+    if all(t is None or len(t) <= CACHE_TEXT_MAX for t in texts):
+        return _remembered_tokens(texts)
+    return _document_tokens(texts)
+
+
+def _document_tokens(texts: tuple[str | None, ...]) -> str:
     joined = unicodedata.normalize("NFKC", "\n".join(t for t in texts if t))
     if not joined:
         return ""
@@ -44,6 +58,9 @@ def document_tokens(*texts: str | None) -> str:
     for tok in _normalise(segment.search_words(joined)):
         seen.setdefault(tok, None)
     return " ".join(seen)
+
+
+_remembered_tokens = lru_cache(maxsize=8192)(_document_tokens)
 
 
 def query_tokens(query: str) -> list[str]:

@@ -88,6 +88,12 @@ def test_search_tokens_find_parts_of_long_words():
     tokens = set(doc.split())
     assert {"人防", "车位", "人防车位", "防空", "警报", "防空警报", "abc"} <= tokens
     assert query_tokens("人防车位") == ["人防车位"]
+    # a text short enough to be remembered and one too long give what cutting them afresh gives
+    from bot.search import CACHE_TEXT_MAX, _document_tokens
+
+    long_text = "请问防空警报几点试鸣？" * (CACHE_TEXT_MAX // 8)
+    for args in ((None, "请问防空警报几点试鸣？"), (None, long_text), ("标题", "请问人防车位")):
+        assert document_tokens(*args) == document_tokens(*args) == _document_tokens(args)
     assert query_tokens("  “车位”！ ") == ["车位"]
     assert query_tokens("!!!") == []
 
