@@ -38,12 +38,18 @@ def texts() -> list[str]:
     return FALLBACK
 
 
-def build_requests(path: Path, n: int) -> None:
+def build_requests(path: Path, n: int, distinct_texts: bool = False) -> None:
+    """``distinct_texts``: no two pushes say the same thing (each text gets
+    a number of its own), so nothing that is remembered by text (the
+    classification, the knowledge-base match, the search tokens) is reused."""
     peer = WeChatPeer(TOKEN, AES_KEY, APP_ID)
     pool = texts()
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
-            xml = peer.text(f"oBenchUser{i:07d}", pool[i % len(pool)].replace("\n", " "), msg_id=10**15 + i)
+            text = pool[i % len(pool)].replace("\n", " ")
+            if distinct_texts:
+                text = f"{text} 第{i}号"
+            xml = peer.text(f"oBenchUser{i:07d}", text, msg_id=10**15 + i)
             query, body = peer.push(xml, "safe")
             qs = "&".join(f"{k}={v}" for k, v in query.items())
             fh.write(f"/wechat?{qs}\t{body}\n")
@@ -70,13 +76,15 @@ def main() -> None:
     ap.add_argument("-c", "--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--database-url")
+    ap.add_argument("--distinct-texts", action="store_true",
+                    help="every push a text of its own (by default the 240 dev texts recur, as real ones do)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
         requests_file = tmp / "requests.txt"
-        build_requests(requests_file, args.n)
+        build_requests(requests_file, args.n, args.distinct_texts)
         script = REPO / "bench" / "wechat_load.lua"
         results = {}
 
@@ -108,7 +116,8 @@ def main() -> None:
         cases, inbound = asyncio.run(count_stored(url))
 
     print(f"distinct safe-mode pushes for {args.duration} s per server, {args.connections} connections, "
-          f"{args.workers} worker(s), {'SQLite' if 'sqlite' in url else 'PostgreSQL'}")
+          f"{args.workers} worker(s), {'SQLite' if 'sqlite' in url else 'PostgreSQL'}"
+          f"{', every text distinct' if args.distinct_texts else ''}")
     print(f"{'server':<10}{'msgs/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'good':>9}{'bad':>6}")
     for name, r in results.items():
         rate = r["ok"] / (r["duration_us"] / 1e6)
@@ -124,8 +133,9 @@ def main() -> None:
     print(f"encrypted replies: {answered}; inbound messages stored: {inbound}; cases: {cases}; lost: {lost}")
     if "cpu_us_per_msg" in results["intake"]:
         print(f"server CPU (user+sys) per reply: {results['intake']['cpu_us_per_msg']} us")
-    write_result(f"wechat_w{args.workers}", {"n": args.n, "connections": args.connections, "workers": args.workers,
-                                             "results": results, "stored_cases": cases, "lost": lost})
+    write_result(f"wechat_w{args.workers}{'_distinct' if args.distinct_texts else ''}",
+                 {"n": args.n, "connections": args.connections, "workers": args.workers,
+                  "distinct_texts": args.distinct_texts, "results": results, "stored_cases": cases, "lost": lost})
     if lost or results["intake"]["bad"]:
         sys.exit(1)
 
