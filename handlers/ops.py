@@ -25,8 +25,7 @@ async def metrics_middleware(request: web.Request, handler):
         status = exc.status
         raise
     finally:
-        metrics.labelled(metrics.HTTP_REQUESTS, route, str(status)).inc()
-        metrics.labelled(metrics.HTTP_LATENCY, route).observe(time.perf_counter() - started)
+        metrics.HTTP.observe(route, str(status), time.perf_counter() - started)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -156,7 +156,35 @@ async def test_audit_log_is_append_only(server, api_token):
 async def test_health_and_metrics(server):
     assert (await (await server.get("/healthz")).json()) == {"status": "ok"}
     text = await (await server.get("/metrics")).text()
-    assert "intake_http_requests_total" in text
+    assert 'intake_http_requests_total{route="/healthz",status="200"}' in text
+    assert 'intake_http_request_seconds_count{route="/healthz"}' in text
+
+
+def test_request_stats_read_as_prometheus_clients_own():
+    """The lock-free request stats give /metrics what a labelled Counter and
+    Histogram of prometheus_client fed the same requests would give."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from bot.metrics import RequestStats
+
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    stats = RequestStats()
+    ours.register(stats)
+    count = Counter("intake_http_requests", "HTTP requests by route and status", ["route", "status"], registry=theirs)
+    latency = Histogram("intake_http_request_seconds", "HTTP request latency by route", ["route"],
+                        registry=theirs, buckets=RequestStats.BUCKETS)
+    seen = [("/wechat", "200", 0.0004), ("/wechat", "200", 0.001), ("/wechat", "403", 0.0025),
+            ("/inbox", "200", 0.3), ("/inbox", "500", 7.0), ("/wechat", "200", 0.0), ("/inbox", "200", 5)]
+    for route, status, seconds in seen:
+        stats.observe(route, status, seconds)
+        count.labels(route, status).inc()
+        latency.labels(route).observe(seconds)
+
+    def samples(registry):  # without the _created timestamps only prometheus_client's own keep
+        return sorted(line for line in generate_latest(registry).decode().splitlines()
+                      if line and not line.startswith("#") and "_created" not in line)
+
+    assert samples(ours) == samples(theirs)
 
 
 async def test_numbers_in_the_text_are_masked_unless_asked_for(server, api_token):
