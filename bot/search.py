@@ -60,7 +60,7 @@ def _document_tokens(texts: tuple[str | None, ...]) -> str:
     return " ".join(seen)
 
 
-_remembered_tokens = lru_cache(maxsize=8192)(_document_tokens)
+_remembered_tokens = lru_cache(maxsize=512)(_document_tokens)  # the day's recurring texts; small, so imports of new texts do not grow with it
 
 
 def query_tokens(query: str) -> list[str]:
