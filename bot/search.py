@@ -21,6 +21,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import Boolean
 
 from nlp import segment
+from nlp.textnorm import CACHE_TEXT_MAX
 
 # Letters and digits: what unicode61 keeps in a token (it splits on the rest).
 _TOKEN = re.compile(r"[^\W_]+")
@@ -34,9 +35,6 @@ def _normalise(tokens) -> list[str]:
     with nothing and is neither a letter nor cased, so no run, composition
     or final-sigma rule crosses it, and the result is the same."""
     return _TOKEN.findall(unicodedata.normalize("NFKC", "\n".join(tokens)).lower())
-
-
-CACHE_TEXT_MAX = 512  # longer texts are rarely sent twice: not kept
 
 
 def document_tokens(*texts: str | None) -> str:
@@ -60,7 +58,9 @@ def _document_tokens(texts: tuple[str | None, ...]) -> str:
     return " ".join(seen)
 
 
-_remembered_tokens = lru_cache(maxsize=512)(_document_tokens)  # the day's recurring texts; small, so imports of new texts do not grow with it
+# The day's recurring texts; small, so that an import of new texts does not
+# grow the process with it.
+_remembered_tokens = lru_cache(maxsize=512)(_document_tokens)
 
 
 def query_tokens(query: str) -> list[str]:

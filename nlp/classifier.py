@@ -23,12 +23,11 @@ from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classificat
 from .model import LinearModel
 from .rules import Rules
 from .segment import is_word
-from .textnorm import Memo, han_count, is_contentless, normalize, normalize_many
+from .textnorm import CACHE_TEXT_MAX, Memo, han_count, is_contentless, normalize, normalize_many
 
 RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.976, 0.5→0.979 kind F1
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
 REVIEW_BELOW = 0.5  # confidence under this → needs_review
-CACHE_TEXT_MAX = 512  # texts up to this length are cached
 EVIDENCE_N = 3  # model n-grams shown as "matched" when no rule decided
 _LABEL_TO_KIND = {**HOTLINE_REQUEST_TYPES, **{v: k for k, v in KIND_LABELS.items()}, **{k: k for k in KINDS}}
 

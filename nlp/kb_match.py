@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import segment
-from .textnorm import normalize
+from .textnorm import CACHE_TEXT_MAX, normalize
 
 DEFAULT_THRESHOLD = 0.45
 # A notice valid only on some days (e.g. the siren-test day) is preferred to
@@ -95,9 +95,6 @@ def features(text: str) -> dict[str, float]:
         for i in range(len(run) - 1):
             out["b:" + run[i:i + 2]] += BIGRAM_WEIGHT
     return out
-
-
-CACHE_TEXT_MAX = 512  # longer texts are rarely asked twice; don't keep them
 
 
 @lru_cache(maxsize=4096)

@@ -200,6 +200,12 @@ def _changing_spans(joined: str) -> list[tuple[int, int]] | None:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
+# Texts up to this length are remembered by what computes from them (the
+# classification, the knowledge-base features, the search tokens): short
+# ones recur; a long letter is rarely sent twice.
+CACHE_TEXT_MAX = 512
+
+
 class Memo(dict):
     """``fn`` of a string, remembered: ``memo[s]``. At most 65,536 strings
     are kept, and none longer than ``longest`` when it is given."""
