@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import queries
 from storage.db import create_sync_engine
-from storage.sqlite_fast import SQLITE_MAX_VARIABLES, BulkInsert
 from storage.models import AuditEntry, Case, KbAnswer, Message
+from storage.sqlite_fast import SQLITE_MAX_VARIABLES, BulkInsert
 
 from . import metrics
 from .answers import auto_reply_text
@@ -59,7 +59,7 @@ class IntakeContext:
     calendar: WorkingCalendar
 
 
-# Prepared once: see storage/queries.py.
+# Prepared once: see storage/sqlite_fast.py.
 _NEW_CASES = BulkInsert(Case.__table__, returning=("id", "number"))
 _NEW_MESSAGES = BulkInsert(Message.__table__)
 _NEW_AUDIT = BulkInsert(AuditEntry.__table__)

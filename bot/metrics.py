@@ -10,6 +10,7 @@ from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+
 class RequestStats(Collector):
     """HTTP requests by route and status, and their latency by route, kept
     in plain dicts and list slots by the event loop's thread (the only one
@@ -51,6 +52,7 @@ class RequestStats(Collector):
 
 HTTP = RequestStats()
 REGISTRY.register(HTTP)
+
 MESSAGES = Counter(
     "intake_messages_total", "Inbound messages by channel and outcome", ["channel", "outcome"], registry=REGISTRY
 )

@@ -147,7 +147,7 @@ class BulkInsert:
     per-row statement machinery on SQLite: the SQL and every value's
     conversion come from SQLAlchemy (the column types' own bind processors
     and the models' defaults), prepared once per set of keys; rows then go
-    to the connection's sqlite3 cursor as plain tuples (``_sqlite_run``:
+    to the connection's sqlite3 cursor as plain values (``_sqlite_run``:
     errors are still SQLAlchemy's, and parameters stay hidden). Other
     databases take the ordinary ``insert()`` path.
 
