@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(VENV)/bin/intake serve
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(STAMP)

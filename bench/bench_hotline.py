@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.benchlib import REPO, VENV_BIN, free_port, pinned, start, stop, write_result  # noqa: E402
-from bot.hotline import sign  # noqa: E402
+from bot.domain.hotline import sign  # noqa: E402
 
 SECRET = "bench-hotline-secret"
 WARM_UP = 10  # batches

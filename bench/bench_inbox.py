@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine as create_sync_engine, insert, select, text  # noqa: E402
 
-from bot.cases import CHANNEL_PREFIX, CHANNELS  # noqa: E402
-from bot.search import document_tokens  # noqa: E402
+from bot.domain.vocabulary import CHANNEL_PREFIX, CHANNELS  # noqa: E402
+from nlp.search_tokens import document_tokens  # noqa: E402
 from storage.models import Case  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -116,8 +116,8 @@ def timed(fn, repeat: int) -> dict:
 
 
 async def sql_figures(db: Path, repeat: int) -> dict:
-    from bot import inbox as rules
-    from bot.workdays import WorkingCalendar
+    from bot.domain import inbox as rules
+    from bot.domain.workdays import WorkingCalendar
     from handlers.inbox import PAGE_SIZE, capped_count, count_open_views
     from storage import queries
     from storage.db import create_engine, sessionmaker

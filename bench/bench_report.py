@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import text  # noqa: E402
 
 from bot.report import build_report  # noqa: E402
-from bot.report_formats import FORMATS, render  # noqa: E402
-from bot.workdays import WorkingCalendar  # noqa: E402
+from bot.exports.report_formats import FORMATS, render  # noqa: E402
+from bot.domain.workdays import WorkingCalendar  # noqa: E402
 from storage.db import create_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 

@@ -126,8 +126,8 @@ async def count_db(url: str) -> dict:
 
 
 def accuracy() -> dict:
-    from bot.answers import make_entry
-    from bot.knowledge import read_document
+    from bot.domain.answers import make_entry
+    from bot.exports.documents import read_document
     from nlp import kb_match
 
     entries = [make_entry(d) for d in read_document(ROOT / "deploy/knowledge_base.yaml")["entries"]]

@@ -13,7 +13,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handlers.wechat_protocol import WeChatCrypto, open_push, parse, render_text  # noqa: E402
+from handlers.common.wechat_protocol import WeChatCrypto, open_push, parse, render_text  # noqa: E402
 
 port, token, aes_key, app_id = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 crypto = WeChatCrypto(token, aes_key, app_id)

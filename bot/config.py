@@ -11,6 +11,7 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -76,6 +77,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def thread_window(self) -> timedelta:
+        return timedelta(minutes=self.thread_window_minutes)
 
     @property
     def wechat_enabled(self) -> bool:

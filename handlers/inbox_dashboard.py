@@ -3,73 +3,19 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from aiohttp import web
-from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
 
-from bot import charts
-from bot.cases import CHANNEL_LABELS, CHANNELS
-from bot.inbox import open_cases, view_condition
-from bot.services import SERVICES
-from nlp.base import KIND_LABELS, KINDS
-from storage.models import Case
+from bot.domain.vocabulary import CHANNEL_LABELS, CHANNELS, KIND_LABELS, KINDS
+from bot.exports import charts
+from bot.services.dashboard import YearFigures, year_figures
 
-from .inbox_auth import login_required
-from .inbox_web import render
+from .common.guards import login_required
+from .common.keys import RUNTIME
+from .common.render import render
 
 MONTHS = [f"{m}月" for m in range(1, 13)]
-
-
-@dataclass
-class YearFigures:
-    year: int
-    total: int
-    by_month: list[int]
-    by_month_channel: dict[str, list[int]]
-    by_channel: dict[str, int]
-    by_kind: dict[str, int]
-    answered: int
-    on_time: int
-    open: int
-    overdue: int
-
-    @property
-    def on_time_rate(self) -> float | None:
-        return self.on_time / self.answered if self.answered else None
-
-
-async def year_figures(services, year: int, now: datetime) -> YearFigures:
-    by_month_channel = {ch: [0] * 12 for ch in CHANNELS}
-    by_kind: Counter = Counter()
-    async with services.read_sessions() as session:
-        rows = await session.execute(
-            select(Case.received_date, Case.channel, Case.kind, func.count())
-            .where(Case.received_year == year, Case.merged_into_id.is_(None))
-            .group_by(Case.received_date, Case.channel, Case.kind)
-        )
-        for day, channel, kind, n in rows:
-            by_month_channel.setdefault(channel, [0] * 12)[day.month - 1] += n
-            by_kind[kind] += n
-        answered, on_time = (await session.execute(
-            select(func.count(), func.coalesce(func.sum(sql_case((Case.answered_at <= Case.deadline_at, 1), else_=0)), 0))
-            .where(Case.received_year == year, Case.merged_into_id.is_(None), Case.answered_at.is_not(None),
-                   Case.deadline_at.is_not(None))
-        )).one()
-        open_count = (await session.execute(select(func.count()).select_from(Case).where(
-            open_cases()))).scalar_one()
-        overdue = (await session.execute(select(func.count()).select_from(Case).where(
-            view_condition("overdue", user_id=None, now=now, due_cutoff=None)))).scalar_one()
-    by_month = [sum(v[m] for v in by_month_channel.values()) for m in range(12)]
-    return YearFigures(
-        year=year, total=sum(by_month), by_month=by_month, by_month_channel=by_month_channel,
-        by_channel={ch: sum(v) for ch, v in by_month_channel.items()},
-        by_kind={k: by_kind.get(k, 0) for k in KINDS}, answered=int(answered), on_time=int(on_time),
-        open=int(open_count), overdue=int(overdue),
-    )
 
 
 def chart_svg(name: str, f: YearFigures) -> str:
@@ -90,8 +36,8 @@ def chart_svg(name: str, f: YearFigures) -> str:
 CHARTS = {"months": "各月受理量", "channels": "各渠道受理量", "kinds": "各类诉求受理量"}
 
 
-def _year(request: web.Request, services) -> int:
-    default = datetime.now(timezone.utc).astimezone(services.settings.tz).year
+def _year(request: web.Request) -> int:
+    default = datetime.now(timezone.utc).astimezone(request.app[RUNTIME].settings.tz).year
     raw = request.query.get("year") or ""
     if not raw:
         return default
@@ -102,9 +48,8 @@ def _year(request: web.Request, services) -> int:
 
 @login_required
 async def dashboard(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    year = _year(request, services)
-    figures = await year_figures(services, year, datetime.now(timezone.utc))
+    year = _year(request)
+    figures = await year_figures(request.app[RUNTIME], year)
     svgs = {name: chart_svg(name, figures) for name in CHARTS}
     return render(request, "dashboard.html", f=figures, svgs=svgs, charts=CHARTS, year=year,
                   CHANNELS=CHANNELS, KINDS=KINDS)
@@ -112,17 +57,12 @@ async def dashboard(request: web.Request) -> web.Response:
 
 @login_required
 async def chart_download(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     name = request.match_info["name"]
     if name not in CHARTS:
         raise web.HTTPNotFound()
-    year = _year(request, services)
-    figures = await year_figures(services, year, datetime.now(timezone.utc))
+    year = _year(request)
+    figures = await year_figures(request.app[RUNTIME], year)
     svg = '<?xml version="1.0" encoding="UTF-8"?>\n' + chart_svg(name, figures)
     return web.Response(text=svg, content_type="image/svg+xml", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="chart-{name}-{year}.svg"', "Cache-Control": "no-store"})
 
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/inbox/dashboard", dashboard)
-    app.router.add_get("/inbox/dashboard/charts/{name}.svg", chart_download)

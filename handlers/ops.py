@@ -6,10 +6,11 @@ import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from bot import metrics
-from bot.services import SERVICES
+from bot.services import ops
+
+from .common.keys import RUNTIME
 
 
 @web.middleware
@@ -29,12 +30,9 @@ async def metrics_middleware(request: web.Request, handler):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # report, don't crash: this is what the probe is for
-        return web.json_response({"status": "error", "database": type(exc).__name__}, status=503)
+    problem = await ops.database_problem(request.app[RUNTIME])
+    if problem is not None:
+        return web.json_response({"status": "error", "database": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -45,8 +43,3 @@ async def metrics_view(request: web.Request) -> web.Response:
     resp.charset = "utf-8"
     return resp
 
-
-def setup(app: web.Application) -> None:
-    app.middlewares.insert(0, metrics_middleware)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_view)

@@ -10,15 +10,14 @@ import os
 import threading
 from pathlib import Path
 
-from .base import (HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPIC_LABELS, TOPICS, Classification,
-                   Classifier)
+from .labels import KINDS, TOPICS, Classification, Classifier
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "office.json"
 MODEL_ENV = "INTAKE_NLP_MODEL"
 RULES_ENV = "INTAKE_NLP_RULES"
 
-__all__ = ["Classification", "Classifier", "KINDS", "TOPICS", "KIND_LABELS", "TOPIC_LABELS",
-           "HOTLINE_REQUEST_TYPES", "load_classifier", "resolve_model_path", "DEFAULT_MODEL_PATH"]
+__all__ = ["Classification", "Classifier", "KINDS", "TOPICS", "load_classifier", "resolve_model_path",
+           "DEFAULT_MODEL_PATH"]
 
 _cache: dict = {}
 _lock = threading.Lock()

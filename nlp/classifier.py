@@ -19,7 +19,7 @@ from math import exp
 from operator import add, mul, sub
 from pathlib import Path
 
-from .base import HOTLINE_REQUEST_TYPES, KIND_LABELS, KINDS, TOPICS, Classification
+from .labels import HINT_WORDS, KINDS, TOPICS, Classification
 from .model import LinearModel
 from .rules import Rules
 from .segment import is_word
@@ -29,7 +29,7 @@ RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.97
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
 REVIEW_BELOW = 0.5  # confidence under this → needs_review
 EVIDENCE_N = 3  # model n-grams shown as "matched" when no rule decided
-_LABEL_TO_KIND = {**HOTLINE_REQUEST_TYPES, **{v: k for k, v in KIND_LABELS.items()}, **{k: k for k in KINDS}}
+_LABEL_TO_KIND = {**HINT_WORDS, **{k: k for k in KINDS}}
 
 
 def kind_from_hint(hint: str | None) -> str | None:

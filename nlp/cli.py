@@ -272,17 +272,20 @@ def _corrections(args) -> list:
     """Rows from staff corrections in the database, when asked for (or when
     INTAKE_DATABASE_URL names an existing database). Isolated: any problem
     here is reported and training continues from the file alone, unless
-    --with-corrections was explicit."""
+    --with-corrections was explicit. The database is read by the loader the
+    ``intake`` command gives (nlp does not know the database)."""
     url = os.environ.get("INTAKE_DATABASE_URL", "")
     explicit = args.with_corrections
+    load_corrections = getattr(args, "load_corrections", None)
     if not explicit:
-        if not url or args.no_corrections:
+        if not url or args.no_corrections or load_corrections is None:
             return []
         if url.startswith("sqlite"):
             dbfile = url.split("///", 1)[-1]
             if not dbfile or not Path(dbfile).exists():
                 return []
-    from .db_corrections import load_corrections
+    if load_corrections is None:
+        raise RuntimeError("reading them needs the database: run `intake nlp train`")
 
     try:
         triples = load_corrections(url or None)
@@ -437,7 +440,9 @@ def cmd_compare(args) -> int:
 
 
 # ------------------------------------------------------------------ register
-def register(subparsers) -> None:
+def register(subparsers, *, load_corrections=None) -> None:
+    """The classify and nlp commands. ``load_corrections(url)`` reads the
+    staff's corrections (text, kind, topic) for ``nlp train``."""
     p = subparsers.add_parser("classify", help="classify a text or a file of texts (JSON out)")
     p.add_argument("text", nargs="*", help="the text to classify")
     p.add_argument("--input", "-i", metavar="FILE", help="CSV with a text column, or JSONL with text; - for stdin")
@@ -465,7 +470,7 @@ def register(subparsers) -> None:
                    help="TF-IDF weighting of the features (default: off)")
     t.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=None,
                    help="balanced class weights (default: on for label columns other than kind/topic)")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, load_corrections=load_corrections)
 
     e = sub.add_parser("eval", help="score the classifier on a labelled CSV (does not learn from it)")
     e.add_argument("file", metavar="FILE")

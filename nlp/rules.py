@@ -24,7 +24,7 @@ try:  # optional accelerator: the same hits, found in Rust
 except ImportError:  # pragma: no cover - the Python scan below finds the same hits
     ahocorasick_rs = None
 
-from .base import KINDS, TOPICS
+from .labels import KINDS, TOPICS
 from .textnorm import code_points, join_texts, normalize
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")

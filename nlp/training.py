@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .base import KINDS, TOPICS
+from .labels import KINDS, TOPICS
 from .features import featurize
 from .model import FORMAT
 from .textnorm import normalize

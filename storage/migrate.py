@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -19,10 +20,15 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head", *,
+                  document_tokens: Callable[..., str] | None = None) -> None:
+    """Migrate to ``revision``. ``document_tokens`` (nlp/search_tokens.py,
+    given by the assembly) makes the search tokens of cases recorded before
+    the search migration; storage does not tokenise text itself."""
     def run(sync_conn) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn
+        cfg.attributes["document_tokens"] = document_tokens
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:

@@ -37,9 +37,12 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# inbox (issue 5): the condition of the partial index of open cases; must
-# match bot.cases.OPEN_STATUSES and bot.inbox.open_cases().
-OPEN_CASES_SQL = "status IN ('assigned', 'in_progress', 'new', 'waiting') AND merged_into_id IS NULL"
+# The condition of the partial index of open cases, with its statuses as
+# literals (a planner can only use a partial index whose condition it can
+# prove). They are the domain's open statuses (bot.domain.vocabulary); a test
+# holds the two equal. queries.cases.open_cases() spells it the same way.
+OPEN_CASE_STATUSES = ("assigned", "in_progress", "new", "waiting")
+OPEN_CASES_SQL = f"status IN ({', '.join(repr(s) for s in OPEN_CASE_STATUSES)}) AND merged_into_id IS NULL"
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -107,7 +110,7 @@ class Case(Base):
         Index("ix_cases_contact_last", "contact_id", "last_message_at"),
         Index("ix_cases_received", "received_at"),
         # inbox (issue 5): the open cases, a few % of a million, in one small
-        # covering index for every open view and its counter (bot/inbox.py
+        # covering index for every open view and its counter (queries.cases
         # repeats this exact condition so SQLite can use it); list filters.
         Index("ix_cases_open", "id", "status", "deadline_at", "assignee_id", "merged_into_id",
               sqlite_where=text(OPEN_CASES_SQL), postgresql_where=text(OPEN_CASES_SQL)),
@@ -146,7 +149,7 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic locking for staff edits
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # inbox (issue 5): jieba tokens for full-text search (bot/search.py), and
+    # inbox (issue 5): jieba tokens for full-text search (storage/search.py), and
     # the deadline pause while the office waits for the citizen.
     search_tokens: Mapped[str | None] = mapped_column(Text)
     waiting_since: Mapped[datetime | None]
@@ -278,7 +281,7 @@ Index("ix_cases_report", Case.received_year, Case.channel, Case.kind, Case.merge
 
 class DisclosureRequest(Base):
     """The legal file of one disclosure request (条例 第二十九–三十九条), kept
-    beside its case. ID proof and contact are stored encrypted (bot.protect)."""
+    beside its case. ID proof and contact are stored encrypted (bot.domain.disclosure.protect)."""
 
     __tablename__ = "disclosure_requests"
     __table_args__ = (

@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.services import Services
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -83,12 +82,14 @@ async def db_url(request, tmp_path):
 
 
 async def _migrate(url: str) -> None:
-    from storage.db import create_engine
-    from storage.migrate import upgrade
+    from bot.app import migrate
+    from storage.database import Database
 
-    engine = create_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
+    db = Database(url)
+    try:
+        await migrate(db)
+    finally:
+        await db.close()
 
 
 @pytest.fixture(scope="session")
@@ -113,17 +114,15 @@ def settings(db_url, tmp_path) -> Settings:
 
 
 @asynccontextmanager
-async def serve(settings, classifier, **extras):
+async def serve(settings, classifier, *, outbox_options=None):
     """The real application on a loopback port, with a client for it
-    (``client.services``); ``extras`` go into services.extras before it
-    starts (e.g. outbox options)."""
-    from bot.app import create_app
+    (``client.runtime``: the application's runtime)."""
+    from bot.app import build_runtime, create_app
 
-    services = Services.build(settings, classifier=classifier)
-    services.extras.update(extras)
-    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+    runtime = build_runtime(settings, classifier=classifier)
+    client = TestClient(TestServer(create_app(settings, runtime, outbox_options=outbox_options), host="127.0.0.1"))
     await client.start_server()
-    client.services = services
+    client.runtime = runtime
     try:
         yield client
     finally:
@@ -136,12 +135,12 @@ async def server(settings, classifier):
         yield client
 
 
-async def make_token(services, username: str = "zhangsan", display_name: str | None = None) -> str:
+async def make_token(runtime, username: str = "zhangsan", display_name: str | None = None) -> str:
     """A staff account and a Bearer token for it, stored as the CLI stores them."""
-    from bot.security import hash_password, new_token, token_hash
+    from bot.domain.security import hash_password, new_token, token_hash
     from storage.models import ApiToken, User
 
-    async with services.sessions() as session:
+    async with runtime.db.session() as session:
         user = User(username=username, display_name=display_name, role="staff",
                     password_hash=hash_password("correct horse"))
         session.add(user)
@@ -154,7 +153,7 @@ async def make_token(services, username: str = "zhangsan", display_name: str | N
 
 @pytest_asyncio.fixture
 async def api_token(server):
-    return await make_token(server.services)
+    return await make_token(server.runtime)
 
 
 CHROMIUM = Path("/usr/bin/chromium")

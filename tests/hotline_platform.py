@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.hotline import sign, verify
+from bot.domain.hotline import sign, verify
 
 
 def signed(secret: str, payload, *, timestamp: int | None = None, raw: bytes | None = None) -> tuple[bytes, dict]:
@@ -88,14 +88,13 @@ async def serve_app(settings, classifier, *, outbox_options=None):
     with the outbox tuned for tests (fast polls and backoff)."""
     from aiohttp.test_utils import TestClient
 
-    from bot.app import create_app
-    from bot.outbox import OutboxOptions
-    from bot.services import Services
+    from bot.app import build_runtime, create_app
+    from bot.outbound.outbox import OutboxOptions
 
-    services = Services.build(settings, classifier=classifier)
-    services.extras["outbox.options"] = outbox_options or OutboxOptions(
+    runtime = build_runtime(settings, classifier=classifier)
+    options = outbox_options or OutboxOptions(
         poll_interval=0.05, base_delay=0.05, max_delay=0.2, max_attempts=5, send_timeout=2.0, lease=5.0)
-    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+    client = TestClient(TestServer(create_app(settings, runtime, outbox_options=options), host="127.0.0.1"))
     await client.start_server()
-    client.services = services
+    client.runtime = runtime
     return client

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
-from bot.security import hash_password
+from bot.domain.security import hash_password
 from storage.models import User
 from tests.conftest import serve  # noqa: F401  (the pages' tests import it from here)
 
@@ -15,9 +15,9 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _VERSION = re.compile(r'name="version" value="(\d+)"')
 
 
-async def add_user(services, username: str, role: str = "staff", password: str = PASSWORD,
+async def add_user(runtime, username: str, role: str = "staff", password: str = PASSWORD,
                    display_name: str | None = None) -> int:
-    async with services.sessions() as session:
+    async with runtime.db.session() as session:
         user = User(username=username, role=role, password_hash=hash_password(password), display_name=display_name)
         session.add(user)
         await session.commit()

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.answers import (
+from bot.domain.answers import (
     AnswersError,
     auto_reply_text,
     check_against,
@@ -17,7 +17,7 @@ from bot.answers import (
     menu_click_keys,
     validate_menu,
 )
-from bot.knowledge import read_document
+from bot.exports.documents import read_document
 
 SIREN = {"key": "siren-2026", "questions": ["今天几点拉警报", "刚才的警报是怎么回事"], "topic": "siren",
          "answer": "今天10:00试鸣。", "valid_from": "2026-09-17", "valid_to": "2026-09-18"}
@@ -82,7 +82,7 @@ def test_a_whole_file_is_checked_as_a_set():
 
 
 def test_starter_knowledge_base_is_valid():
-    from bot.answers import make_entry as mk
+    from bot.domain.answers import make_entry as mk
 
     doc = read_document("deploy/knowledge_base.yaml")
     entries = [mk(d) for d in doc["entries"]]

@@ -17,10 +17,10 @@ PARKING = {"key": "parking-sale", "topic": "parking", "questions": ["人防车�
 
 @pytest.fixture
 async def admin_token(server):
-    from bot.security import hash_password, new_token, token_hash
+    from bot.domain.security import hash_password, new_token, token_hash
     from storage.models import ApiToken, User
 
-    async with server.services.sessions() as session:
+    async with server.runtime.db.session() as session:
         user = User(username="admin1", role="admin", password_hash=hash_password("correct horse"))
         session.add(user)
         await session.flush()
@@ -35,7 +35,7 @@ def auth(token):
 
 
 async def entries_count(server) -> int:
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         return (await s.execute(select(func.count()).select_from(KbEntry))).scalar_one()
 
 
@@ -138,13 +138,13 @@ async def test_staff_see_and_correct_automatic_answers(server, admin_token, api_
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "entry"
     resp = await server.post(f"/api/v1/kb/answers/{answer_id}/judgement", json={}, headers=auth(api_token))
     assert resp.status == 400
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(KbFeedback))).scalar_one() == 0
 
     resp = await server.post(f"/api/v1/kb/answers/{answer_id}/judgement", json={"entry": None},
                              headers=auth(api_token))
     assert resp.status == 200 and (await resp.json())["reviewed"] == "wrong"
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         assert case.status == "new"
     resp = await server.get("/api/v1/kb/answers?unreviewed=1", headers=auth(api_token))

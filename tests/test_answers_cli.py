@@ -15,9 +15,8 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from storage import kb_queries
 from storage.db import create_engine
-from storage.models import KbEntry, KbRule
+from storage.models import KbEntry, KbRule, KeyValue
 from tests.conftest import WECHAT
 from tests.fake_wechat_api import APP_SECRET, FakeWeChatApi
 
@@ -131,7 +130,8 @@ async def test_menu_push(db_url, tmp_path, fake):
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:
-            assert json.loads(await kb_queries.get_value(conn, kb_queries.MENU_KEY)) == menu
+            stored = (await conn.execute(select(KeyValue.value).where(KeyValue.key == "answers.menu"))).scalar_one()
+            assert json.loads(stored) == menu
     finally:
         await engine.dispose()
 

@@ -8,8 +8,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from bot import knowledge as kb
-from handlers import wechat_answers
+from bot.domain.actors import Actor
+from bot.exports.documents import read_document
+from bot.services import knowledge
 from storage.models import Case, KbEntry, KbFeedback
 from tests.conftest import WECHAT
 from tests.inbox_staff import PASSWORD, add_user, login, page, submit
@@ -25,20 +26,18 @@ async def ask(server, user: str, text: str) -> str:
 
 
 async def starter(server):
-    async with server.services.sessions() as s:
-        await kb.import_document(s, kb.read_document("deploy/knowledge_base.yaml"), "test")
-        await s.commit()
-    await wechat_answers.reload(server.services)
+    await knowledge.import_document(server.runtime.db, read_document("deploy/knowledge_base.yaml"), Actor("test"))
+    await server.runtime.knowledge.reload()
 
 
 async def entries(server) -> int:
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         return (await s.execute(select(func.count()).select_from(KbEntry))).scalar_one()
 
 
 async def test_staff_see_and_correct_automatic_answers(server):
     await starter(server)
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     reply = await ask(server, "oPage1", "人防车位能卖吗？<script>alert(1)</script> 电话13812345678")
     number = case_number_in(reply)
     assert (await login(server, "liming")).status in (302, 303)
@@ -53,7 +52,7 @@ async def test_staff_see_and_correct_automatic_answers(server):
     assert resp.status in (400, 403)
     resp = await submit(server, "/inbox/kb", f"/inbox/kb/answers/{answer_id}/judge", {"entry": "-"})
     assert resp.status in (302, 303)
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         assert case.status == "new"  # back to a person
         assert (await s.execute(select(func.count()).select_from(KbFeedback))).scalar_one() == 1
@@ -64,8 +63,8 @@ async def test_staff_see_and_correct_automatic_answers(server):
 
 async def test_only_admins_edit_entries_and_bad_input_changes_nothing(server):
     await starter(server)
-    await add_user(server.services, "liming")
-    await add_user(server.services, "boss", role="admin")
+    await add_user(server.runtime, "liming")
+    await add_user(server.runtime, "boss", role="admin")
     await login(server, "liming")
     assert (await server.get("/inbox/kb/new")).status == 403
     await submit(server, "/inbox/kb", "/logout", {})
@@ -101,7 +100,7 @@ async def test_admin_adds_an_entry_and_corrects_a_match_in_the_browser(server, b
     if "postgresql" in db_url:
         pytest.skip("one backend is enough for the browser walk-through; the HTTP tests cover both")
     await starter(server)
-    await add_user(server.services, "boss", role="admin", display_name="王主任")
+    await add_user(server.runtime, "boss", role="admin", display_name="王主任")
     p = await browser.new_page(locale="zh-CN")
     await p.goto(str(server.make_url("/login")))
     await p.fill("input[name=username]", "boss")
@@ -129,6 +128,6 @@ async def test_admin_adds_an_entry_and_corrects_a_match_in_the_browser(server, b
     await row.locator("button:has-text('确认')").click()
     await p.wait_for_url(re.compile(r"/inbox/kb$"))
     assert await p.locator("#kb-answers", has_text=case_number_in(reply)).count() == 0
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == case_number_in(reply)))).scalar_one()
         assert case.status == "new"

@@ -11,10 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot import knowledge as kb
-from handlers import wechat_answers
-from handlers.wechat import ROUTER
-from handlers.wechat_router import SKIP, Router
+from bot.domain.actors import Actor
+from bot.exports.documents import read_document
+from bot.services import knowledge
 from storage.models import AuditEntry, Case, KbAnswer, Message
 from tests.conftest import WECHAT
 from tests.wechat_peer import WeChatPeer, case_number_in
@@ -26,21 +25,19 @@ PARKING_MARK = "不能买卖"
 
 
 def today_local(server):
-    return datetime.now(server.services.settings.tz).date()
+    return datetime.now(server.runtime.settings.tz).date()
 
 
 async def load_starter(server, *, siren_day=None):
     """The starter knowledge base, with the siren-test notice valid today
     (as the office would set it for this year's siren day)."""
-    doc = kb.read_document(STARTER)
+    doc = read_document(STARTER)
     day = siren_day or today_local(server)
     for e in doc["entries"]:
         if e["key"] == "siren-test-day":
             e["valid_from"], e["valid_to"] = day - timedelta(days=1), day
-    async with server.services.sessions() as s:
-        await kb.import_document(s, doc, "test")
-        await s.commit()
-    await wechat_answers.reload(server.services)
+    await knowledge.import_document(server.runtime.db, doc, Actor("test"))
+    await server.runtime.knowledge.reload()
 
 
 async def post(server, xml: str):
@@ -51,7 +48,7 @@ async def post(server, xml: str):
 
 
 async def count(server, model, *where) -> int:
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
 
 
@@ -62,7 +59,7 @@ async def test_siren_question_is_answered_on_the_spot(server):
     assert SIREN_ANSWER_MARK in content and "不是真实空袭" in content
     number = case_number_in(content)
     assert number and "自动答复" in content
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         assert case.status == "answered" and case.answered_at == case.received_at
         assert case.topic == "siren"
@@ -115,7 +112,7 @@ async def test_entry_that_needs_a_person_says_so_and_stays_open(server):
     reply = await post(server, peer.text("oFee", "易地建设费可以减免吗"))
     content = reply["Content"]
     assert "减免" in content and "工作人员将在" in content and "跟进" in content
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == case_number_in(content)))).scalar_one()
         assert case.status == "new" and case.answered_at is None
 
@@ -125,7 +122,7 @@ async def test_a_complaint_gets_the_answer_but_a_person_follows_up(server):
     reply = await post(server, peer.text("oAngry", "我要投诉开发商卖人防车位，人防车位可以买卖吗"))
     content = reply["Content"]
     assert PARKING_MARK in content and "工作人员将在" in content
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == case_number_in(content)))).scalar_one()
         assert case.kind in ("complaint", "report") and case.status == "new"
 
@@ -137,7 +134,7 @@ async def test_keyword_rule_answers_without_a_case(server):
     again = await post(server, peer.text("oHuman", "转人工", msg_id=777))
     assert again["Content"] == reply["Content"]
     assert await count(server, Case) == 0
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         stored = (await s.execute(select(Message).where(Message.direction == "in"))).scalars().all()
     assert [m.text for m in stored] == ["转人工"] and stored[0].reply_text == reply["Content"]
 
@@ -159,18 +156,14 @@ async def test_welcome_text_is_the_offices(server):
 
 
 async def test_disclosure_dialog_goes_first(server):
-    """A router included first (the disclosure dialog, seam 6) gets the
-    messages of a user in the middle of it, before keyword rules and KB."""
+    """The disclosure dialog gets the messages of a user in the middle of it,
+    before keyword rules and the knowledge base: "人工" is this applicant's
+    name, and only for someone else the keyword that asks for a person."""
     await load_starter(server)
-    dialog = Router("dialog")
-
-    @dialog.message()
-    async def in_dialog(msg, services):
-        return "请继续填写申请：所需信息的名称" if msg.source == "oDialog" else SKIP
-
-    server.app[ROUTER].include(dialog, first=True)
+    intro = await post(server, peer.text("oDialog", "申请公开2020年人防工程竣工验收备案表"))
+    assert "第1步" in intro["Content"]
     reply = await post(server, peer.text("oDialog", "人工"))
-    assert reply["Content"] == "请继续填写申请：所需信息的名称"
+    assert reply["Content"].startswith("第2步")
     reply = await post(server, peer.text("oOther", "人工"))
     assert "人工服务" in reply["Content"]
 
@@ -180,13 +173,13 @@ async def test_staff_correction_reopens_and_improves_matching(server):
     # Staff judge that no entry fits this message (say, the office had no siren test that day).
     reply = await post(server, peer.text("oWrong", "今天几点拉警报"))
     number = case_number_in(reply["Content"])
-    async with server.services.sessions() as s:
+    staff = Actor("user:test", user_id=None, role="staff")
+    async with server.runtime.db.session() as s:
         answer = (await s.execute(select(KbAnswer))).scalar_one()
-        await kb.judge_answer(s, answer.id, None, "user:test", None)
-        await s.commit()
+    await knowledge.judge_answer(server.runtime, staff, answer.id, None)
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         assert case.status == "new" and case.answered_at is None  # a person must answer now
-    await wechat_answers.reload(server.services)
     # The same text is no longer answered with that entry.
     again = await post(server, peer.text("oWrong2", "今天几点拉警报"))
     assert SIREN_ANSWER_MARK not in again["Content"]
@@ -196,31 +189,28 @@ async def test_staff_correction_reopens_and_improves_matching(server):
     odd = "那个呜呜呜的长鸣声是干啥的"
     first = await post(server, peer.text("oOdd", odd))
     assert SIREN_ANSWER_MARK not in first["Content"]
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         siren = await s.execute(select(Case.id).where(Case.number == case_number_in(first["Content"])))
         case_id = siren.scalar_one()
         s.add(KbAnswer(case_id=case_id, entry_id=None, entry_key="(none)", score=0.0, question=odd,
                        at=datetime.now(timezone.utc)))
         await s.flush()
         row = (await s.execute(select(KbAnswer).where(KbAnswer.question == odd))).scalar_one()
-        await kb.judge_answer(s, row.id, "siren-test-day", "user:test", None)
         await s.commit()
-    await wechat_answers.reload(server.services)
+    await knowledge.judge_answer(server.runtime, staff, row.id, "siren-test-day")
     later = await post(server, peer.text("oOdd2", odd))
     assert SIREN_ANSWER_MARK in later["Content"]
 
 
-async def test_edits_reach_other_workers_through_the_revision(server, monkeypatch):
+async def test_edits_reach_other_workers_through_the_revision(server):
     """An edit made elsewhere (another worker, the CLI: here, straight in the
     database, without telling this worker) is picked up by the revision check."""
-    monkeypatch.setattr(wechat_answers, "RELOAD_CHECK_SECONDS", 0.1)
     await load_starter(server)
-    async with server.services.sessions() as s:
-        await kb.save_entry(s, {"key": "mask-shop", "questions": ["防毒面具在哪里买"], "topic": "education",
-                                "answer": "防毒面具可在正规劳保用品商店购买。"}, "test")
-        await s.commit()
-    deadline = asyncio.get_running_loop().time() + 10  # the first check may still sleep the default 3 s
-    while wechat_answers.current(server.services).entries.get("mask-shop") is None:
+    entry = {"key": "mask-shop", "questions": ["防毒面具在哪里买"], "topic": "education",
+             "answer": "防毒面具可在正规劳保用品商店购买。"}
+    await server.runtime.db.write(lambda tx: knowledge.save_entry_in(tx, entry, "test"))
+    deadline = asyncio.get_running_loop().time() + 10  # the check runs every 3 s
+    while server.runtime.knowledge.current.entries.get("mask-shop") is None:
         assert asyncio.get_running_loop().time() < deadline, "the edit never reached this worker"
         await asyncio.sleep(0.1)
     reply = await post(server, peer.text("oMask", "哪里能买防毒面具"))

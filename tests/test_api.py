@@ -75,7 +75,7 @@ async def test_bad_entries_name_the_field_and_store_nothing(server, api_token, p
     resp = await server.post("/api/v1/cases", json={**LETTER, **patch}, headers=auth(api_token))
     assert resp.status == 400
     assert (await resp.json())["error"]["field"] == field
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 0
 
 
@@ -83,7 +83,7 @@ async def test_invalid_json(server, api_token):
     for raw in (b"{not json", b'{"channel": "website", "text": "\\udfff\xe5\x92\xa8"}'):  # a lone surrogate
         resp = await server.post("/api/v1/cases", data=raw, headers=auth(api_token))
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 0
 
 
@@ -123,7 +123,7 @@ async def test_patch_reclassify_assign_and_stale_version(server, api_token):
     assert stale.status == 409
     bad = await server.patch(f"/api/v1/cases/{case['id']}", json={"status": "done"}, headers=h)
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "status"
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         corr = (await s.execute(select(Correction))).scalar_one()
         assert (corr.kind, corr.previous_kind) == ("complaint", "other")
         actions = (await s.execute(select(AuditEntry.action).where(AuditEntry.case_id == case["id"]))).scalars().all()
@@ -137,7 +137,7 @@ async def test_reply_through_the_case_channel(server, api_token):
     assert resp.status == 201 and (await resp.json())["status"] == "sent"
     assert (await (await server.get(f"/api/v1/cases/{letter['id']}", headers=h)).json())["status"] == "answered"
     assert (await server.post(f"/api/v1/cases/{letter['id']}/replies", json={"text": ""}, headers=h)).status == 400
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(OutboxItem))).scalar_one() == 0
         assert (await s.execute(select(Message.text).where(Message.direction == "out"))).scalar_one() == "已邮寄答复书"
 
@@ -149,7 +149,7 @@ async def test_audit_log_is_append_only(server, api_token):
     await server.post("/api/v1/cases", json=LETTER, headers=auth(api_token))
     for stmt in (update(AuditEntry).values(action="x"), delete(AuditEntry)):
         with pytest.raises(DBAPIError):
-            async with server.services.engine.begin() as conn:
+            async with server.runtime.db.engine.begin() as conn:
                 await conn.execute(stmt)
 
 
@@ -198,7 +198,7 @@ async def test_numbers_in_the_text_are_masked_unless_asked_for(server, api_token
         assert "13812345678" not in text and "360102198001011234" not in text
     full = await (await server.get(f"/api/v1/cases/{case['id']}?unmask=1", headers=h)).json()
     assert "13812345678" in full["text"] and "360102198001011234" in full["messages"][0]["text"]
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "contact.unmasked"))).scalar_one() == 1
 
@@ -207,8 +207,8 @@ async def test_a_refused_request_does_not_even_touch_the_token(server, api_token
     from storage.models import ApiToken
 
     assert (await server.get("/api/v1/cases?limit=0", headers=auth(api_token))).status == 400
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(ApiToken.last_used_at))).scalar_one() is None
     assert (await server.get("/api/v1/cases", headers=auth(api_token))).status == 200
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(ApiToken.last_used_at))).scalar_one() is not None

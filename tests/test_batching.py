@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from bot.batching import BatchLookup
+from bot.services.batching import BatchLookup
 
 
 async def test_concurrent_gets_share_one_query():

@@ -31,7 +31,7 @@ async def logged_in_page(browser, server):
 
 
 async def test_find_reclassify_reply_and_leave_the_new_view(server, browser):
-    s = server.services
+    s = server.runtime
     await add_user(s, "liming", display_name="李明")
     target = await new_case(s, "你好，请问我们小区的人防车位可以卖给业主吗？", phone="13800000001")
     other = await new_case(s, "防空警报几点试鸣", phone="13800000002")
@@ -67,14 +67,14 @@ async def test_find_reclassify_reply_and_leave_the_new_view(server, browser):
     await page.goto(str(server.make_url("/inbox?view=new")))
     assert await page.locator(f"a:text-is('{target.number}')").count() == 0
     assert await page.locator(f"a:text-is('{other.number}')").count() == 1
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         assert (await session.execute(select(Correction.kind).where(Correction.case_id == target.id))).scalar_one() == "complaint"
     assert page.alerts == []
 
 
 async def test_script_in_a_case_renders_as_text(server, browser):
-    await add_user(server.services, "liming")
-    case = await new_case(server.services, "<script>alert(1)</script>")
+    await add_user(server.runtime, "liming")
+    case = await new_case(server.runtime, "<script>alert(1)</script>")
     page = await logged_in_page(browser, server)
     assert "<script>alert(1)</script>" in await page.inner_text("table.cases")
     await page.goto(str(server.make_url(f"/inbox/cases/{case.id}")))
@@ -83,8 +83,8 @@ async def test_script_in_a_case_renders_as_text(server, browser):
 
 
 async def test_form_posted_without_its_csrf_token_is_refused(server, browser):
-    await add_user(server.services, "liming")
-    case = await new_case(server.services, "人防工程漏水")
+    await add_user(server.runtime, "liming")
+    case = await new_case(server.runtime, "人防工程漏水")
     page = await logged_in_page(browser, server)
     await page.goto(str(server.make_url(f"/inbox/cases/{case.id}")))
     await page.evaluate("document.querySelector('form.note input[name=csrf_token]').remove()")
@@ -94,12 +94,12 @@ async def test_form_posted_without_its_csrf_token_is_refused(server, browser):
     response = await info.value
     assert response.status == 403
     assert "请求被拒绝" in await page.inner_text("body")
-    async with server.services.sessions() as session:
+    async with server.runtime.db.session() as session:
         assert (await session.execute(select(func.count()).select_from(CaseNote))).scalar_one() == 0
 
 
 async def test_dashboard_chart_downloads_as_png(server, browser):
-    s = server.services
+    s = server.runtime
     await add_user(s, "liming")
     for i, channel in enumerate(("portal", "portal", "platform")):
         await new_case(s, f"咨询人防工程第{i}件", channel=channel, phone=f"1380000000{i}")

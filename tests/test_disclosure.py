@@ -46,7 +46,7 @@ async def register(server, token, **kw) -> tuple[dict, dict]:
 
 async def snapshot(server) -> tuple:
     """Everything a refused request must leave untouched."""
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         rows = (await s.execute(select(DisclosureRequest).order_by(DisclosureRequest.id))).scalars().all()
         audits = (await s.execute(select(func.count()).select_from(AuditEntry))).scalar_one()
         cases = (await s.execute(text("SELECT id, status, kind, deadline_at, version FROM cases ORDER BY id"))).all()
@@ -177,10 +177,10 @@ async def test_a_year_the_calendar_does_not_know_is_a_clear_error(server, api_to
     report = await server.get("/api/v1/reports/2027", headers=auth(api_token))
     assert report.status == 400 and "2027" in (await report.json())["error"]["message"]
     # Once the office enters 2027 (plain Monday–Friday here), it works.
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         s.add(CalendarYear(year=2027, entered_by="admin"))
         await s.commit()
-    await server.services.refresh_calendar(force=True)
+    await server.runtime.calendar.refresh(force=True)
     resp = await put(server, api_token, case["id"], applicant_type="natural_person", receipt_date="2026-12-10")
     assert resp.status == 201 and (await resp.json())["answer_due"].startswith("2027-01")
 
@@ -188,12 +188,12 @@ async def test_a_year_the_calendar_does_not_know_is_a_clear_error(server, api_to
 async def test_personal_data_is_protected_masked_and_unmasking_is_audited(server, api_token):
     case, body = await register(server, api_token)
     assert body["id_proof"] == "360102********1234" and body["contact"] == "137****5678"
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         raw = (await s.execute(text("SELECT id_proof_protected, contact_protected FROM disclosure_requests"))).one()
     assert "360102198001011234" not in raw[0] and "13712345678" not in raw[1]
     full = await (await server.get(f"/api/v1/cases/{case['id']}/disclosure?unmask=1", headers=auth(api_token))).json()
     assert full["id_proof"] == "360102198001011234" and full["contact"] == "13712345678"
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         actions = (await s.execute(select(AuditEntry.action).where(AuditEntry.case_id == case["id"]))).scalars().all()
     assert "disclosure.unmasked" in actions
 
@@ -245,7 +245,7 @@ async def test_reviews_fill_table_four(server, api_token):
                        ({"case_id": 999999, "kind": "reconsideration", "filed_on": "2024-05-01"}, "case_id")):
         resp = await server.post("/api/v1/reviews", headers=h, json=bad)
         assert resp.status == 400 and (await resp.json())["error"]["field"] == field
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(DisclosureReview))).scalar_one() == 3
     t4 = (await (await server.get("/api/v1/reports/2024", headers=h)).json())["table4"]
     assert t4["reconsideration"] == {"upheld": 1, "corrected": 0, "other": 0, "pending": 0, "total": 1}

@@ -14,7 +14,7 @@ from tests.test_inbox_cases import new_case
 
 
 async def test_register_answer_and_download_the_report(server, browser):  # noqa: F811
-    s = server.services
+    s = server.runtime
     await add_user(s, "gongkai", display_name="公开办")
     case = await new_case(s, "申请公开2023年人防工程易地建设费收支情况", kind="disclosure_request", channel="letter")
     page = await browser.new_page(locale="zh-CN", accept_downloads=True)

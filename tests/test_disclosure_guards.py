@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.casework import Actor, CaseError, merge_case
+from bot.domain.actors import Actor
+from bot.domain.casework import CaseError
+from bot.services import cases
 from storage.models import Case
 from tests.test_disclosure import act, put, register, snapshot  # noqa: F401
 
@@ -22,14 +24,11 @@ async def test_a_decision_dated_in_the_future_is_refused(server, api_token):
 async def test_an_open_request_cannot_be_merged_into_another_case(server, api_token):
     first, _ = await register(server, api_token)
     second, _ = await register(server, api_token)
-    async with server.services.sessions() as session:
-        dup, target = await session.get(Case, second["id"]), await session.get(Case, first["id"])
-        with pytest.raises(CaseError, match="重复申请"):
-            await merge_case(session, dup, target, Actor(None, "test"))
+    staff = Actor("test")
+    with pytest.raises(CaseError, match="重复申请"):
+        await cases.merge(server.runtime, staff, second["id"], first["number"])
     # Answered as a repeated application, it can go.
     assert (await put(server, api_token, second["id"], outcome="r5_2", decided_at="2024-03-05")).status == 200
-    async with server.services.sessions() as session:
-        dup, target = await session.get(Case, second["id"]), await session.get(Case, first["id"])
-        await merge_case(session, dup, target, Actor(None, "test"))
-        await session.commit()
+    await cases.merge(server.runtime, staff, second["id"], first["number"])
+    async with server.runtime.db.session() as session:
         assert (await session.get(Case, second["id"])).merged_into_id == first["id"]

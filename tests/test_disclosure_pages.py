@@ -15,14 +15,14 @@ from tests.inbox_staff import add_user, csrf_of, login, page, submit
 
 
 async def staff_case(server, text="申请公开2023年人防工程易地建设费收支情况") -> int:
-    await add_user(server.services, "gongkai", display_name="公开办")
+    await add_user(server.runtime, "gongkai", display_name="公开办")
     assert (await login(server, "gongkai")).status == 303
     from tests.test_disclosure import new_case  # same API entry as a clerk would make
 
-    from bot.security import new_token, token_hash
+    from bot.domain.security import new_token, token_hash
     from storage.models import ApiToken, User
 
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         user = (await s.execute(select(User).where(User.username == "gongkai"))).scalar_one()
         token = new_token()
         s.add(ApiToken(user_id=user.id, name="pages", token_hash=token_hash(token)))
@@ -32,7 +32,7 @@ async def staff_case(server, text="申请公开2023年人防工程易地建设�
 
 
 async def requests_count(server) -> int:
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         return (await s.execute(select(func.count()).select_from(DisclosureRequest))).scalar_one()
 
 
@@ -62,7 +62,7 @@ async def test_register_decide_and_download_through_the_forms(server):
     # A decision before receipt: the page says why, nothing changes.
     resp = await submit(server, path, path, {"applicant_type": "natural_person", "outcome": "r1", "decided_at": "2024-03-01"})
     assert resp.status == 400 and "早于收到申请日期" in await resp.text()
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(DisclosureRequest.outcome))).scalar_one() is None
     resp = await submit(server, path, f"{path}/extension", {"approved_by": "李主任", "notice_on": "2024-03-20"})
     assert resp.status == 303

@@ -26,7 +26,7 @@ async def say(server, user: str, text: str, msg_id: int | None = None) -> str:
 
 
 async def count(server, model) -> int:
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         return (await s.execute(select(func.count()).select_from(model))).scalar_one()
 
 
@@ -41,7 +41,7 @@ async def test_a_request_is_taken_in_four_steps_and_registered_with_its_receipt_
     done = await say(server, "oApplicant", "2")
     number = case_number_in(done)
     assert number and "收到申请日期" in done and "第三十一条" in done
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         req = (await s.execute(select(DisclosureRequest).where(DisclosureRequest.case_id == case.id))).scalar_one()
         thread = (await s.execute(select(Message.text, Message.reply_text).where(
@@ -67,7 +67,7 @@ async def test_cancel_at_any_step_registers_nothing(server):
     assert "已取消" in reply
     assert await count(server, Case) == 0 and await count(server, DisclosureRequest) == 0
     # Nothing the citizen wrote is lost, even without a case.
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         texts = (await s.execute(select(Message.text).where(Message.direction == "in").order_by(Message.id))).scalars().all()
     assert texts == [REQUEST, "李四", "取消"]
     # "退出" right at the start works too.
@@ -84,7 +84,7 @@ async def test_a_retried_message_does_not_advance_the_dialog_twice(server):
     # WeChat retries the same push three times, possibly at once.
     replies = await asyncio.gather(*(say(server, "oRetry", "赵六", msg_id=43) for _ in range(3)))
     assert set(replies) == {ask_contact}
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         dialog = await s.get(DisclosureDialog, "oRetry")
     assert dialog.step == "contact" and dialog.data["name"] == "赵六"
     await say(server, "oRetry", "zhao6@example.com", msg_id=44)

@@ -45,12 +45,12 @@ async def push(client, payload, *, secret=SECRET, timestamp=None, raw=None):
 
 
 async def case_count(client) -> int:
-    async with client.services.sessions() as session:
+    async with client.runtime.db.session() as session:
         return (await session.execute(select(func.count()).select_from(Case))).scalar_one()
 
 
 async def the_case(client, order_id: str) -> tuple[Case, Contact | None]:
-    async with client.services.sessions() as session:
+    async with client.runtime.db.session() as session:
         case = (await session.execute(select(Case).where(Case.external_id == order_id))).scalar_one()
         contact = await session.get(Contact, case.contact_id) if case.contact_id else None
         return case, contact
@@ -61,14 +61,14 @@ async def test_an_order_becomes_one_case_with_the_platforms_deadline(hotline):
     assert resp.status == 200
     assert await resp.json() == {"accepted": [ORDER["order_id"]], "duplicates": [], "rejected": []}
     case, contact = await the_case(hotline, ORDER["order_id"])
-    tz = hotline.services.settings.tz
+    tz = hotline.runtime.settings.tz
     assert case.channel == "hotline" and case.kind == "consultation" and case.topic == "parking"
     assert case.number.startswith("RX20200315-")
     assert case.title == ORDER["title"] and case.text == ORDER["content"]
     assert case.received_at.astimezone(tz).isoformat() == "2020-03-15T09:21:00+08:00"
     assert case.deadline_at.astimezone(tz).isoformat() == "2020-03-20T18:00:00+08:00"
     assert contact.name == "张先生" and contact.phone == "13800001234"
-    async with hotline.services.sessions() as session:
+    async with hotline.runtime.db.session() as session:
         raw = (await session.execute(select(Message.raw).where(Message.case_id == case.id))).scalar_one()
     assert json.loads(raw)["order_id"] == ORDER["order_id"]  # the order as received, kept
 
@@ -83,7 +83,7 @@ async def test_without_a_deadline_the_configured_working_days_apply(hotline):
     ]
     resp = await push(hotline, {"orders": orders})
     assert (await resp.json())["accepted"] == ["A-1", "A-2"]
-    tz = hotline.services.settings.tz
+    tz = hotline.runtime.settings.tz
     consult, _ = await the_case(hotline, "A-1")
     assert consult.deadline_at.astimezone(tz).isoformat() == "2020-09-28T23:59:59+08:00"
     assert consult.deadline_days == 2
@@ -173,7 +173,7 @@ async def test_concurrent_pushes_of_the_same_order_make_one_case(hotline):
     assert sorted(accepted) == sorted({ORDER["order_id"], *(f"D-{i}" for i in range(7))})
     assert len(accepted) + len(duplicates) == 6 + 15
     assert await case_count(hotline) == 8
-    async with hotline.services.sessions() as session:
+    async with hotline.runtime.db.session() as session:
         numbers = (await session.execute(select(Case.number))).scalars().all()
     assert len(set(numbers)) == 8
 

@@ -18,8 +18,8 @@ import pytest_asyncio
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from bot.importer import ImportRefused, import_file
-from bot.services import Services
+from bot.services.imports import ImportRefused, import_file
+from bot.app import build_runtime
 from storage.models import AuditEntry, Case, Contact
 from tests.conftest import REPO, make_settings
 from tests.hotline_platform import serve_app, signed
@@ -46,21 +46,21 @@ def write_csv(path: Path, header, rows, encoding="utf-8-sig") -> Path:
 
 @pytest_asyncio.fixture
 async def services(db_url, tmp_path, classifier):
-    s = Services.build(make_settings(db_url, tmp_path), classifier=classifier)
+    s = build_runtime(make_settings(db_url, tmp_path), classifier=classifier)
     try:
         yield s
     finally:
-        await s.engine.dispose()
+        await s.db.engine.dispose()
 
 
 async def cases(services) -> dict[str, Case]:
-    async with services.sessions() as session:
+    async with services.db.session() as session:
         return {c.external_id: c for c in (await session.execute(select(Case))).scalars()}
 
 
 async def test_a_12345_export_is_imported_with_rejects_listed(services, tmp_path):
     path = write_csv(tmp_path / "orders.csv", HEADER, ROWS)
-    summary = await import_file(path, "hotline", services)
+    summary = await import_file(services, path, "hotline")
     assert (summary.rows, summary.imported, summary.duplicates, summary.rejected) == (7, 3, 1, 3)
     assert summary.text() == f"导入完成：共 7 行，新增 3，重复 1，拒绝 3（被拒绝的行及原因见 {path}.errors.csv）"
     with open(f"{path}.errors.csv", encoding="utf-8-sig") as fh:
@@ -84,7 +84,7 @@ async def test_a_12345_export_is_imported_with_rejects_listed(services, tmp_path
     assert got["RX-5"].received_year == 2020 and got["RX-5"].kind == "suggestion"
     # History arrives closed, so it doesn't flood the open-case inbox.
     assert {c.status for c in got.values()} == {"closed"}
-    async with services.sessions() as session:
+    async with services.db.session() as session:
         contact = await session.get(Contact, one.contact_id)
         imported = (await session.execute(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "case.imported"))).scalar_one()
@@ -94,8 +94,8 @@ async def test_a_12345_export_is_imported_with_rejects_listed(services, tmp_path
 
 async def test_importing_twice_changes_nothing(services, tmp_path):
     path = write_csv(tmp_path / "orders.csv", HEADER, ROWS[:2])
-    first = await import_file(path, "hotline", services, keep_open=True)
-    again = await import_file(path, "hotline", services, keep_open=True)
+    first = await import_file(services, path, "hotline", keep_open=True)
+    again = await import_file(services, path, "hotline", keep_open=True)
     assert (first.imported, first.duplicates) == (2, 0)
     assert (again.imported, again.duplicates, again.rejected) == (0, 2, 0)
     got = await cases(services)
@@ -106,15 +106,15 @@ async def test_missing_columns_refuse_the_file_naming_them(services, tmp_path):
     header = ["工单编号", "诉求类型", "标题", "来电人"]
     path = write_csv(tmp_path / "short.csv", header, [["RX-9", "咨询", "t", "张"]])
     with pytest.raises(ImportRefused) as info:
-        await import_file(path, "hotline", services)
+        await import_file(services, path, "hotline")
     assert "来电时间" in str(info.value) and "诉求内容" in str(info.value) and "工单编号" not in str(info.value).split("（")[0]
     assert await cases(services) == {}
     assert not Path(f"{path}.errors.csv").exists()
     unknown = write_csv(tmp_path / "other.csv", ["a", "b"], [["1", "2"]])
     with pytest.raises(ImportRefused, match="收到时间"):
-        await import_file(unknown, "portal", services)
+        await import_file(services, unknown, "portal")
     with pytest.raises(ImportRefused, match="渠道"):
-        await import_file(path, "fax", services)
+        await import_file(services, path, "fax")
 
 
 async def test_xlsx_with_date_cells_and_number_cells(services, tmp_path):
@@ -127,14 +127,14 @@ async def test_xlsx_with_date_cells_and_number_cells(services, tmp_path):
     ws.append(["RX-X3", "2020-13-45 09:00", "咨询", None, "日期不对", None, None, None])
     path = tmp_path / "orders.xlsx"
     wb.save(path)
-    summary = await import_file(path, "hotline", services)
+    summary = await import_file(services, path, "hotline")
     assert (summary.imported, summary.rejected) == (2, 1)
     got = await cases(services)
     tz = services.settings.tz
     order = got["202003150001"]  # a number cell keeps its digits
     assert order.kind == "complaint" and order.received_at.astimezone(tz).isoformat() == "2020-03-15T09:21:00+08:00"
     assert order.deadline_at.astimezone(tz).isoformat() == "2020-04-03T17:30:00+08:00"
-    async with services.sessions() as session:
+    async with services.db.session() as session:
         assert (await session.get(Contact, order.contact_id)).phone == "13700001111"
     assert got["RX-X2"].kind == "praise"
     errors = Path(f"{path}.errors.csv").read_text(encoding="utf-8-sig").splitlines()
@@ -150,15 +150,15 @@ async def test_our_own_export_and_a_gbk_file(services, tmp_path):
         ["WZ20200316-0003", "portal", "未知类", "", "", "2020-03-16 10:00", "", "", "", "x", "", ""],
     ]
     path = write_csv(tmp_path / "ours.csv", header, rows, encoding="gb18030")  # as Excel in China saves it
-    summary = await import_file(path, "portal", services)
+    summary = await import_file(services, path, "portal")
     assert (summary.layout, summary.imported, summary.rejected) == ("own", 2, 1)
     got = await cases(services)
     first = got["WZ20200315-0001"]  # the number is the external id: re-imports are duplicates
     assert first.channel == "portal" and first.kind == "consultation" and first.topic == "parking"
     assert first.status == "answered" and got["WZ20200316-0002"].status == "new"
-    async with services.sessions() as session:
+    async with services.db.session() as session:
         assert (await session.get(Contact, first.contact_id)).phone is None  # a masked number is no number
-    assert (await import_file(path, "portal", services)).duplicates == 2
+    assert (await import_file(services, path, "portal")).duplicates == 2
 
 
 async def test_a_pushed_order_and_the_same_order_in_a_file_are_one_case(db_url, tmp_path, classifier):
@@ -169,12 +169,12 @@ async def test_a_pushed_order_and_the_same_order_in_a_file_are_one_case(db_url, 
         body, headers = signed("s3cret", order)
         assert (await (await client.post("/hotline/orders", data=body, headers=headers)).json())["accepted"] == ["RX-1"]
         path = write_csv(tmp_path / "orders.csv", HEADER, ROWS[:2])
-        summary = await import_file(path, "hotline", client.services)
+        summary = await import_file(client.runtime, path, "hotline")
         assert (summary.imported, summary.duplicates) == (1, 1)
         # And a file first, then the push: a duplicate.
         body, headers = signed("s3cret", {**order, "order_id": "RX-2"})
         assert (await (await client.post("/hotline/orders", data=body, headers=headers)).json())["duplicates"] == ["RX-2"]
-        assert set(await cases(client.services)) == {"RX-1", "RX-2"}
+        assert set(await cases(client.runtime)) == {"RX-1", "RX-2"}
     finally:
         await client.close()
 
@@ -190,7 +190,7 @@ async def test_memory_stays_bounded_as_the_file_grows(services, tmp_path):
     for n in (300, 1500):
         path = make(n)
         tracemalloc.start()
-        summary = await import_file(path, "hotline", services, chunk_size=100)
+        summary = await import_file(services, path, "hotline", chunk_size=100)
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert summary.imported == n
@@ -224,7 +224,7 @@ async def test_a_title_above_the_header_and_a_badly_encoded_row(services, tmp_pa
     bad = "RX-8,2020-03-15 10:00,咨询,,".encode() + "人防车位".encode("gbk") + ",李,,\n".encode()
     path.write_bytes("12345工单导出（2020年3月）\n".encode() + (",".join(HEADER) + "\n").encode()
                      + good.encode() + bad)
-    summary = await import_file(path, "hotline", services)
+    summary = await import_file(services, path, "hotline")
     assert (summary.imported, summary.rejected) == (1, 1)
     errors = Path(f"{path}.errors.csv").read_text(encoding="utf-8-sig").splitlines()
     assert errors[1].startswith("4,RX-8,") and "编码" in errors[1]

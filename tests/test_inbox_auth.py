@@ -7,13 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select, update
 
-from storage.models import AuditEntry, StaffSession
+from storage.models import AuditEntry, StaffSession, User
 
 from tests.inbox_staff import PASSWORD, add_user, csrf_of, login, page, submit
 
 
 async def test_login_form_sets_a_safe_session_cookie(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     resp = await login(server, "liming")
     assert resp.status in (302, 303) and resp.headers["Location"] == "/inbox"
     cookie = resp.headers.getall("Set-Cookie")
@@ -29,7 +29,7 @@ async def test_secure_cookie_behind_a_trusted_https_proxy(db_url, tmp_path, clas
     from tests.inbox_staff import serve
 
     async with serve(make_settings(db_url, tmp_path, trust_proxy=True), classifier) as client:
-        await add_user(client.services, "liming")
+        await add_user(client.runtime, "liming")
         page_resp = await client.get("/login", headers={"X-Forwarded-Proto": "https"})
         token = csrf_of(await page_resp.text())
         pre = page_resp.cookies["intake_prelogin"]
@@ -45,7 +45,7 @@ async def test_secure_cookie_behind_a_trusted_https_proxy(db_url, tmp_path, clas
 
 
 async def test_wrong_password_same_message_whether_or_not_the_user_exists(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     wrong = await login(server, "liming", "not the password")
     nobody = await login(server, "nobody", "not the password")
     assert wrong.status == nobody.status == 401
@@ -58,7 +58,7 @@ async def test_wrong_password_same_message_whether_or_not_the_user_exists(server
 
 
 async def test_five_failures_lock_the_name_even_with_the_right_password(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     for _ in range(5):
         assert (await login(server, "liming", "guess")).status == 401
     locked = await login(server, "liming")
@@ -68,7 +68,7 @@ async def test_five_failures_lock_the_name_even_with_the_right_password(server):
         await login(server, "ghost", "guess")
     assert "次数过多" in await (await login(server, "ghost", "guess")).text()
     # The lock ends: once it is over, the right password works.
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         from storage.models import LoginThrottle
 
         await s.execute(update(LoginThrottle).values(locked_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
@@ -77,7 +77,7 @@ async def test_five_failures_lock_the_name_even_with_the_right_password(server):
 
 
 async def test_form_without_csrf_token_is_refused_and_changes_nothing(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     page_resp = await server.get("/login")
     assert page_resp.status == 200
     no_token = await server.post("/login", data={"username": "liming", "password": PASSWORD}, allow_redirects=False)
@@ -85,15 +85,15 @@ async def test_form_without_csrf_token_is_refused_and_changes_nothing(server):
     bad_token = await server.post("/login", data={"username": "liming", "password": PASSWORD, "csrf_token": "x"},
                                   allow_redirects=False)
     assert bad_token.status == 403
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(StaffSession))).scalar_one() == 0
 
 
 async def test_expired_session_goes_to_login_and_back_to_the_page(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     await login(server, "liming")
     await page(server, "/inbox?view=new")
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         await s.execute(update(StaffSession).values(expires_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
         await s.commit()
     resp = await server.get("/inbox/cases/7?x=1", allow_redirects=False)
@@ -106,7 +106,7 @@ async def test_expired_session_goes_to_login_and_back_to_the_page(server):
 
 
 async def test_next_only_goes_to_local_pages(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
         resp = await login(server, "liming", next_path=evil)
         assert resp.headers["Location"] == "/inbox", evil
@@ -114,7 +114,7 @@ async def test_next_only_goes_to_local_pages(server):
 
 
 async def test_logout_ends_the_session_for_good(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     await login(server, "liming")
     cookie = server.session.cookie_jar.filter_cookies(server.make_url("/"))["intake_session"].value
     resp = await submit(server, "/inbox", "/logout", {})
@@ -122,7 +122,7 @@ async def test_logout_ends_the_session_for_good(server):
     # Replaying the old cookie does not get back in.
     server.session.cookie_jar.update_cookies({"intake_session": cookie})
     assert (await server.get("/inbox", allow_redirects=False)).status in (302, 303)
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(StaffSession))).scalar_one() == 0
         actions = (await s.execute(select(AuditEntry.action))).scalars().all()
         assert "staff.login" in actions and "staff.logout" in actions
@@ -134,7 +134,7 @@ async def test_forged_cookie_is_not_a_session(server):
 
 
 async def test_staff_cannot_open_admin_pages(server):
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     await login(server, "liming")
     resp = await server.get("/inbox/admin/users")
     assert resp.status == 403
@@ -142,7 +142,7 @@ async def test_staff_cannot_open_admin_pages(server):
 
 
 async def test_admin_adds_and_deactivates_a_user(server):
-    await add_user(server.services, "boss", role="admin")
+    await add_user(server.runtime, "boss", role="admin")
     await login(server, "boss")
     resp = await submit(server, "/inbox/admin/users", "/inbox/admin/users",
                         {"op": "add", "username": "xiaowang", "role": "staff", "password": "short"})
@@ -152,10 +152,8 @@ async def test_admin_adds_and_deactivates_a_user(server):
     assert resp.status == 303
     html = await page(server, "/inbox/admin/users")
     assert "xiaowang" in html
-    from storage import queries
-
-    async with server.services.sessions() as s:
-        uid = (await queries.user_by_name(s, "xiaowang")).id
+    async with server.runtime.db.session() as s:
+        uid = (await s.execute(select(User.id).where(User.username == "xiaowang"))).scalar_one()
     resp = await submit(server, "/inbox/admin/users", "/inbox/admin/users", {"op": "deactivate", "user_id": uid})
     assert resp.status == 303
     await submit(server, "/inbox", "/logout", {})
@@ -165,7 +163,7 @@ async def test_admin_adds_and_deactivates_a_user(server):
 async def test_login_page_says_how_to_create_the_first_account(server):
     html = await page(server, "/login")
     assert "intake user add" in html
-    await add_user(server.services, "liming")
+    await add_user(server.runtime, "liming")
     assert "intake user add" not in await page(server, "/login")
 
 

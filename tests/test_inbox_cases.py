@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest_asyncio
 from sqlalchemy import func, select, update
 
-from bot.cases import InboundMessage
-from bot.intake import record_with_retry
+from bot.domain.cases import InboundMessage
+from bot.services.intake import record
 from storage.models import AuditEntry, Case, CaseNote, Correction, Message
 from tests.inbox_staff import add_user, login, page, submit, version_of
 
@@ -24,14 +24,14 @@ async def new_case(services, text: str, *, channel: str = "portal", at: datetime
     item = InboundMessage(channel=channel, identity=identity or phone or f"anon:{text[:8]}", received_at=at, text=text,
                           classification=services.classifier.classify(text, hint_kind=kind),
                           contact_name="张先生", contact_phone=phone, thread=channel == "wechat")
-    (result,) = await record_with_retry(services.engine, [item], services.intake_context())
-    async with services.sessions() as session:
+    (result,) = await record(services, [item])
+    async with services.db.session() as session:
         return await session.get(Case, result.case_id)
 
 
 @pytest_asyncio.fixture
 async def staff(server):
-    await add_user(server.services, "liming", display_name="李明")
+    await add_user(server.runtime, "liming", display_name="李明")
     assert (await login(server, "liming")).status == 303
     return server
 
@@ -41,11 +41,11 @@ def numbers_in(html: str) -> list[str]:
 
 
 async def test_default_view_lists_open_cases_of_every_year_with_counters(staff):
-    s = staff.services
+    s = staff.runtime
     old = await new_case(s, "请问人防车位可以出售吗", at=datetime(2019, 6, 3, 2, tzinfo=timezone.utc))
     fresh = await new_case(s, "小区地下室人防工程漏水严重，请尽快处理", channel="letter")
     done = await new_case(s, "防空警报几点试鸣")
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         await session.execute(update(Case).where(Case.id == done.id).values(status="closed"))
         await session.commit()
     html = await page(staff, "/inbox")
@@ -66,7 +66,7 @@ async def test_default_view_lists_open_cases_of_every_year_with_counters(staff):
 
 
 async def test_search_finds_chinese_words_the_same_on_both_databases(staff):
-    s = staff.services
+    s = staff.runtime
     parking = await new_case(s, "请问人防车位可以出售吗？")
     siren = await new_case(s, "防空警报几点试鸣")
     leak = await new_case(s, "小区人防工程漏水")
@@ -83,7 +83,7 @@ async def test_search_finds_chinese_words_the_same_on_both_databases(staff):
 
 
 async def test_pagination_walks_every_case_once(staff):
-    s = staff.services
+    s = staff.runtime
     made = [await new_case(s, f"第{i}件：咨询人防工程", phone=f"1380000{i:04d}") for i in range(55)]
     first = await page(staff, "/inbox?view=all")
     seen = numbers_in(first)
@@ -94,7 +94,7 @@ async def test_pagination_walks_every_case_once(staff):
 
 
 async def test_citizen_text_is_escaped_everywhere(staff):
-    case = await new_case(staff.services, "<script>alert(1)</script><img src=x onerror=alert(2)>")
+    case = await new_case(staff.runtime, "<script>alert(1)</script><img src=x onerror=alert(2)>")
     for html in (await page(staff, "/inbox"), await page(staff, f"/inbox/cases/{case.id}")):
         assert "<script>alert(1)</script>" not in html and "<img src=x" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -102,7 +102,7 @@ async def test_citizen_text_is_escaped_everywhere(staff):
 
 async def test_case_page_shows_thread_classification_deadline_and_masked_phone(staff):
     received = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)  # Monday
-    case = await new_case(staff.services, "请问人防车位可以出售吗？我的电话13912345678", at=received,
+    case = await new_case(staff.runtime, "请问人防车位可以出售吗？我的电话13912345678", at=received,
                           kind="consultation")
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert case.number in html and "人防车位可以出售吗" in html
@@ -113,13 +113,13 @@ async def test_case_page_shows_thread_classification_deadline_and_masked_phone(s
     assert "2026-11-26" in html  # 3 working days after Monday
     unmasked = await page(staff, f"/inbox/cases/{case.id}?unmask=1")
     assert "13800001234" in unmasked
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         actions = (await session.execute(select(AuditEntry.action).where(AuditEntry.case_id == case.id))).scalars().all()
     assert "contact.unmasked" in actions
 
 
 async def test_reclassify_assign_and_leave_the_new_view(staff):
-    case = await new_case(staff.services, "你好")
+    case = await new_case(staff.runtime, "你好")
     path = f"/inbox/cases/{case.id}"
     html = await page(staff, path)
     resp = await submit(staff, path, f"{path}/update", {
@@ -130,19 +130,19 @@ async def test_reclassify_assign_and_leave_the_new_view(staff):
     assert "已保存" in html and "已分派" in html
     assert case.number not in await page(staff, "/inbox?view=new")
     assert case.number in await page(staff, "/inbox?view=mine")
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         corr = (await session.execute(select(Correction).where(Correction.case_id == case.id))).scalar_one()
     assert (corr.previous_kind, corr.kind, corr.topic) == ("other", "complaint", "shelter")
     # A complaint has 15 working days, not the 7 of "other": the deadline follows the kind.
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         fresh = await session.get(Case, case.id)
-    cal, received = staff.services.calendar, case.received_at.astimezone(TZ).date()
+    cal, received = staff.runtime.calendar.current, case.received_at.astimezone(TZ).date()
     assert (case.deadline_days, fresh.deadline_days) == (7, 15)
     assert fresh.deadline_at.astimezone(TZ).date() == cal.add_working_days(received, 15)
 
 
 async def test_stale_form_is_told_not_overwritten(staff):
-    case = await new_case(staff.services, "你好")
+    case = await new_case(staff.runtime, "你好")
     path = f"/inbox/cases/{case.id}"
     stale_version = version_of(await page(staff, path))
     # Someone else changes the case meanwhile.
@@ -154,7 +154,7 @@ async def test_stale_form_is_told_not_overwritten(staff):
                                                     "version": stale_version, "kind": "praise", "topic": "general",
                                                     "status": "closed"})
     assert resp.status == 409 and "已被他人修改" in await resp.text()
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         fresh = await session.get(Case, case.id)
     assert (fresh.kind, fresh.status) == ("help", "in_progress")
     # A reply typed against a stale page is kept in the box, not lost.
@@ -164,7 +164,7 @@ async def test_stale_form_is_told_not_overwritten(staff):
 
 
 async def test_letter_answer_records_how_it_was_delivered(staff):
-    case = await new_case(staff.services, "我单位申请公开2019年人防工程竣工验收备案表", channel="letter")
+    case = await new_case(staff.runtime, "我单位申请公开2019年人防工程竣工验收备案表", channel="letter")
     path = f"/inbox/cases/{case.id}"
     html = await page(staff, path)
     missing = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "已邮寄答复书"})
@@ -174,19 +174,19 @@ async def test_letter_answer_records_how_it_was_delivered(staff):
     assert resp.status == 303
     html = await page(staff, path)
     assert "已邮寄答复书" in html and "已答复" in html
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         audit = (await session.execute(select(AuditEntry).where(AuditEntry.case_id == case.id,
                                                                 AuditEntry.action == "case.replied"))).scalar_one()
     assert audit.detail["via"] == "邮寄" and audit.actor == "user:liming"
 
 
 async def test_notes_are_internal_and_audited(staff):
-    case = await new_case(staff.services, "人防工程漏水", channel="wechat", identity="oOpenId1", phone=None)
+    case = await new_case(staff.runtime, "人防工程漏水", channel="wechat", identity="oOpenId1", phone=None)
     path = f"/inbox/cases/{case.id}"
     assert (await submit(staff, path, f"{path}/note", {"text": "   "})).status == 400
     assert (await submit(staff, path, f"{path}/note", {"text": "已电话联系物业"})).status == 303
     assert "已电话联系物业" in await page(staff, path)
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         assert (await session.execute(select(func.count()).select_from(CaseNote))).scalar_one() == 1
         outgoing = (await session.execute(select(func.count()).select_from(Message).where(
             Message.case_id == case.id, Message.author_id.is_not(None)))).scalar_one()
@@ -194,7 +194,7 @@ async def test_notes_are_internal_and_audited(staff):
 
 
 async def test_merge_a_duplicate_into_another_case(staff):
-    s = staff.services
+    s = staff.runtime
     original = await new_case(s, "小区人防工程漏水", phone="13800000001")
     duplicate = await new_case(s, "小区人防工程漏水（重复来信）", phone="13800000002")
     path = f"/inbox/cases/{duplicate.id}"
@@ -209,14 +209,14 @@ async def test_merge_a_duplicate_into_another_case(staff):
     assert duplicate.number in await page(staff, f"/inbox/cases/{original.id}")
     listed = numbers_in(await page(staff, "/inbox?view=all"))
     assert duplicate.number not in listed and original.number in listed
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         actions = set((await session.execute(select(AuditEntry.action).where(
             AuditEntry.case_id.in_([original.id, duplicate.id])))).scalars())
     assert {"case.merged", "case.merged_in"} <= actions
 
 
 async def test_waiting_for_the_citizen_pauses_the_deadline(staff):
-    s = staff.services
+    s = staff.runtime
     case = await new_case(s, "人防工程漏水，请处理", at=datetime(2026, 11, 2, 9, tzinfo=TZ), kind="complaint")
     path = f"/inbox/cases/{case.id}"
     html = await page(staff, path)
@@ -227,7 +227,7 @@ async def test_waiting_for_the_citizen_pauses_the_deadline(staff):
     assert case.number not in await page(staff, "/inbox?view=overdue")
     # Pretend the office waited from Monday 2026-11-16 (5 working days to Monday 11-23 … at least).
     since = datetime(2026, 11, 16, 10, tzinfo=TZ)
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         await session.execute(update(Case).where(Case.id == case.id).values(waiting_since=since))
         await session.commit()
         before = (await session.get(Case, case.id)).deadline_at
@@ -236,16 +236,16 @@ async def test_waiting_for_the_citizen_pauses_the_deadline(staff):
                                                          "topic": case.topic, "status": "in_progress"})
     assert resp.status == 303
     today = datetime.now(timezone.utc).astimezone(TZ).date()
-    waited = s.calendar.working_days_between(since.date(), today)
-    expected_day = s.calendar.add_working_days(before.astimezone(TZ).date(), waited)
-    async with s.sessions() as session:
+    waited = s.calendar.current.working_days_between(since.date(), today)
+    expected_day = s.calendar.current.add_working_days(before.astimezone(TZ).date(), waited)
+    async with s.db.session() as session:
         after = await session.get(Case, case.id)
     assert after.waiting_since is None and after.paused_days == waited
     assert after.deadline_at.astimezone(TZ).date() == expected_day > before.astimezone(TZ).date()
 
 
 async def test_unknown_calendar_year_is_an_error_the_admin_sees_and_fixes(staff):
-    s = staff.services
+    s = staff.runtime
     # 15 working days from late December 2026 reach into 2027, which
     # chinesecalendar 1.11 does not know.
     case = await new_case(s, "举报某小区擅自占用人防工程", at=datetime(2026, 12, 28, 10, tzinfo=TZ), kind="report")
@@ -262,7 +262,7 @@ async def test_unknown_calendar_year_is_an_error_the_admin_sees_and_fixes(staff)
     resp = await submit(staff, "/inbox/admin/calendar", "/inbox/admin/calendar", {
         "year": "2027", "holidays": "2027-01-01\n2027-02-05..2027-02-13", "workdays": "2027-02-14"})
     assert resp.status == 200 and "1 个案件" in await resp.text()
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         fixed = await session.get(Case, case.id)
     assert fixed.deadline_error is None
     # Working days from Monday 2026-12-28: 29, 30, 31, (1 Jan holiday) 4, 5, 6, 7, 8, 11 … the 15th is 2027-01-19.
@@ -270,7 +270,7 @@ async def test_unknown_calendar_year_is_an_error_the_admin_sees_and_fixes(staff)
 
 
 async def test_canned_replies_are_edited_by_admins_and_offered_on_the_case(staff):
-    s = staff.services
+    s = staff.runtime
     case = await new_case(s, "请问人防车位可以出售吗", channel="letter")
     denied = await submit(staff, "/inbox/canned", "/inbox/canned", {"title": "x", "text": "y"})
     assert denied.status == 403
@@ -284,7 +284,7 @@ async def test_canned_replies_are_edited_by_admins_and_offered_on_the_case(staff
 
 
 async def test_dashboard_counts_and_downloadable_charts(staff):
-    s = staff.services
+    s = staff.runtime
     year = datetime.now(timezone.utc).astimezone(TZ).year
     for i, channel in enumerate(["portal", "portal", "platform", "hotline"]):
         await new_case(s, f"咨询人防工程第{i}件", channel=channel, phone=f"1380000000{i}")
@@ -310,39 +310,39 @@ async def test_dashboard_counts_and_downloadable_charts(staff):
 async def test_hotline_answer_goes_back_through_the_12345_outbox(staff):
     from storage.models import OutboxItem
 
-    s = staff.services
+    s = staff.runtime
     item = InboundMessage(channel="hotline", identity="13800001234", received_at=datetime.now(timezone.utc),
                           text="来电人咨询人防车位产权问题", classification=s.classifier.classify("咨询人防车位产权问题"),
                           external_id="12345-20261125-000001", contact_phone="13800001234")
-    (result,) = await record_with_retry(s.engine, [item], s.intake_context())
+    (result,) = await record(s, [item])
     path = f"/inbox/cases/{result.case_id}"
     html = await page(staff, path)
     assert "12345平台回传" in html and 'name="delivered_by"' not in html  # no delivery choice: the machine delivers
     resp = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "人防车位不得出售产权。"})
     assert resp.status == 303
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         outbox = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == result.case_id))).scalars().all()
     assert [o.target for o in outbox] == ["hotline"]
     assert "人防车位不得出售产权。" in await page(staff, path)
 
 
 async def test_citizen_reply_ends_the_wait_and_moves_the_deadline(staff):
-    s = staff.services
+    s = staff.runtime
     case = await new_case(s, "人防工程漏水，请处理", channel="wechat", identity="oWaiting1", phone=None,
                           at=datetime(2026, 11, 2, 9, tzinfo=TZ), kind="complaint")
     since = datetime(2026, 11, 16, 10, tzinfo=TZ)
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         await session.execute(update(Case).where(Case.id == case.id).values(status="waiting", waiting_since=since))
         await session.commit()
     reply_at = datetime(2026, 11, 20, 15, tzinfo=TZ)  # Friday: 17, 18, 19, 20 November waited
     joined = await new_case(s, "补充照片和地址：某小区3栋", channel="wechat", identity="oWaiting1", phone=None,
                             at=reply_at)
     assert joined.id == case.id
-    async with s.sessions() as session:
+    async with s.db.session() as session:
         fresh = await session.get(Case, case.id)
         actions = (await session.execute(select(AuditEntry.action).where(AuditEntry.case_id == case.id))).scalars().all()
     assert (fresh.status, fresh.waiting_since, fresh.paused_days) == ("in_progress", None, 4)
-    assert fresh.deadline_at.astimezone(TZ).date() == s.calendar.add_working_days(
+    assert fresh.deadline_at.astimezone(TZ).date() == s.calendar.current.add_working_days(
         case.deadline_at.astimezone(TZ).date(), 4)
     assert "case.resumed" in actions
     assert "补充照片和地址" in await page(staff, f"/inbox/cases/{case.id}")

@@ -8,7 +8,9 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import text
 
+from nlp.search_tokens import document_tokens
 from storage.db import create_engine
+from storage.maintenance import refresh_planner_statistics
 from storage.migrate import upgrade
 
 
@@ -26,8 +28,7 @@ async def test_existing_cases_become_searchable(tmp_path):
                     " updated_at) VALUES (:n, 'portal', 'consultation', 'general', 0.9, '[]', 0, 'rules', 'new', :t,"
                     " :at, :d, 2020, :at, 1, :at, :at)"), {"n": f"WZ20200315-000{i + 1}", "t": body, "at": now,
                                                          "d": date(2020, 3, 15)})
-        await upgrade(engine)
-        from handlers.inbox import refresh_planner_statistics
+        await upgrade(engine, document_tokens=document_tokens)
 
         # What the running app does at start and every 6 hours: analyse when
         # there are no statistics, not again while the table keeps its size.

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.casework import end_pause
-from bot.inbox import deadline_state, due_soon_cutoff, wechat_window
-from bot.search import document_tokens, query_tokens
-from bot.workdays import WorkingCalendar
-from handlers.inbox_admin import FormError, parse_days
+from bot.domain.casework import end_pause
+from bot.domain.errors import InvalidInput
+from bot.domain.inbox import deadline_state, due_soon_cutoff, wechat_window
+from bot.domain.workdays import WorkingCalendar, parse_days
+from nlp.search_tokens import document_tokens, query_tokens
 
 TZ = ZoneInfo("Asia/Shanghai")
 CAL = WorkingCalendar()
@@ -89,7 +89,7 @@ def test_search_tokens_find_parts_of_long_words():
     assert {"人防", "车位", "人防车位", "防空", "警报", "防空警报", "abc"} <= tokens
     assert query_tokens("人防车位") == ["人防车位"]
     # a text short enough to be remembered and one too long give what cutting them afresh gives
-    from bot.search import CACHE_TEXT_MAX, _document_tokens
+    from nlp.search_tokens import CACHE_TEXT_MAX, _document_tokens
 
     long_text = "请问防空警报几点试鸣？" * (CACHE_TEXT_MAX // 8)
     for args in ((None, "请问防空警报几点试鸣？"), (None, long_text), ("标题", "请问人防车位")):
@@ -106,7 +106,7 @@ def test_search_tokens_normalise_each_token_on_its_own():
     import re
     import unicodedata
 
-    from bot.search import _normalise
+    from nlp.search_tokens import _normalise
 
     def token_by_token(tokens):
         out = []
@@ -127,14 +127,14 @@ def test_holiday_form_dates_and_ranges():
     assert parse_days("2027-01-01\n2027-02-05..2027-02-07, 2027-05-01", 2027) == [
         date(2027, 1, 1), date(2027, 2, 5), date(2027, 2, 6), date(2027, 2, 7), date(2027, 5, 1)]
     for bad in ("2027-02-30", "tomorrow", "2026-12-31", "2027-03-01..2027-02-01"):
-        with pytest.raises(FormError):
+        with pytest.raises(InvalidInput):
             parse_days(bad, 2027)
 
 
 def test_chart_axis_is_round_and_labels_are_escaped():
     import xml.etree.ElementTree as ET
 
-    from bot.charts import bar_chart
+    from bot.exports.charts import bar_chart
 
     svg = bar_chart("2020年<各渠道>", ["门户网站", "a&b"], [104, 34])
     root = ET.fromstring(svg)  # well-formed despite < & in the labels

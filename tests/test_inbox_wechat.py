@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest_asyncio
 from sqlalchemy import select
 
-from bot.cases import InboundMessage
-from bot.intake import record_with_retry
-from bot.outbox import OutboxOptions
+from bot.domain.cases import InboundMessage
+from bot.services.intake import record
+from bot.outbound.outbox import OutboxOptions
 from storage.models import Case, Message, OutboxItem
 from tests.conftest import make_settings
 from tests.fake_wechat_api import APP_SECRET, FakeWeChatApi
@@ -32,8 +32,8 @@ async def fake():
 @pytest_asyncio.fixture
 async def staff(db_url, tmp_path, classifier, fake):
     settings = make_settings(db_url, tmp_path, wechat_app_secret=APP_SECRET, wechat_api_base=fake.base_url)
-    async with serve(settings, classifier, **{"outbox.options": FAST}) as client:
-        await add_user(client.services, "liming")
+    async with serve(settings, classifier, outbox_options=FAST) as client:
+        await add_user(client.runtime, "liming")
         assert (await login(client, "liming")).status == 303
         yield client
 
@@ -43,8 +43,8 @@ async def wechat_case(services, text: str, *, at: datetime | None = None) -> Cas
     item = InboundMessage(channel="wechat", identity=OPENID, received_at=at, text=text,
                           classification=services.classifier.classify(text), thread=True,
                           dedupe_key=f"wx:gh_test:{OPENID}:{at.timestamp()}")
-    (result,) = await record_with_retry(services.engine, [item], services.intake_context())
-    async with services.sessions() as session:
+    (result,) = await record(services, [item])
+    async with services.db.session() as session:
         return await session.get(Case, result.case_id)
 
 
@@ -58,7 +58,7 @@ async def settled(client, message_text: str, timeout: float = 10.0) -> Message:
     """The reply once the outbox worker is done with it (sent or failed)."""
     deadline = time.monotonic() + timeout
     while True:
-        async with client.services.sessions() as session:
+        async with client.runtime.db.session() as session:
             msg = (await session.execute(select(Message).where(Message.text == message_text,
                                                                Message.direction == "out"))).scalar_one()
         if msg.status in ("sent", "failed") or time.monotonic() > deadline:
@@ -67,7 +67,7 @@ async def settled(client, message_text: str, timeout: float = 10.0) -> Message:
 
 
 async def test_reply_goes_out_as_a_customer_service_message(staff, fake):
-    case = await wechat_case(staff.services, "请问人防车位可以出售吗")
+    case = await wechat_case(staff.runtime, "请问人防车位可以出售吗")
     fake.user_wrote(OPENID)
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert "微信客服消息窗口：已打开" in html and "还可发送 5 条" in html
@@ -83,7 +83,7 @@ async def test_reply_goes_out_as_a_customer_service_message(staff, fake):
 async def test_closed_window_is_shown_and_a_refused_reply_kept_as_a_draft(staff, fake):
     # The citizen wrote three days ago: WeChat's 48-hour window has closed.
     three_days_ago = datetime.now(timezone.utc) - timedelta(days=3)
-    case = await wechat_case(staff.services, "人防工程漏水，请处理", at=three_days_ago)
+    case = await wechat_case(staff.runtime, "人防工程漏水，请处理", at=three_days_ago)
     fake.user_wrote(OPENID, at=three_days_ago.timestamp())
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert "微信客服消息窗口：已关闭" in html and "48小时" in html
@@ -94,7 +94,7 @@ async def test_closed_window_is_shown_and_a_refused_reply_kept_as_a_draft(staff,
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert "发送失败（草稿已保留）" in html and "已安排人员核查。" in html and "重新发送" in html
     # The citizen writes again: the window reopens and the kept reply goes out on retry.
-    await wechat_case(staff.services, "请问处理得怎么样了")
+    await wechat_case(staff.runtime, "请问处理得怎么样了")
     fake.user_wrote(OPENID)
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert "微信客服消息窗口：已打开" in html
@@ -105,7 +105,7 @@ async def test_closed_window_is_shown_and_a_refused_reply_kept_as_a_draft(staff,
 
 
 async def test_five_messages_per_window_then_refused(staff, fake):
-    case = await wechat_case(staff.services, "人防工程漏水")
+    case = await wechat_case(staff.runtime, "人防工程漏水")
     fake.user_wrote(OPENID)
     for i in range(5):
         await reply(staff, case, f"第{i + 1}次答复")
@@ -123,7 +123,7 @@ async def test_five_messages_per_window_then_refused(staff, fake):
 
 
 async def test_wechat_outage_is_retried_and_an_expired_token_refreshed(staff, fake):
-    case = await wechat_case(staff.services, "防空警报几点试鸣")
+    case = await wechat_case(staff.runtime, "防空警报几点试鸣")
     fake.user_wrote(OPENID)
     fake.fail_next("cgi-bin/message/custom/send", http_status=500)
     await reply(staff, case, "每年9月18日试鸣。")
@@ -132,6 +132,6 @@ async def test_wechat_outage_is_retried_and_an_expired_token_refreshed(staff, fa
     await reply(staff, case, "补充：试鸣时间为上午10点。")
     assert (await settled(staff, "补充：试鸣时间为上午10点。")).status == "sent"
     assert [m["content"] for m in fake.sent] == ["每年9月18日试鸣。", "补充：试鸣时间为上午10点。"]
-    async with staff.services.sessions() as session:
+    async with staff.runtime.db.session() as session:
         items = (await session.execute(select(OutboxItem).order_by(OutboxItem.id))).scalars().all()
     assert [i.status for i in items] == ["sent", "sent"] and items[0].attempts == 2

@@ -1,5 +1,7 @@
-"""The intake writer: concurrent writes share a commit on SQLite, one failing
-piece undoes only its own work, and nothing is answered before its commit."""
+"""The writer (storage/writer.py): concurrent writes share a commit on
+SQLite, one failing piece undoes only its own work, and nothing is answered
+before its commit; and the fast statements of storage/sqlite_fast.py give
+what SQLAlchemy gives."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ import pytest_asyncio
 from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.intake import IntakeWriter
 from storage.db import create_engine
 from storage.models import CaseCounter
+from storage.writer import Writer
 
 
 def _add_day(conn, day: str, value: int) -> int:
@@ -31,7 +33,7 @@ def _boom(conn, day: str) -> None:
 @asynccontextmanager
 async def open_writer(url: str):
     engine = create_engine(url)
-    writer = IntakeWriter(engine)
+    writer = Writer(engine)
     try:
         yield engine, writer
     finally:
@@ -173,8 +175,9 @@ async def test_prepared_statements_give_what_sqlalchemy_gives(db_url):
 
     from sqlalchemy import bindparam, literal_column, update
 
-    from storage import queries
+    from storage.dialects import insert_for
     from storage.models import DisclosureDialog
+    from storage.queries.intake import _DIALECT
     from storage.sqlite_fast import Prepared
 
     engine = create_engine(db_url)
@@ -186,7 +189,7 @@ async def test_prepared_statements_give_what_sqlalchemy_gives(db_url):
         D.openid.in_(bindparam("ids", expanding=True)), D.step != "cancelled").order_by(D.openid)
     try:
         async with engine.begin() as conn:
-            add_new = queries.insert_for(conn.dialect.name, D).on_conflict_do_nothing(index_elements=["openid"])
+            add_new = insert_for(conn.dialect.name, D).on_conflict_do_nothing(index_elements=["openid"])
             await conn.run_sync(Prepared(add_new), dialogs[:4])  # several rows: one executemany
             await conn.execute(add_new, dialogs[4:])
             await conn.run_sync(Prepared(add_new), dialogs[:1])  # a conflict: nothing
@@ -199,7 +202,7 @@ async def test_prepared_statements_give_what_sqlalchemy_gives(db_url):
                 ours = await conn.run_sync(run, {"ids": ids})
                 assert ours == theirs and ours
                 assert all(isinstance(r[2], dict) and r[3].tzinfo is not None for r in ours)
-            counter = queries._BY_DIALECT_RUN[conn.dialect.name][1]
+            counter = _DIALECT[conn.dialect.name]["counter"]
             assert await conn.run_sync(counter, {"day": date(2026, 11, 25), "count": 3}) == [(3,)]
             assert await conn.run_sync(counter, {"day": date(2026, 11, 25), "count": 2}) == [(5,)]
         with pytest.raises(IntegrityError):
@@ -304,7 +307,7 @@ def test_the_fast_utc_text_is_sqlalchemys():
     from storage.types import UTCDateTime
 
     dialect = sqlite.dialect()
-    theirs = UTCDateTime()._cached_bind_processor(dialect)
+    theirs = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert _bind_processor(UTCDateTime(), dialect) is _sqlite_utc_text
     rng = random.Random(5)
     for _ in range(3000):
@@ -339,7 +342,7 @@ async def test_keys_present_after_close_does_not_reopen(sqlite_url):
     from storage.models import DisclosureDialog
 
     engine = create_engine(sqlite_url)
-    writer = IntakeWriter(engine)
+    writer = Writer(engine)
     try:
         await writer.transaction(_add_dialogs, ["oA"])
         assert await writer.keys_present(DisclosureDialog.openid, ["oA", "oB"]) == {"oA"}

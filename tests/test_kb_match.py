@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answers import make_entry
-from bot.knowledge import read_document
+from bot.domain.answers import make_entry
+from bot.exports.documents import read_document
 from nlp import kb_match
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def test_fast_enough_for_the_passive_reply(matcher):
 
 
 def test_who_decides_whether_a_person_follows_up(entries, matcher):
-    from bot.knowledge import Knowledge
+    from bot.services.knowledge import Knowledge
 
     k = Knowledge({e.key: e for e in entries}, (), matcher)
     siren_day = date(2026, 9, 18)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest_asyncio
 from sqlalchemy import select
 
-from bot.outbox import OutboxOptions, OutboxWorker
+from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from storage.models import Case, Message, OutboxItem
 from tests.conftest import make_settings
 from tests.conftest import make_token as conftest_make_token
@@ -43,7 +43,7 @@ def hotline_settings(db_url, tmp_path, url):
 @pytest_asyncio.fixture
 async def app(db_url, tmp_path, classifier, platform):
     client = await serve_app(hotline_settings(db_url, tmp_path, platform.url), classifier)
-    client.token = await make_token(client.services)
+    client.token = await make_token(client.runtime)
     try:
         yield client
     finally:
@@ -62,7 +62,7 @@ async def new_order(client, order_id: str = ORDER["order_id"]) -> int:
     body, headers = signed(SECRET, {**ORDER, "order_id": order_id})
     resp = await client.post("/hotline/orders", data=body, headers=headers)
     assert (await resp.json())["accepted"] == [order_id]
-    async with client.services.sessions() as session:
+    async with client.runtime.db.session() as session:
         return (await session.execute(select(Case.id).where(Case.external_id == order_id))).scalar_one()
 
 
@@ -79,7 +79,7 @@ async def outbox(client, **query) -> dict:
 
 
 async def message_status(client, message_id: int) -> tuple[str, str | None]:
-    async with client.services.sessions() as session:
+    async with client.runtime.db.session() as session:
         m = await session.get(Message, message_id)
         return m.status, m.error
 
@@ -167,7 +167,7 @@ async def test_a_hanging_platform_times_out_and_is_retried(db_url, tmp_path, cla
     platform.hang = True
     opts = OutboxOptions(poll_interval=0.05, base_delay=0.05, max_delay=0.1, max_attempts=50, send_timeout=0.3, lease=5)
     client = await serve_app(hotline_settings(db_url, tmp_path, platform.url), classifier, outbox_options=opts)
-    client.token = await make_token(client.services)
+    client.token = await make_token(client.runtime)
     try:
         case_id = await new_order(client)
         await reply(client, case_id, "已答复")
@@ -205,7 +205,7 @@ async def test_pending_results_survive_a_restart(db_url, tmp_path, classifier):
     url = platform.url
     await platform.stop()
     first = await serve_app(hotline_settings(db_url, tmp_path, url), classifier)
-    first.token = await make_token(first.services)
+    first.token = await make_token(first.runtime)
     case_id = await new_order(first)
     sent = await reply(first, case_id, "已答复")
 
@@ -232,7 +232,7 @@ async def test_pending_results_survive_a_restart(db_url, tmp_path, classifier):
 async def test_a_claim_abandoned_by_a_crashed_worker_is_taken_over(app, platform):
     case_id = await new_order(app)
     # A worker that claimed the item and died before sending: its lease runs out.
-    async with app.services.sessions() as session:
+    async with app.runtime.db.session() as session:
         session.add(OutboxItem(target="hotline", case_id=case_id, status="pending", attempts=1,
                                payload={"order_id": ORDER["order_id"], "status": "closed", "reply": "",
                                         "replied_at": "2020-03-16T08:00:00+00:00", "handler": "王五"},
@@ -251,7 +251,7 @@ async def test_several_workers_deliver_each_item_exactly_once(app, platform, db_
     try:
         # Queue 30 results at once, committed together, so both workers race for them.
         case_id = await new_order(app)
-        async with app.services.sessions() as session:
+        async with app.runtime.db.session() as session:
             for i in range(30):
                 session.add(OutboxItem(target="hotline", case_id=case_id,
                                        payload={"order_id": f"E-{i}", "status": "answered", "reply": str(i),
@@ -260,7 +260,7 @@ async def test_several_workers_deliver_each_item_exactly_once(app, platform, db_
         results = await platform.wait_for(30)
 
         async def all_sent():
-            async with app.services.sessions() as session:
+            async with app.runtime.db.session() as session:
                 statuses = (await session.execute(select(OutboxItem.status))).scalars().all()
             return statuses == ["sent"] * 30
 
@@ -268,7 +268,7 @@ async def test_several_workers_deliver_each_item_exactly_once(app, platform, db_
         await asyncio.sleep(0.3)  # both workers keep polling: nothing is sent again
         assert sorted(r["order_id"] for r in results) == sorted(f"E-{i}" for i in range(30))
         assert len(platform.delivery_ids) == len(set(platform.delivery_ids)) == 30
-        assert app.services.extras["outbox.worker"].sent + other.services.extras["outbox.worker"].sent == 30
+        assert app.runtime.outbox.sent + other.runtime.outbox.sent == 30
     finally:
         await other.close()
 
@@ -292,14 +292,14 @@ async def _has_failed(client) -> bool:
 async def test_without_a_worker_nothing_is_lost(db_url, tmp_path, classifier, platform):
     # The reply is committed with its outbox row; a worker started later sends it.
     client = await serve_app(hotline_settings(db_url, tmp_path, platform.url), classifier)
-    client.token = await make_token(client.services)
+    client.token = await make_token(client.runtime)
     try:
-        await client.services.extras["outbox.worker"].stop()
+        await client.runtime.outbox.stop()
         case_id = await new_order(client)
         sent = await reply(client, case_id, "已答复")
         await asyncio.sleep(0.2)
         assert platform.attempts == 0
-        worker = OutboxWorker(client.services, OutboxOptions())
+        worker = OutboxWorker(client.runtime.db, client.runtime.outbox.senders, OutboxOptions())
         assert await worker.run_once() == 1
         assert platform.results[0]["reply"] == "已答复"
         assert await worker.run_once() == 0
@@ -317,7 +317,7 @@ async def test_staff_see_and_retry_failed_results_in_the_inbox(app, platform):
     case_id = await new_order(app)
     await reply(app, case_id, "已电话联系您（13800001234），问题已处理")
     await eventually(lambda: _has_failed(app))
-    await add_user(app.services, "zhaoliu")
+    await add_user(app.runtime, "zhaoliu")
     assert (await login(app, "zhaoliu")).status in (302, 303)
     html = await page(app, "/inbox/outbox?status=failed")
     assert "外发队列" in html and "发送失败（1）" in html and ORDER["order_id"] in html

@@ -16,7 +16,7 @@ async def test_a_refused_result_is_seen_and_sent_again(app, platform, browser): 
     case_id = await new_order(app)
     await reply(app, case_id, "已电话联系您（13800001234），问题已处理")
     await eventually(lambda: _has_failed(app))
-    await add_user(app.services, "liming", display_name="李明")
+    await add_user(app.runtime, "liming", display_name="李明")
     page = await logged_in_page(browser, app)
     await page.click("nav a:text-is('外发队列')")
     await page.wait_for_url(re.compile(r"/inbox/outbox$"))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.services import Services
+from bot.app import build_runtime
 from tests.conftest import make_settings
 
 HOTLINE_SECRET = "acceptance-hotline-secret"
@@ -26,15 +26,15 @@ KINDS_CYCLE = ("consultation", "complaint", "suggestion", "help", "consultation"
 async def office(db_url, tmp_path, classifier):
     """The real app with the hotline push on, and a staff token."""
     from bot.app import create_app
-    from bot.security import hash_password, new_token, token_hash
+    from bot.domain.security import hash_password, new_token, token_hash
     from storage.models import ApiToken, User
 
     settings = make_settings(db_url, tmp_path, hotline_secret=HOTLINE_SECRET)
-    services = Services.build(settings, classifier=classifier)
+    services = build_runtime(settings, classifier=classifier)
     client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
     await client.start_server()
-    client.services = services
-    async with services.sessions() as session:
+    client.runtime = services
+    async with services.db.session() as session:
         user = User(username="gongkai", role="staff", password_hash=hash_password("correct horse"))
         session.add(user)
         await session.flush()

@@ -3,8 +3,8 @@ history that has no answer time kept apart rather than called open."""
 
 from __future__ import annotations
 
-from bot.importer import import_file
-from bot.report import build_report
+from bot.services.imports import import_file
+from bot.services import reports
 
 
 def auth(token: str) -> dict:
@@ -25,12 +25,11 @@ async def test_open_answered_and_imported_history(server, api_token, tmp_path):
         "工单编号,来电时间,诉求类型,标题,诉求内容,来电人,联系电话,办理时限\n"
         "RX-2022-1,2022-04-02 09:00,咨询,车位,咨询人防车位能否办理产权,张先生,13800001234,\n",
         encoding="utf-8")
-    summary = await import_file(export, "hotline", server.services, progress=False)
+    summary = await import_file(server.runtime, export, "hotline", progress=False)
     assert summary.imported == 1
 
-    services = server.services
-    async with services.engine.connect() as conn:
-        report = await build_report(conn, 2022, calendar=await services.refresh_calendar(force=True))
+    runtime = server.runtime
+    report = await reports.build(runtime.db, 2022, calendar=await runtime.calendar.refresh(force=True))
     inter = report["interactions"]
     # Answered now, in 2026, long after its 2022 deadline: late. The imported
     # order is closed history with no answer time: neither open nor on time.

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.wechat_api import TOKEN_KEY, WeChatApi, WeChatApiError, WeChatUnavailable
-from storage.db import create_engine
+from bot.outbound.wechat_api import TOKEN_KEY, WeChatApi, WeChatApiError, WeChatUnavailable
+from storage.database import Database
 from storage.models import KeyValue
 from tests.conftest import make_settings
 from tests.fake_wechat_api import APP_SECRET, FakeWeChatApi
@@ -23,43 +23,43 @@ async def fake():
 
 
 @pytest.fixture
-async def engine(db_url):
-    eng = create_engine(db_url)
-    yield eng
-    await eng.dispose()
+async def db(db_url):
+    database = Database(db_url)
+    yield database
+    await database.close()
 
 
-def make_api(db_url, tmp_path, fake, engine, **kw) -> WeChatApi:
+def make_api(db_url, tmp_path, fake, db, **kw) -> WeChatApi:
     settings = make_settings(db_url, tmp_path, wechat_app_secret=APP_SECRET, wechat_api_base=fake.base_url)
-    return WeChatApi(settings, engine, **kw)
+    return WeChatApi(settings, db, **kw)
 
 
-async def test_one_token_for_all_workers(db_url, tmp_path, fake, engine):
-    # Two workers (two clients, and a second engine as a second process would
-    # have), asking at once with nothing cached: WeChat is asked once.
-    other_engine = create_engine(db_url)
+async def test_one_token_for_all_workers(db_url, tmp_path, fake, db):
+    # Two workers (two clients, and a second database handle as a second
+    # process would have), asking at once with nothing cached: WeChat is asked once.
+    other = Database(db_url)
     fake.fail_next("cgi-bin/stable_token", hang=0.3)  # a slow answer widens the race
-    a = make_api(db_url, tmp_path, fake, engine)
-    b = make_api(db_url, tmp_path, fake, other_engine)
+    a = make_api(db_url, tmp_path, fake, db)
+    b = make_api(db_url, tmp_path, fake, other)
     try:
         tokens = await asyncio.gather(*(api.access_token() for api in (a, b, a, b, b)))
         assert len(set(tokens)) == 1 and tokens[0] == fake.current
         assert len(fake.token_requests) == 1
-        async with engine.connect() as conn:
+        async with db.engine.connect() as conn:
             row = (await conn.execute(select(KeyValue).where(KeyValue.key == TOKEN_KEY))).one()
         assert row.value == fake.current and row.expires_at is not None
         # A worker started later reads the stored token instead of fetching one.
-        c = make_api(db_url, tmp_path, fake, engine)
+        c = make_api(db_url, tmp_path, fake, db)
         assert await c.access_token() == tokens[0]
         assert len(fake.token_requests) == 1
     finally:
         for api in (a, b):
             await api.close()
-        await other_engine.dispose()
+        await other.close()
 
 
-async def test_send_text_reaches_the_user(db_url, tmp_path, fake, engine):
-    api = make_api(db_url, tmp_path, fake, engine)
+async def test_send_text_reaches_the_user(db_url, tmp_path, fake, db):
+    api = make_api(db_url, tmp_path, fake, db)
     fake.user_wrote("oUser1")
     try:
         await api.send_text("oUser1", "您好，您的问题已办结。")
@@ -69,8 +69,8 @@ async def test_send_text_reaches_the_user(db_url, tmp_path, fake, engine):
 
 
 @pytest.mark.parametrize("how", ["invalidate", "expire", "40014"])
-async def test_refused_token_is_refreshed_and_the_call_retried_once(db_url, tmp_path, fake, engine, how):
-    api = make_api(db_url, tmp_path, fake, engine)
+async def test_refused_token_is_refreshed_and_the_call_retried_once(db_url, tmp_path, fake, db, how):
+    api = make_api(db_url, tmp_path, fake, db)
     fake.user_wrote("oUser2")
     try:
         first = await api.access_token()
@@ -89,9 +89,9 @@ async def test_refused_token_is_refreshed_and_the_call_retried_once(db_url, tmp_
         await api.close()
 
 
-async def test_a_second_worker_uses_the_token_another_refreshed(db_url, tmp_path, fake, engine):
-    a = make_api(db_url, tmp_path, fake, engine)
-    b = make_api(db_url, tmp_path, fake, engine)
+async def test_a_second_worker_uses_the_token_another_refreshed(db_url, tmp_path, fake, db):
+    a = make_api(db_url, tmp_path, fake, db)
+    b = make_api(db_url, tmp_path, fake, db)
     fake.user_wrote("oUser3")
     try:
         await a.access_token()
@@ -106,8 +106,8 @@ async def test_a_second_worker_uses_the_token_another_refreshed(db_url, tmp_path
         await b.close()
 
 
-async def test_token_refused_twice_is_an_error_not_a_loop(db_url, tmp_path, fake, engine):
-    api = make_api(db_url, tmp_path, fake, engine)
+async def test_token_refused_twice_is_an_error_not_a_loop(db_url, tmp_path, fake, db):
+    api = make_api(db_url, tmp_path, fake, db)
     fake.user_wrote("oUser4")
     fake.fail_next("cgi-bin/message/custom/send", times=2, errcode=40001)
     try:
@@ -119,8 +119,8 @@ async def test_token_refused_twice_is_an_error_not_a_loop(db_url, tmp_path, fake
         await api.close()
 
 
-async def test_window_errors_are_surfaced(db_url, tmp_path, fake, engine):
-    api = make_api(db_url, tmp_path, fake, engine)
+async def test_window_errors_are_surfaced(db_url, tmp_path, fake, db):
+    api = make_api(db_url, tmp_path, fake, db)
     try:
         with pytest.raises(WeChatApiError) as err:
             await api.send_text("oSilent", "超过48小时")
@@ -140,8 +140,8 @@ async def test_window_errors_are_surfaced(db_url, tmp_path, fake, engine):
         await api.close()
 
 
-async def test_timeouts_and_server_errors_are_retryable_errors(db_url, tmp_path, fake, engine):
-    api = make_api(db_url, tmp_path, fake, engine, timeout=aiohttp.ClientTimeout(total=0.5))
+async def test_timeouts_and_server_errors_are_retryable_errors(db_url, tmp_path, fake, db):
+    api = make_api(db_url, tmp_path, fake, db, timeout=aiohttp.ClientTimeout(total=0.5))
     fake.user_wrote("oUser5")
     try:
         await api.access_token()
@@ -169,9 +169,9 @@ async def test_timeouts_and_server_errors_are_retryable_errors(db_url, tmp_path,
         await api.close()
 
 
-async def test_wrong_secret_is_reported(db_url, tmp_path, fake, engine):
+async def test_wrong_secret_is_reported(db_url, tmp_path, fake, db):
     settings = make_settings(db_url, tmp_path, wechat_app_secret="wrong", wechat_api_base=fake.base_url)
-    api = WeChatApi(settings, engine)
+    api = WeChatApi(settings, db)
     try:
         with pytest.raises(WeChatApiError) as err:
             await api.access_token()
@@ -180,8 +180,8 @@ async def test_wrong_secret_is_reported(db_url, tmp_path, fake, engine):
         await api.close()
 
 
-async def test_menu_create_and_wechat_limits(db_url, tmp_path, fake, engine):
-    api = make_api(db_url, tmp_path, fake, engine)
+async def test_menu_create_and_wechat_limits(db_url, tmp_path, fake, db):
+    api = make_api(db_url, tmp_path, fake, db)
     menu = {"button": [{"type": "click", "name": "警报试鸣", "key": "SIREN"},
                        {"name": "办事指南", "sub_button": [{"type": "view", "name": "官网", "url": "https://example.gov.cn/"}]}]}
     try:

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from handlers.wechat_protocol import render_text
+from handlers.common.wechat_protocol import render_text
 from storage.models import Case, Contact, Message
 from tests.conftest import WECHAT, make_settings, serve
 from tests.wechat_peer import WeChatPeer, case_number_in, sha1_sorted
@@ -27,7 +27,7 @@ async def post(server, xml: str, mode: str = "safe", **kw):
 
 
 async def count(server, model, *where) -> int:
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
 
 
@@ -57,7 +57,7 @@ async def test_question_gets_a_case_number_and_is_stored_first(server, plain_ser
     number = case_number_in(reply["Content"])
     assert number and number.startswith("WX")
     assert "咨询" in reply["Content"] and "工作日" in reply["Content"]
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == number))).scalar_one()
         assert case.channel == "wechat" and case.kind == "consultation" and case.topic == "parking"
         assert case.text == "请问人防车位可以买卖吗？" and case.deadline_at is not None
@@ -88,7 +88,7 @@ async def test_follow_up_messages_join_the_open_case(server):
     n1, n2 = case_number_in(r1["Content"]), case_number_in(r2["Content"])
     assert n1 == n2 and "并入" in r2["Content"]
     assert await count(server, Case) == 1
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case))).scalar_one()
         # The greeting opened it; the complaint says what it is about.
         assert case.kind == "complaint"
@@ -107,7 +107,7 @@ async def test_events(server):
         status, reply = await post(server, peer.event("oFan", event, key="k"))
         assert (status, reply) == (200, None), event
     assert await count(server, Case) == 0
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         fan = (await s.execute(select(Contact).where(Contact.identity == "oFan"))).scalar_one()
         assert fan.unsubscribed_at is not None
 
@@ -130,7 +130,7 @@ async def test_every_message_type_is_answered_and_kept(server, msg_type, fields,
 async def test_voice_recognition_is_classified(server):
     _, reply = await post(server, peer.message("oVoice", "voice", {"MediaId": "m", "Format": "amr",
                                                                     "Recognition": "我要举报有人把人防车位卖了"}))
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case))).scalar_one()
     assert case.kind == "report" and case.number in reply["Content"]
 
@@ -184,7 +184,7 @@ async def test_markup_in_a_message_is_just_text(server):
     text = "<!DOCTYPE 不是攻击> <!-- 请问 --> 人防车位可以买卖吗？"
     status, reply = await post(server, peer.text("oMarkup", text), "safe")
     assert status == 200 and "受理编号" in reply["Content"]
-    async with server.services.sessions() as s:
+    async with server.runtime.db.session() as s:
         stored = (await s.execute(select(Message.text).where(Message.direction == "in"))).scalar_one()
     assert stored == text
 
@@ -226,17 +226,16 @@ def test_reply_text_is_kept_under_2000_bytes():
 async def test_acknowledged_messages_survive_a_restart(settings, classifier):
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.app import create_app
-    from bot.services import Services
+    from bot.app import build_runtime, create_app
 
     xml = peer.text("oRestart", "请问易地建设费的收费标准是多少", msg_id=123456)
     replies = []
     for _ in range(2):  # the second server is a fresh process's worth of state on the same database
-        services = Services.build(settings, classifier=classifier)
-        client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+        runtime = build_runtime(settings, classifier=classifier)
+        client = TestClient(TestServer(create_app(settings, runtime), host="127.0.0.1"))
         await client.start_server()
         try:
-            client.services = services
+            client.runtime = runtime
             replies.append(await post(client, xml))
             assert await count(client, Case) == 1
         finally:

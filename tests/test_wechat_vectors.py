@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from handlers.wechat_protocol import WeChatCrypto, open_push, parse, sha1_signature
+from handlers.common.wechat_protocol import WeChatCrypto, open_push, parse, sha1_signature
 from tests.conftest import SHARED
 
 VECTORS_FILE = SHARED / "spec" / "wechat_vectors.json"
@@ -50,7 +50,7 @@ def test_tencent_sample_compatible_mode_body():
     crypto = WeChatCrypto(i["token"], i["encoding_aes_key"], i["appid"])
     query = {"timestamp": i["timestamp"], "nonce": i["nonce"], "encrypt_type": "aes", "msg_signature": o["msg_signature"]}
     opened = open_push(query, o["inbound_post_body"].encode(), i["token"], crypto)
-    assert parse(opened.xml)._data["Content"] == "abcdteT"
+    assert parse(opened.xml).content == "abcdteT"
 
 
 def test_wrong_appid_in_ciphertext_is_refused():

@@ -28,10 +28,13 @@ def run_online() -> None:
     if connection is not None:
         _configure(connection)
         return
-    from bot.config import load_settings
+    import os
+
     from storage.db import create_engine
 
-    url = context.config.get_main_option("sqlalchemy.url") or load_settings(create_secret=False).database_url
+    # The `alembic` command on its own: the URL from alembic.ini or the environment.
+    url = (context.config.get_main_option("sqlalchemy.url") or os.environ.get("INTAKE_DATABASE_URL")
+           or "sqlite+aiosqlite:///var/intake.db")
 
     async def go() -> None:
         engine = create_engine(url)

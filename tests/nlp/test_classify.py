@@ -3,7 +3,7 @@
 import pytest
 
 from nlp import KINDS, TOPICS, load_classifier
-from nlp.base import Classification
+from nlp.labels import Classification
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from nlp.base import Classification
+from nlp.labels import Classification
 from nlp.classifier import OfficeClassifier
 from nlp.model import LinearModel
 from nlp.rules import Rules

@@ -1,0 +1,237 @@
+"""Staff accounts and how they sign in: passwords (with throttling),
+browser sessions, API tokens; and the admins' account pages."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from bot.domain.actors import Actor
+from bot.domain.errors import Conflict, InvalidInput, NotFound
+from bot.domain.security import hash_password, new_token, session_key, token_hash, verify_password
+from storage.database import Tx
+from storage.models import ApiToken, LoginThrottle, StaffSession, User
+from storage.queries import accounts as q
+from storage.queries import audit
+
+from .runtime import Runtime
+
+SESSION_IDLE = timedelta(hours=2)  # signed out after 2 hours without activity
+SESSION_MAX = timedelta(hours=12)  # and after a working day in any case
+TOUCH_EVERY = timedelta(minutes=5)  # write last_seen_at at most this often
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # when a token was last used, to the minute
+THROTTLE_WINDOW = timedelta(minutes=15)
+THROTTLE_LOCK = timedelta(minutes=15)
+MAX_FAILURES_USER, MAX_FAILURES_ADDR = 5, 20
+BAD_LOGIN = "用户名或密码错误"
+LOCKED_LOGIN = "登录失败次数过多，请 {minutes} 分钟后再试"
+ROLES = ("admin", "staff")
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,64}")
+MIN_PASSWORD = 8
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def actor_of(user: User, label: str) -> Actor:
+    return Actor(label, user.id, user.username, user.display_name, user.role)
+
+
+@dataclass(frozen=True)
+class StaffSessionInfo:
+    """The signed-in staff member of a browser session."""
+
+    actor: Actor
+    key: str  # the stored (hashed) id of the session
+
+    @property
+    def id(self) -> int | None:
+        return self.actor.user_id
+
+    @property
+    def name(self) -> str:
+        return self.actor.name
+
+    @property
+    def role(self) -> str | None:
+        return self.actor.role
+
+
+# ---- browser sessions ------------------------------------------------------------
+
+async def staff_of_session(rt: Runtime, session_id: str) -> StaffSessionInfo | None:
+    """The staff member of a live session, or None (expired, idle or
+    unknown sessions are ended)."""
+    key = session_key(session_id)
+    now = _now()
+    found = await rt.db.read(lambda tx: q.session_with_user(tx.session, key))
+    if found is None:
+        return None
+    staff_session, user = found
+    if staff_session.expires_at <= now or staff_session.last_seen_at + SESSION_IDLE <= now or not user.active:
+        await rt.db.write(lambda tx: q.delete_session(tx.session, key))
+        return None
+    if now - staff_session.last_seen_at > TOUCH_EVERY:
+        await rt.db.write(lambda tx: q.touch_session(tx.session, key, now))
+    return StaffSessionInfo(actor_of(user, f"user:{user.username}"), key)
+
+
+async def sign_in(rt: Runtime, username: str, password: str, address: str) -> tuple[Actor | None, str | None, str | None]:
+    """(actor, new session id, None) on success, else (None, None, message).
+    The message is the same whether or not the user name exists."""
+    username = username.strip()
+    now = _now()
+    keys = [f"user:{username.lower()}"[:200], f"addr:{address}"[:200]]
+
+    def locked(tx: Tx) -> tuple[timedelta | None, User | None]:
+        until = max((u for u in q.locked_until(tx.session, keys) if u is not None and u > now), default=None)
+        return (until - now if until else None), (q.user_by_name(tx.session, username) if username else None)
+
+    lock, user = await rt.db.read(locked)
+    if lock is not None:
+        return None, None, LOCKED_LOGIN.format(minutes=max(1, int(lock.total_seconds() // 60) + 1))
+    if verify_password(user.password_hash if user else None, password) and user is not None and user.active:
+        session_id = secrets.token_urlsafe(32)
+
+        def start(tx: Tx) -> None:
+            q.clear_throttle(tx.session, keys[0])
+            audit.add(tx.session, f"user:{user.username}", "staff.login", address=address)
+            tx.session.add(StaffSession(id=session_key(session_id), user_id=user.id, created_at=now, last_seen_at=now,
+                                        expires_at=now + SESSION_MAX))
+            q.delete_expired_sessions(tx.session, now)  # anyone's, cleaned up as people sign in
+
+        await rt.db.write(start)
+        return actor_of(user, f"user:{user.username}"), session_id, None
+
+    def fail(tx: Tx) -> None:
+        _note_failure(tx, keys[0], MAX_FAILURES_USER, now)
+        _note_failure(tx, keys[1], MAX_FAILURES_ADDR, now)
+        audit.add(tx.session, "anonymous", "staff.login_failed", username=username[:64], address=address)
+
+    await rt.db.write(fail)
+    return None, None, BAD_LOGIN
+
+
+def _note_failure(tx: Tx, key: str, limit: int, now: datetime) -> None:
+    row = q.throttle(tx.session, key)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, first_failure_at=now)
+        tx.session.add(row)
+    if now - row.first_failure_at > THROTTLE_WINDOW:
+        row.failures, row.first_failure_at = 0, now
+    row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = now + THROTTLE_LOCK
+        row.failures, row.first_failure_at = 0, now
+
+
+async def sign_out(rt: Runtime, staff: StaffSessionInfo) -> None:
+    def end(tx: Tx) -> None:
+        q.delete_session(tx.session, staff.key)
+        audit.add(tx.session, staff.actor.label, "staff.logout")
+
+    await rt.db.write(end)
+
+
+async def any_user_exists(rt: Runtime) -> bool:
+    return await rt.db.read(lambda tx: q.any_user(tx.session))
+
+
+# ---- API tokens ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TokenUse:
+    actor: Actor
+    token_id: int
+    last_used_at: datetime | None
+
+
+async def actor_of_token(rt: Runtime, token: str) -> TokenUse | None:
+    found = await rt.db.read(lambda tx: q.user_by_token_hash(tx.session, token_hash(token)))
+    if found is None:
+        return None
+    user, api_token = found
+    return TokenUse(actor_of(user, f"token:{api_token.name}"), api_token.id, api_token.last_used_at)
+
+
+async def note_token_use(rt: Runtime, use: TokenUse) -> None:
+    """When a token was last used, to the minute (only for requests that
+    succeeded: a refused request changes nothing)."""
+    now = _now()
+    if use.last_used_at and now - use.last_used_at < TOKEN_USE_RESOLUTION:
+        return
+    await rt.db.write(lambda tx: q.touch_token(tx.session, use.token_id, now))
+
+
+async def create_token(rt: Runtime, username: str, label: str | None, actor: Actor) -> str:
+    token = new_token()
+
+    def create(tx: Tx) -> None:
+        user = q.user_by_name(tx.session, username)
+        if user is None:
+            raise NotFound(f"没有用户 {username}，请先运行 intake user add", "name")
+        tx.session.add(ApiToken(user_id=user.id, name=label or username, token_hash=token_hash(token)))
+        audit.add(tx.session, actor.label, "token.created", username=username)
+
+    await rt.db.write(create)
+    return token
+
+
+# ---- accounts (admins) ---------------------------------------------------------------
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"密码至少 {MIN_PASSWORD} 位", "password")
+
+
+async def add_user(rt: Runtime, actor: Actor, username: str, *, role: str, password: str,
+                   display_name: str | None = None) -> None:
+    username = username.strip()
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput("用户名须为2–64位字母、数字、点、下划线或连字符", "username")
+    if role not in ROLES:
+        raise InvalidInput("角色无效", "role")
+    _check_password(password)
+    password_hash = hash_password(password)
+
+    def create(tx: Tx) -> None:
+        if q.user_by_name(tx.session, username):
+            raise Conflict(f"用户 {username} 已存在", "username")
+        tx.session.add(User(username=username, display_name=(display_name or "").strip() or None, role=role,
+                            password_hash=password_hash))
+        audit.add(tx.session, actor.label, "user.created", username=username, role=role)
+
+    await rt.db.write(create)
+
+
+async def change_user(rt: Runtime, actor: Actor, user_id: int, op: str, password: str | None = None) -> None:
+    """``op``: activate, deactivate or password. Either way the user's
+    browsers sign in again."""
+    if op not in ("activate", "deactivate", "password"):
+        raise InvalidInput("未知操作", "op")
+    password_hash = None
+    if op == "password":
+        _check_password(password or "")
+        password_hash = hash_password(password or "")
+
+    def change(tx: Tx) -> None:
+        user = tx.session.get(User, user_id)
+        if user is None:
+            raise NotFound("没有这个用户", "user_id")
+        if op == "password":
+            user.password_hash = password_hash
+        else:
+            if user.id == actor.user_id and op == "deactivate":
+                raise InvalidInput("不能停用自己的账号", "user_id")
+            user.active = op == "activate"
+        q.delete_sessions_of(tx.session, user.id)
+        audit.add(tx.session, actor.label, f"user.{op}", username=user.username)
+
+    await rt.db.write(change)
+
+
+async def list_users(rt: Runtime, *, active_only: bool = False) -> list[User]:
+    return await rt.db.read(lambda tx: q.users(tx.session, active_only=active_only))

@@ -1,0 +1,219 @@
+"""Recording inbound messages: the one path by which every channel creates
+or extends a case (WeChat, 12345 pushes and imports, the API's manual
+entry, the disclosure dialog).
+
+``record(rt, items)`` is the entry; ``record_batch(conn, items, policy)``
+is the transaction itself: a handful of set-based statements for a whole
+batch, the decisions taken by bot/domain/intake.py. While the application
+runs, concurrent callers share transactions through the group committer;
+every result (and the reply it carries) is returned only once its case is
+committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from sqlalchemy.engine import Connection
+
+from bot import metrics
+from bot.domain import intake as rules
+from bot.domain.casework import end_pause
+from bot.domain.cases import InboundMessage, case_number
+from bot.domain.intake import IntakePolicy, IntakeResult
+from bot.domain.vocabulary import Status
+from nlp.search_tokens import document_tokens
+from storage.queries import intake as q
+from storage.writer import GroupCommitter, raise_failures, retrying
+
+from .runtime import Runtime
+
+__all__ = ["IntakeResult", "record", "record_batch", "group_committer"]
+
+
+async def record(rt: Runtime, items: list[InboundMessage]) -> list[IntakeResult]:
+    """Record ``items`` (in order, results in order). A retry of a stored
+    delivery gets the stored answer; one bad item fails the call."""
+    committer = rt.committer
+    if committer is not None and committer.running:
+        if len(items) == 1:
+            return [await committer.submit(items[0])]
+        return list(await asyncio.gather(*(committer.submit(item) for item in items)))
+    return raise_failures(await _write(rt, items))
+
+
+def _write(rt: Runtime, items: list[InboundMessage]):
+    policy = rt.intake_policy()
+    return retrying(lambda batch: rt.db.writer.transaction(record_batch, batch, policy), items)
+
+
+def group_committer(rt: Runtime) -> GroupCommitter[InboundMessage, IntakeResult]:
+    """The process's batcher of inbound messages (started by the assembly)."""
+    return GroupCommitter(lambda batch: _write(rt, batch), on_batch=metrics.COMMIT_BATCH.observe)
+
+
+def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePolicy, *,
+                 now: datetime | None = None) -> list[IntakeResult]:
+    """The batch in the caller's transaction."""
+    now = now or datetime.now(timezone.utc)
+
+    # 1. Retries of deliveries already stored get the same answer again.
+    seen = q.existing_deliveries(conn, [i.dedupe_key for i in items if i.dedupe_key])
+    external: dict[str, list[str]] = {}
+    for i in items:
+        if i.external_id:
+            external.setdefault(i.channel, []).append(i.external_id)
+    triage = rules.triage(items, seen, {ch: q.existing_external(conn, ch, ids) for ch, ids in external.items()})
+    audit_rows: list[dict] = _entry_duplicates(items, triage, now)
+    if not triage.fresh:
+        q.insert_audit(conn, audit_rows)
+        return rules.finish(items, triage)
+
+    # 2. Contacts, per channel.
+    contact_ids: dict[tuple[str, str], int] = {}
+    for channel, people in rules.contacts_wanted(items, triage.fresh).items():
+        for identity, cid in q.ensure_contacts(conn, channel, people).items():
+            contact_ids[(channel, identity)] = cid
+
+    def contact_of(idx: int) -> int:
+        return contact_ids[(items[idx].channel, items[idx].identity)]
+
+    # 3. Which messages join an open case and which open one.
+    open_cases = q.open_cases_of(conn, [contact_of(i) for i in triage.fresh if items[i].thread])
+    plan = rules.thread(items, triage.fresh, contact_of, open_cases, policy.thread_window)
+
+    # 4. Case numbers: one reservation per office-local day.
+    numbers: dict[int, str] = {}
+    for day, idxs in rules.by_local_day(items, plan.creators, policy.tz).items():
+        for idx, seq in zip(idxs, q.allocate_sequences(conn, day, len(idxs))):
+            numbers[idx] = case_number(items[idx].channel, day, seq)
+
+    # 5. New cases.
+    deadlines = {idx: rules.new_case_deadline(items[idx], policy) for idx in plan.creators}
+    case_ids: dict[int, int] = {}
+    if plan.creators:
+        id_of = q.insert_cases(conn, [_case_row(items[idx], numbers[idx], deadlines[idx], contact_of(idx), policy, now)
+                                      for idx in plan.creators])
+        case_ids = {idx: id_of[numbers[idx]] for idx in plan.creators}
+
+    # 6. Joined cases: activity bumped; a greeting's case takes the kind of
+    #    the first message that says what it is about; a case waiting for
+    #    the citizen runs again.
+    waiting: dict[int, int] = {}
+    for idx, (case_id, _number, kind, status, last_at) in plan.joins.items():
+        it = items[idx]
+        values = {"last_message_at": max(it.received_at, last_at), "updated_at": now}
+        if rules.takes_kind_of(kind, it):
+            c = it.classification
+            values.update(kind=c.kind, topic=c.topic, confidence=c.confidence, matched=list(c.matched),
+                          needs_review=c.needs_review, classified_by=c.source)
+        q.update_case(conn, case_id, values)
+        if status == Status.WAITING:
+            waiting[case_id] = idx
+    if waiting:
+        audit_rows += _resume_waiting(conn, waiting, items, policy, now)
+
+    # 7. Messages, replies, audit.
+    message_rows, answer_rows = [], []
+    for idx in plan.order:
+        it = items[idx]
+        if idx in plan.joins:
+            case_id, number, kind, _status, _last = plan.joins[idx]
+            result = IntakeResult(case_id, number, kind, None, joined=True)
+        elif plan.target[idx] == idx:
+            result = IntakeResult(case_ids[idx], numbers[idx], it.classification.kind, None, created=True,
+                                  deadline_at=deadlines[idx][0])
+        else:
+            first = plan.target[idx]
+            result = IntakeResult(case_ids[first], numbers[first], items[first].classification.kind, None,
+                                  joined=True)
+            # A later message of the same batch: keep the case's activity current.
+            q.update_case(conn, result.case_id, {"last_message_at": it.received_at, "updated_at": now})
+        result.reply_text = rules.reply_text(it, result, policy,
+                                             has_deadline=not result.created or deadlines[idx][0] is not None)
+        triage.results[idx] = result
+        cid = contact_of(idx)
+        message_rows.append({
+            "case_id": result.case_id, "contact_id": cid, "direction": "in", "channel": it.channel,
+            "msg_type": it.msg_type, "text": it.text, "raw": it.raw, "dedupe_key": it.dedupe_key,
+            "reply_text": result.reply_text, "status": "received", "created_at": it.received_at,
+        })
+        if it.passive_reply:  # the reply, in the same statement (same keys)
+            message_rows.append({
+                "case_id": result.case_id, "contact_id": cid, "direction": "out", "channel": it.channel,
+                "msg_type": "text", "text": result.reply_text, "raw": None, "dedupe_key": None,
+                "reply_text": None, "status": "sent", "created_at": now,
+            })
+        if it.auto_answer is not None:
+            aa = it.auto_answer
+            answer_rows.append({"case_id": result.case_id, "entry_id": aa.entry_id, "entry_key": aa.entry_key,
+                                "score": aa.score, "question": it.text, "needs_person": aa.needs_person,
+                                "at": it.received_at})
+            audit_rows.append(_audit(now, f"channel:{it.channel}", "kb.auto_answered", result.case_id, aa.as_dict()))
+        if result.created:
+            audit_rows.append(_audit(now, f"channel:{it.channel}", "case.created", result.case_id,
+                                     {"number": result.number, "classification": it.classification.as_dict()}))
+            if it.entered_by:
+                audit_rows.append(_audit(now, it.entered_by, "case.entered", result.case_id, {"channel": it.channel}))
+            if it.imported_by:
+                audit_rows.append(_audit(now, it.imported_by, "case.imported", result.case_id, {}))
+    q.insert_messages(conn, message_rows)
+    q.insert_audit(conn, audit_rows)
+    q.insert_kb_answers(conn, answer_rows)
+    return rules.finish(items, triage)
+
+
+def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int, policy: IntakePolicy,
+              now: datetime) -> dict:
+    c = it.classification
+    local = it.received_at.astimezone(policy.tz)
+    status, answered_at, closed_at = rules.initial_state(it, now)
+    return {
+        "number": number, "channel": it.channel, "kind": c.kind, "topic": c.topic,
+        "confidence": c.confidence, "matched": list(c.matched), "needs_review": c.needs_review,
+        "classified_by": c.source, "title": it.title, "text": it.text, "status": status,
+        "answered_at": answered_at, "closed_at": closed_at,
+        "received_at": it.received_at, "received_date": local.date(), "received_year": local.year,
+        "last_message_at": it.received_at, "deadline_at": deadline[0], "deadline_days": deadline[1],
+        "deadline_error": deadline[2], "contact_id": contact_id, "external_id": it.external_id,
+        "created_at": now, "updated_at": now, "version": 1,
+        "search_tokens": document_tokens(it.title, it.text),  # tokenised once, here
+    }
+
+
+def _audit(at: datetime, actor: str, action: str, case_id: int | None, detail: dict) -> dict:
+    return {"at": at, "actor": actor, "action": action, "case_id": case_id, "detail": detail}
+
+
+def _entry_duplicates(items: list[InboundMessage], triage: rules.Triage, now: datetime) -> list[dict]:
+    """A manual entry of something already recorded is noted on that case."""
+    return [_audit(now, it.entered_by, "case.entry_duplicate", triage.results[i].case_id, {"channel": it.channel})
+            for i, it in enumerate(items)
+            if it.entered_by and triage.results[i] is not None and triage.results[i].duplicate]
+
+
+class _Paused:
+    """A waiting case's clock, as end_pause reads and changes it."""
+
+    __slots__ = ("waiting_since", "deadline_at", "paused_days", "deadline_error")
+
+    def __init__(self, since, deadline_at, paused, error):
+        self.waiting_since, self.deadline_at, self.paused_days, self.deadline_error = since, deadline_at, paused or 0, error
+
+
+def _resume_waiting(conn: Connection, waiting: dict[int, int], items: list[InboundMessage], policy: IntakePolicy,
+                    now: datetime) -> list[dict]:
+    """The citizen wrote to a case that waited for them: the clock runs
+    again, the deadline moved back by the working days waited."""
+    audit = []
+    for case_id, since, deadline_at, paused, error in q.waiting_cases(conn, list(waiting)):
+        clock = _Paused(since, deadline_at, paused, error)
+        item = items[waiting[case_id]]
+        detail = end_pause(clock, item.received_at, policy.calendar, policy.tz)
+        if q.resume_case(conn, case_id, {
+                "status": Status.IN_PROGRESS, "waiting_since": None, "deadline_at": clock.deadline_at,
+                "paused_days": clock.paused_days, "deadline_error": clock.deadline_error, "updated_at": now}):
+            audit.append(_audit(now, f"channel:{item.channel}", "case.resumed", case_id,
+                                {"status": ["waiting", "in_progress"], **detail}))
+    return audit

@@ -1,0 +1,116 @@
+"""Cases over the JSON API (/api/v1/cases…, Bearer tokens): manual entry,
+lists, one case with its thread, staff changes and replies."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.domain.dates import parse_time
+from bot.domain.errors import InvalidInput
+from bot.domain.inbox import CaseFilter
+from bot.domain.masking import mask_phone, mask_text
+from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS
+from bot.services import cases
+from bot.services.cases import ManualEntry
+
+from .common.json_api import (
+    DEFAULT_LIMIT, MAX_LIMIT, choice_param, decode_cursor, encode_cursor, int_param, iso, json_ok, path_id, read_json,
+    str_field,
+)
+from .common.keys import ACTOR, RUNTIME
+
+
+def case_json(case, tz, *, contact=None, assignee: str | None = None, unmask: bool = False) -> dict:
+    show = (lambda t: t) if unmask else (lambda t: mask_text(t) if t else t)
+    out = {
+        "id": case.id, "number": case.number, "channel": case.channel, "kind": case.kind, "topic": case.topic,
+        "status": case.status, "title": show(case.title), "text": show(case.text),
+        "received_at": iso(case.received_at, tz), "deadline": iso(case.deadline_at, tz),
+        "deadline_days": case.deadline_days, "deadline_error": case.deadline_error,
+        "external_id": case.external_id,
+        "classification": {"confidence": round(case.confidence, 3), "matched": case.matched,
+                           "needs_review": case.needs_review, "source": case.classified_by},
+        "assignee": assignee, "answered_at": iso(case.answered_at, tz), "closed_at": iso(case.closed_at, tz),
+        "merged_into": case.merged_into_id, "version": case.version,
+        "created_at": iso(case.created_at, tz), "updated_at": iso(case.updated_at, tz),
+    }
+    if contact is not None:
+        out["contact"] = {
+            "name": contact.name,
+            "phone": contact.phone if unmask else mask_phone(contact.phone),
+            "applicant_type": contact.applicant_type,
+        }
+    return out
+
+
+async def create_case(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    channel = data.get("channel")
+    if channel not in CHANNELS:
+        raise InvalidInput(f"channel 必须是 {', '.join(CHANNELS)} 之一", "channel")
+    contact = data.get("contact") or {}
+    if not isinstance(contact, dict):
+        raise InvalidInput("contact 必须是对象", "contact")
+    entry = ManualEntry(
+        channel=channel, received_at=parse_time(data.get("received_at"), "received_at", rt.settings.tz),
+        text=str_field(data, "text", required=True), title=str_field(data, "title", max_len=300),
+        external_id=str_field(data, "external_id", max_len=64),
+        contact_name=str_field(contact, "name", max_len=200), contact_phone=str_field(contact, "phone", max_len=32),
+        applicant_type=contact.get("applicant_type"), kind=data.get("kind"), raw=data,
+    )
+    detail, duplicate = await cases.enter(rt, request[ACTOR], entry)
+    body = case_json(detail.case, rt.settings.tz, contact=detail.contact)
+    if duplicate:
+        body["duplicate"] = True
+    return json_ok(body, 200 if duplicate else 201)
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    status = choice_param(request, "status", STATUSES)
+    selection = CaseFilter(
+        year=int_param(request, "year", lo=1990, hi=2100), channel=choice_param(request, "channel", CHANNELS),
+        kind=choice_param(request, "kind", KINDS), topic=choice_param(request, "topic", TOPICS),
+        statuses=(status,) if status else (),
+    )
+    page = await cases.list_cases(rt, selection, request.query.get("q"),
+                                  limit=int_param(request, "limit", lo=1, hi=MAX_LIMIT, default=DEFAULT_LIMIT),
+                                  before_id=decode_cursor(request.query.get("cursor")))
+    tz = rt.settings.tz
+    return json_ok({"items": [case_json(c, tz, assignee=name) for c, name in page.items], "total": page.total,
+                    "next": encode_cursor(page.next_before) if page.next_before else None})
+
+
+async def get_case(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    unmask = request.query.get("unmask") in ("1", "true")
+    detail = await cases.get(rt, request[ACTOR], path_id(request), unmask=unmask)
+    tz = rt.settings.tz
+    body = case_json(detail.case, tz, contact=detail.contact, assignee=detail.assignee, unmask=unmask)
+    body["messages"] = [
+        {"id": m.id, "direction": m.direction, "msg_type": m.msg_type,
+         "text": m.text if unmask else mask_text(m.text or ""), "status": m.status, "error": m.error,
+         "at": iso(m.created_at, tz)}
+        for m in detail.messages
+    ]
+    return json_ok(body)
+
+
+async def patch_case(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    expected = data.pop("version", None)
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
+        raise InvalidInput("version 必须是整数", "version")
+    detail = await cases.update(rt, request[ACTOR], path_id(request), data, expected_version=expected)
+    return json_ok(case_json(detail.case, rt.settings.tz, assignee=detail.assignee))
+
+
+async def post_reply(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    text = str_field(data, "text", required=True, max_len=5000)
+    case_id = path_id(request)
+    message = await cases.reply(rt, request[ACTOR], case_id, text, delivered_by=str_field(data, "delivered_by", max_len=50))
+    return json_ok({"id": message.id, "case_id": case_id, "status": message.status, "text": message.text}, 201)

@@ -1,0 +1,175 @@
+"""The JSON API's conventions (/api/v1, and the 12345 push): strict JSON in,
+``{"error": {"code", "message", "field"?}}`` with a 4xx status out, Bearer
+tokens, query parameters, cursors, times."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.domain.errors import DomainError, InvalidInput, NotFound
+from bot.services import accounts
+
+from .errors import status_of
+from .keys import ACTOR, RUNTIME
+
+MAX_LIMIT, DEFAULT_LIMIT = 500, 50
+
+
+class HttpError(Exception):
+    """A refusal that only HTTP knows (no token, body too large)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def json_ok(data, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    body = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status, dumps=_dumps)
+
+
+def domain_error_response(exc: DomainError) -> web.Response:
+    return error_response(status_of(exc), exc.code, exc.message, exc.field)
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler):
+    """Bearer authentication and JSON errors for everything under /api/."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    rt = request.app[RUNTIME]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error_response(401, "unauthorized", "需要 Authorization: Bearer 令牌")
+    use = await accounts.actor_of_token(rt, token.strip())
+    if use is None:
+        return error_response(401, "unauthorized", "令牌无效或已撤销")
+    request[ACTOR] = use.actor
+    try:
+        response = await handler(request)
+    except HttpError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error_response(exc.status, "http_error", exc.reason)
+        raise
+    if response.status < 400:
+        await accounts.note_token_use(rt, use)
+    return response
+
+
+def reject_json_constant(name: str):
+    """NaN and Infinity are not JSON (Python's parser accepts them)."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def strict_loads(text: str | bytes):
+    """JSON without NaN/Infinity and without lone surrogates ("\\ud800" is
+    valid JSON but not Unicode: no database or segmenter can take it)."""
+    data = json.loads(text, parse_constant=reject_json_constant)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text holds a lone surrogate (not valid Unicode)") from None
+    return data
+
+
+async def read_json(request: web.Request) -> dict:
+    try:
+        data = await request.json(loads=strict_loads)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("请求体必须是 JSON 对象", code="invalid_json")
+    return data
+
+
+async def read_json_or_empty(request: web.Request) -> dict:
+    return await read_json(request) if request.can_read_body else {}
+
+
+def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 20000, label: str | None = None) -> str | None:
+    """A string field, stripped; None when absent or empty (unless required)."""
+    label = label or name
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"缺少字段 {label}", label, "missing")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{label} 必须是字符串", label)
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{label} 不能为空", label, "missing")
+    if len(value) > max_len:
+        raise InvalidInput(f"{label} 过长（最多 {max_len} 字）", label)
+    return value or None
+
+
+def int_field(data: dict, name: str, *, default: int | None = None) -> int | None:
+    value = data.get(name, default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise InvalidInput(f"{name} 必须是整数", name)
+    return value
+
+
+def int_param(request: web.Request, name: str, *, lo: int, hi: int, default: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} 必须是整数", name) from None
+    if not lo <= value <= hi:
+        raise InvalidInput(f"{name} 必须在 {lo} 到 {hi} 之间", name)
+    return value
+
+
+def choice_param(request: web.Request, name: str, choices) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and value not in choices:
+        raise InvalidInput(f"{name} 必须是 {', '.join(choices)} 之一", name)
+    return value
+
+
+def path_id(request: web.Request, name: str = "case_id", missing: str = "没有这个案件") -> int:
+    """An integer id from the path; anything else is a 404 like an unknown id."""
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise NotFound(missing) from None
+
+
+def decode_cursor(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor 无效", "cursor") from None
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def iso(moment: datetime | None, tz: ZoneInfo) -> str | None:
+    return moment.astimezone(tz).isoformat() if moment else None

@@ -1,0 +1,46 @@
+"""The outbox for staff in the browser (/inbox/outbox): what is waiting to
+go out (12345 messages, WeChat messages), what went, and what failed and
+why, with a button to try a failed one again."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.domain.errors import DomainError
+from bot.services import outbox
+
+from .common.errors import status_of
+from .common.guards import login_required
+from .common.keys import ACTOR, RUNTIME
+from .common.render import render
+from .common.staff import redirect
+
+STATUS_LABELS = {"pending": "待发送", "sent": "已送达", "failed": "发送失败"}
+TARGET_LABELS = {"hotline": "12345平台", "wechat": "微信"}
+PAGE = 100
+
+
+@login_required
+async def outbox_page(request: web.Request) -> web.Response:
+    status = request.query.get("status") or None
+    if status not in (None, *STATUS_LABELS):
+        status = None
+    page = await outbox.listing(request.app[RUNTIME], status=status, limit=PAGE)
+    return render(request, "outbox.html", rows=page.items, current=status, counts=page.counts,
+                  STATUS_LABELS_OUT=STATUS_LABELS, TARGET_LABELS=TARGET_LABELS, page_size=PAGE,
+                  done=request.query.get("done"))
+
+
+@login_required
+async def outbox_retry(request: web.Request) -> web.Response:
+    try:
+        item_id = int(request.match_info["item_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    try:
+        await outbox.retry(request.app[RUNTIME], request[ACTOR], item_id)
+    except DomainError as exc:
+        if status_of(exc) == 404:
+            raise web.HTTPNotFound() from None
+        return render(request, "error.html", status=status_of(exc), message=exc.message + "。")
+    return redirect("/inbox/outbox?status=pending&done=retried")

@@ -1,0 +1,114 @@
+"""The database as the services use it: one unit of work per use case.
+
+A use case is a plain function ``fn(tx, *args)``; ``await db.write(fn,
+…)`` runs it in a write transaction (committed when it returns, rolled back
+when it raises), ``await db.read(fn, …)`` in a read-only one. ``tx`` offers
+the Core connection (``tx.conn``, for the fast statements) and the ORM
+session (``tx.session``, made on first use), both in that one transaction.
+
+Writes go through the ``Writer`` (storage/writer.py: on SQLite one thread
+for all writes of the process, grouped commits); reads run through
+aiosqlite / asyncpg, so a slow staff query never blocks the event loop and
+never holds SQLite's write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from .db import create_engine
+from .writer import Writer
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Tx:
+    """One transaction, owned by whoever opened it (it commits or rolls back)."""
+
+    __slots__ = ("_conn", "_session")
+
+    def __init__(self, conn: Connection | None = None, session: Session | None = None):
+        self._conn = conn
+        self._session = session
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._session.connection()  # type: ignore[union-attr]
+        return self._conn
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            # Joins the connection's transaction; never commits or ends it.
+            self._session = Session(bind=self._conn, expire_on_commit=False, autoflush=True,
+                                    join_transaction_mode="rollback_only")
+        return self._session
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def _finish(self) -> None:
+        """Write what the session holds, then let the objects go (detached,
+        their loaded values kept for whoever reads them next)."""
+        if self._session is not None:
+            try:
+                self._session.flush()
+            finally:
+                self._session.close()
+
+
+def _run_write(conn: Connection, fn: Callable[..., T], args: tuple) -> T:
+    tx = Tx(conn)
+    try:
+        result = fn(tx, *args)
+        tx._finish()
+    except BaseException:
+        if tx._session is not None:
+            tx._session.close()
+        raise
+    return result
+
+
+class Database:
+    """Engines, the writer and the unit of work, one per process."""
+
+    def __init__(self, url: str, *, engine: AsyncEngine | None = None):
+        self.url = url
+        self.engine = engine or create_engine(url)
+        self.writer = Writer(self.engine)
+        self._reads = async_sessionmaker(self.engine.execution_options(readonly=True), expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args) -> T:
+        """``fn(tx, *args)`` in a write transaction; its result once committed."""
+        return await self.writer.transaction(_run_write, fn, args)
+
+    async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args) -> T:
+        """``fn(tx, *args)`` in a read-only transaction (one snapshot)."""
+        async with self._reads() as session:
+            return await session.run_sync(lambda sync: fn(Tx(session=sync), *args))
+
+    def session(self) -> AsyncSession:
+        """A plain async session, for tests and tools that look at the data
+        directly (the application itself goes through read and write)."""
+        return AsyncSession(self.engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        await self.writer.wait_idle()
+        self.writer.close()
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Named query functions, one module per subject. No business rules."""

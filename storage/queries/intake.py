@@ -1,0 +1,176 @@
+"""The statements of the message paths: recording a batch of inbound
+messages (bot/services/intake.py), and the messages that open no case
+(events, keyword-rule replies, dialog steps).
+
+They run on every message, so each is built once with bind parameters
+(building a statement costs SQLAlchemy several times what executing it
+costs) and run through the fast path of storage/sqlite_fast.py on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy.engine import Connection
+
+from ..dialects import insert_for
+from ..models import OPEN_CASE_STATUSES, AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message
+from ..sqlite_fast import BulkInsert, Prepared
+
+_DELIVERIES = Prepared(
+    select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
+    .outerjoin(Case, Case.id == Message.case_id)
+    .where(Message.dedupe_key.in_(bindparam("keys", expanding=True)))
+)
+_EXTERNAL = Prepared(select(Case.external_id, Case.id, Case.number, Case.kind).where(
+    Case.channel == bindparam("channel"), Case.external_id.in_(bindparam("ids", expanding=True))
+))
+_CONTACT_IDS = Prepared(select(Contact.identity, Contact.id).where(
+    Contact.channel == bindparam("channel"), Contact.identity.in_(bindparam("identities", expanding=True))
+))
+
+
+def _open_cases(status) -> Prepared:
+    return Prepared(
+        select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
+        .where(Case.contact_id.in_(bindparam("ids", expanding=True)),
+               status.in_(bindparam("statuses", expanding=True)), Case.merged_into_id.is_(None))
+        .order_by(Case.last_message_at)
+    )
+
+
+_OPEN_CASES = {
+    # Without statistics SQLite walks the status index, and nearly every case
+    # is open: it would read them all on every batch. A unary + keeps it on
+    # the contact index.
+    "sqlite": _open_cases(literal_column("+cases.status")),
+    "postgresql": _open_cases(Case.status),
+}
+
+
+def _by_dialect(dialect: str) -> dict[str, Prepared]:
+    new_contacts = insert_for(dialect, Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
+    counter = insert_for(dialect, CaseCounter).values(day=bindparam("day"), value=bindparam("count"))
+    counter = counter.on_conflict_do_update(
+        index_elements=["day"], set_={"value": CaseCounter.value + counter.excluded.value}
+    ).returning(CaseCounter.value)
+    # The one "insert a message unless its delivery is stored" statement.
+    messages = insert_for(dialect, Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return {"new_contacts": Prepared(new_contacts), "counter": Prepared(counter), "messages": Prepared(messages)}
+
+
+_DIALECT = {name: _by_dialect(name) for name in ("sqlite", "postgresql")}
+_NEW_CASES = BulkInsert(Case.__table__, returning=("id", "number"))
+_NEW_MESSAGES = BulkInsert(Message.__table__)
+_NEW_AUDIT = BulkInsert(AuditEntry.__table__)
+_NEW_ANSWERS = BulkInsert(KbAnswer.__table__)
+_WAITING = Prepared(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days, Case.deadline_error)
+                    .where(Case.id.in_(bindparam("ids", expanding=True))))
+
+
+def existing_deliveries(conn: Connection, keys: Sequence[str]) -> dict[str, tuple]:
+    """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
+    if not keys:
+        return {}
+    return {r[0]: r[1:] for r in _DELIVERIES(conn, {"keys": list(keys)})}
+
+
+def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
+    """external_id → (case id, number, kind) on a channel."""
+    if not ids:
+        return {}
+    return {r[0]: r[1:] for r in _EXTERNAL(conn, {"channel": channel, "ids": list(ids)})}
+
+
+def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """identity → contact id, inserting the ones not seen yet (race-safe).
+    ``people`` maps an identity to name, phone, applicant_type and ``at``."""
+    if not people:
+        return {}
+    found = dict(_CONTACT_IDS(conn, {"channel": channel, "identities": list(people)}))
+    missing = sorted(i for i in people if i not in found)  # one order: no deadlock between workers
+    if missing:
+        _DIALECT[conn.dialect.name]["new_contacts"](conn, [
+            {"channel": channel, "identity": i, "name": people[i].get("name"), "phone": people[i].get("phone"),
+             "applicant_type": people[i].get("applicant_type"), "created_at": people[i]["at"]}
+            for i in missing
+        ])
+        found.update(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+    return found
+
+
+def open_cases_of(conn: Connection, contact_ids: Iterable[int]) -> dict[int, tuple]:
+    """contact id → (case id, number, kind, status, last_message_at) of their latest open case."""
+    ids = list(set(contact_ids))
+    if not ids:
+        return {}
+    latest: dict[int, tuple] = {}
+    for r in _OPEN_CASES[conn.dialect.name](conn, {"ids": ids, "statuses": list(OPEN_CASE_STATUSES)}):
+        latest[r[0]] = r[1:]  # ordered ascending: the last one wins
+    return latest
+
+
+def allocate_sequences(conn: Connection, day: date, count: int) -> range:
+    """Reserve ``count`` consecutive numbers of ``day``'s sequence."""
+    ((end,),) = _DIALECT[conn.dialect.name]["counter"](conn, {"day": day, "count": count})
+    return range(end - count + 1, end + 1)
+
+
+def insert_cases(conn: Connection, rows: list[dict]) -> dict[str, int]:
+    """New cases (rows of column values, every row the same columns) → case
+    number → id (matched by number: RETURNING promises no row order)."""
+    return {number: case_id for case_id, number in _NEW_CASES(conn, rows)}
+
+
+def insert_messages(conn: Connection, rows: list[dict]) -> None:
+    _NEW_MESSAGES(conn, rows)
+
+
+def insert_audit(conn: Connection, rows: list[dict]) -> None:
+    _NEW_AUDIT(conn, rows)
+
+
+def insert_kb_answers(conn: Connection, rows: list[dict]) -> None:
+    _NEW_ANSWERS(conn, rows)
+
+
+def insert_messages_once(conn: Connection, rows: list[dict]) -> None:
+    """Messages that open no case (events, rule replies, dialog steps); a row
+    whose ``dedupe_key`` is stored already is skipped (a retry)."""
+    _DIALECT[conn.dialect.name]["messages"](conn, rows)
+
+
+def update_case(conn: Connection, case_id: int, values: dict) -> None:
+    conn.execute(update(Case).where(Case.id == case_id).values(**values))
+
+
+def waiting_cases(conn: Connection, ids: list[int]) -> list[tuple]:
+    """(id, waiting_since, deadline_at, paused_days, deadline_error) of cases paused for the citizen."""
+    return _WAITING(conn, {"ids": ids}) if ids else []
+
+
+def resume_case(conn: Connection, case_id: int, values: dict) -> bool:
+    """The case leaves "waiting" with ``values``, if it still waits."""
+    result = conn.execute(update(Case).where(Case.id == case_id, Case.status == "waiting")
+                          .values(version=Case.version + 1, **values))
+    return bool(result.rowcount)
+
+
+def set_subscription(conn: Connection, contact_id: int, *, at: datetime, subscribed: bool) -> None:
+    values = {"subscribed_at": at, "unsubscribed_at": None} if subscribed else {"unsubscribed_at": at}
+    conn.execute(update(Contact).where(Contact.id == contact_id).values(**values))
+
+
+def set_reply(conn: Connection, dedupe_key: str, reply: str) -> None:
+    """The passive reply given to a stored delivery."""
+    conn.execute(update(Message).where(Message.dedupe_key == dedupe_key).values(reply_text=reply))
+
+
+def attach_messages(conn: Connection, dedupe_keys: list[str], case_id: int) -> None:
+    """Messages recorded before their case existed (a dialog's steps) join it."""
+    if dedupe_keys:
+        conn.execute(update(Message).where(Message.dedupe_key.in_(dedupe_keys), Message.case_id.is_(None))
+                     .values(case_id=case_id))
