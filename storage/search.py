@@ -10,17 +10,17 @@ from __future__ import annotations
 from sqlalchemy import bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
-from sqlalchemy.types import Boolean
+from sqlalchemy.types import NullType
 
 
 class TokenMatch(ColumnElement):
     """``cases`` rows whose search_tokens hold every one of ``tokens``."""
 
-    type = Boolean()
-    inherit_cache = False
-    # A condition in itself: without this SQLAlchemy writes "(…) = 1" on
-    # SQLite, which hides the IN (…) from the planner (a full scan).
-    _is_implicitly_boolean = True
+    # No Boolean type: SQLAlchemy would write "(…) = 1" for one on SQLite,
+    # which hides the IN (…) from the planner (a full scan); the compiled
+    # condition is boolean in itself.
+    type = NullType()
+    inherit_cache = False  # the tokens are part of the SQL: nothing to cache
 
     def __init__(self, id_column, tokens_column, tokens: list[str]):
         self.id_column = id_column

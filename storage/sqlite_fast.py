@@ -1,7 +1,10 @@
-"""The intake path's statements on SQLite without SQLAlchemy's
-per-statement machinery, which costs more than SQLite's own work there:
-SQLAlchemy still writes the SQL and does every value's conversion, and
-errors are still SQLAlchemy's. Other databases go through SQLAlchemy as usual.
+"""The fast path: the message path's statements on SQLite without
+SQLAlchemy's per-statement machinery, which costs more than SQLite's own
+work there. SQLAlchemy still writes the SQL (compiled once per shape) and
+supplies every value's conversion (the column types' processors, through
+its public API), and errors are still SQLAlchemy's. Other databases go
+through SQLAlchemy as usual. tests/storage/test_sqlite_fast.py holds both
+classes to SQLAlchemy's own execution of the same statements.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import inspect
 import operator
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert
+from sqlalchemy import BindParameter, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import visitors
 
 from .types import UTCDateTime
 
@@ -52,8 +56,9 @@ class Prepared:
 
     def __init__(self, stmt):
         self.stmt = stmt
-        self._expanding = tuple(sorted(
-            b.key for b in stmt._get_embedded_bindparams() if getattr(b, "expanding", False)))
+        self._expanding = tuple(sorted({
+            e.key for e in visitors.iterate(stmt) if isinstance(e, BindParameter) and e.expanding}))
+        self._returns = bool(getattr(stmt, "returning_column_descriptions", ()))
         self._plans: dict[tuple, tuple] = {}
 
     def __call__(self, conn: Connection, params: dict | list[dict]) -> list[tuple]:
@@ -91,7 +96,7 @@ class Prepared:
         dialect, keys, lengths = shape
         if any(n == 0 for n in lengths):
             raise ValueError("an empty IN list: ask nothing instead")
-        if many and getattr(self.stmt, "_returning", ()):
+        if many and self._returns:
             raise ValueError("RETURNING with several rows: SQLite gives no order to match them by")
         compiled = self.stmt.compile(dialect=dialect, column_keys=list(keys))
         state = compiled.construct_expanded_state(params)
@@ -99,30 +104,41 @@ class Prepared:
             raise ValueError("expected positional parameters under their own names")
         expanded_from = {n: (orig, i) for orig, names in state.parameter_expansion.items()
                          for i, n in enumerate(names)}
-        own = compiled._bind_processors  # by parameter name; an expanded list's items take its list's
+
+        def own(name: str):  # a parameter's conversion, by its type; an expanded list's items take its list's
+            bind = compiled.binds.get(name)
+            return bind.type.dialect_impl(dialect).bind_processor(dialect) if bind is not None else None
+
         slots = []
         for name in state.positiontup:
             if name in expanded_from:
                 orig, i = expanded_from[name]
-                slots.append((orig, i, state.processors.get(name) or own.get(orig)))
+                slots.append((orig, i, state.processors.get(name) or own(orig)))
                 continue
-            convert = own.get(name)
+            convert = own(name)
             if name in params:
                 slots.append((name, None, convert))
             else:  # a literal of the statement itself (x == 5 binds 5)
                 value = state.parameters[name]
                 slots.append((None, convert(value) if convert is not None else value, None))
-        results = tuple(c.type._cached_result_processor(dialect, None) for c in compiled._result_columns)
+        results = tuple(t.dialect_impl(dialect).result_processor(dialect, None) for t in self._result_types())
         plan = (state.statement, tuple(slots), results if any(results) else ())
         self._plans[shape] = plan
         return plan
+
+    def _result_types(self) -> list:
+        """The types of what a row holds: the selected columns, or RETURNING's."""
+        if self._returns:
+            return [d["type"] for d in self.stmt.returning_column_descriptions]
+        columns = getattr(self.stmt, "selected_columns", None)
+        return [c.type for c in columns] if columns is not None else []
 
 
 def _bind_processor(type_, dialect):
     """The column type's bind processor; for ``UTCDateTime`` on SQLite one
     function doing what its two layers do (the same text, checked once on a
     sample against SQLAlchemy's own)."""
-    own = type_._cached_bind_processor(dialect)
+    own = type_.dialect_impl(dialect).bind_processor(dialect)
     if dialect.name != "sqlite" or not isinstance(type_, UTCDateTime):
         return own
     sample = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=timezone(timedelta(hours=8)))
