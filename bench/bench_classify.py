@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the classifier (a script, not a test).
 
-    .venv/bin/python bench/bench_classify.py [--n 50000] [--data ../shared/data/messages_dev.csv]
+    .venv/bin/python bench/bench_classify.py [--n 50000] [--data tests/data/messages_dev.csv]
 
 Reports, each beside a bare baseline measured in the same run:
 1. start-up: load_classifier() (jieba + user dictionary, rules, model);
@@ -140,7 +140,7 @@ def pin(cpu: int | None) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50_000, help="messages in the batch file")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "messages_dev.csv"))
+    ap.add_argument("--data", default=str(ROOT / "tests" / "data" / "messages_dev.csv"))
     ap.add_argument("--latency-n", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=5, help="runs of each measurement (medians are reported)")
     ap.add_argument("--cpu", type=int, default=1, help="core to pin to (-1: do not pin)")

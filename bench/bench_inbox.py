@@ -116,47 +116,33 @@ def timed(fn, repeat: int) -> dict:
 
 
 async def sql_figures(db: Path, repeat: int) -> dict:
-    from bot.domain import inbox as rules
-    from bot.domain.workdays import WorkingCalendar
-    from handlers.inbox import PAGE_SIZE, capped_count, count_open_views
-    from storage import queries
-    from storage.db import create_engine, sessionmaker
+    """Each view as the inbox asks for it (bot.services.cases.inbox: one read
+    with the open views' counters), beside a bare page of cases."""
+    from bot.app import build_runtime
+    from bot.config import Settings
+    from bot.domain.actors import Actor
+    from bot.domain.inbox import CaseFilter
+    from bot.services import cases
+    from storage.maintenance import refresh_planner_statistics
 
-    from handlers.inbox import refresh_planner_statistics
-
-    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", secret_key="bench", var_dir=str(OUT / "var"))
+    rt = build_runtime(settings, classifier=_NoClassifier())
     t = time.perf_counter()
     # What the app does when the table has no statistics or has doubled since.
-    await refresh_planner_statistics(engine, force=True)
+    await refresh_planner_statistics(rt.db.engine, force=True)
     print(f"  planner statistics (ANALYZE; a write stall this long, rarely) took {time.perf_counter() - t:.2f} s")
-    sessions = sessionmaker(engine)
-    now = datetime(2026, 11, 25, 8, tzinfo=timezone.utc)
-    cutoff = rules.due_soon_cutoff(now.astimezone(TZ).date(), TZ, WorkingCalendar())
-    async with engine.connect() as conn:
+    await rt.calendar.refresh(force=True)
+    staff = Actor("user:bench", user_id=1, username="bench", role="staff")
+    async with rt.db.engine.connect() as conn:
         mid_id = (await conn.execute(text("SELECT max(id) / 2 FROM cases"))).scalar_one()
 
-    async def inbox_view(view="open", sort="newest", before=None, **filters):
-        base = queries.cases_query(**filters)
-        cond = rules.view_condition(view, user_id=1, now=now, due_cutoff=cutoff)
-        async with sessions() as s:
-            counts = await count_open_views(s, base, user_id=1, now=now, due_cutoff=cutoff)
-            stmt = base if cond is None else base.where(cond)
-            if view not in counts:
-                counts[view] = await capped_count(s, stmt)
-            if sort == "urgent":
-                page = stmt.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id).limit(PAGE_SIZE + 1)
-            else:
-                page = stmt.order_by(Case.id.desc()).limit(PAGE_SIZE + 1)
-                if before:
-                    page = page.where(Case.id < before)
-            rows = (await s.execute(page)).scalars().all()
-        return counts, rows
+    async def inbox_view(view="open", sort="newest", before=None, q=None, **filters):
+        return await cases.inbox(rt, staff, view=view, selection=CaseFilter(**filters), search=q, sort=sort, page=0,
+                                 before_id=before)
 
     async def bare():
-        async with sessions() as s:
-            return (await s.execute(select(Case).order_by(Case.id.desc()).limit(PAGE_SIZE + 1))).scalars().all()
-
-    loop_time = lambda coro_fn: (lambda: None)  # noqa: E731 (placeholder, replaced below)
+        return await rt.db.read(lambda tx: tx.session.execute(
+            select(Case).order_by(Case.id.desc()).limit(cases.PAGE_SIZE + 1)).scalars().all())
 
     async def measure(coro_fn) -> dict:
         await coro_fn()
@@ -169,7 +155,7 @@ async def sql_figures(db: Path, repeat: int) -> dict:
         return {"median_ms": round(statistics.median(samples), 2),
                 "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2)}
 
-    cases = {
+    runs = {
         "baseline: SELECT … ORDER BY id DESC LIMIT 51": bare,
         "open view (default) + counters": lambda: inbox_view("open"),
         "new view + counters": lambda: inbox_view("new"),
@@ -187,34 +173,35 @@ async def sql_figures(db: Path, repeat: int) -> dict:
         "case number lookup": lambda: inbox_view("all", q="WX20240315-0001"),
     }
     results = {}
-    for name, fn in cases.items():
+    for name, fn in runs.items():
         results[name] = await measure(fn)
         print(f"  {name:<48} median {results[name]['median_ms']:>9.2f} ms   p95 {results[name]['p95_ms']:>9.2f} ms")
-    await engine.dispose()
-    del loop_time
+    await rt.db.close()
     return results
+
+
+class _NoClassifier:
+    def classify(self, text, *, hint_kind=None):
+        raise AssertionError("the inbox classifies nothing")
 
 
 async def http_figures(db: Path, repeat: int) -> dict:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.app import create_app
+    from bot.app import build_runtime, create_app
     from bot.config import Settings
-    from bot.services import Services
+    from storage.models import User
     from tests.inbox_staff import add_user, login
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", secret_key="bench", var_dir=str(OUT / "var"))
-    services = Services.build(settings)
-    client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
+    runtime = build_runtime(settings, classifier=_NoClassifier())
+    client = TestClient(TestServer(create_app(settings, runtime), host="127.0.0.1"))
     await client.start_server()
-    client.services = services
     try:
-        async with services.sessions() as s:
-            from storage import queries
-
-            if await queries.user_by_name(s, "bench") is None:
-                await s.close()
-                await add_user(services, "bench")
+        async with runtime.db.session() as s:
+            known = (await s.execute(select(User.id).where(User.username == "bench"))).first()
+        if known is None:
+            await add_user(runtime, "bench")
         assert (await login(client, "bench")).status == 303
 
         async def get(path):

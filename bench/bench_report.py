@@ -6,7 +6,7 @@ time / late / open), 5,000 disclosure requests (some carried over from the
 previous year) and a few reviews, then times, in the same run:
 
   baseline: a bare SELECT channel, kind, COUNT(*) … GROUP BY for the year
-  report:   bot.report.build_report (interactions, table 三, table 四, checks)
+  report:   bot.services.reports.build (interactions, table 三, table 四, checks)
   render:   each output format from the finished report
 
     .venv/bin/python bench/bench_report.py [--cases 1000000] [--runs 5] [--rebuild]
@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import text  # noqa: E402
 
-from bot.report import build_report  # noqa: E402
+from bot.services.reports import build as build_report  # noqa: E402
+from storage.database import Database  # noqa: E402
 from bot.exports.report_formats import FORMATS, render  # noqa: E402
 from bot.domain.workdays import WorkingCalendar  # noqa: E402
 from storage.db import create_engine  # noqa: E402
@@ -113,7 +114,8 @@ def load(db: Path, n_cases: int) -> None:
 
 
 async def measure(db: Path, runs: int) -> dict:
-    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    database = Database(f"sqlite+aiosqlite:///{db}")
+    engine = database.engine
     calendar = WorkingCalendar()
     baseline, report_times = [], []
     report = None
@@ -127,12 +129,11 @@ async def measure(db: Path, runs: int) -> dict:
                         "SELECT channel, kind, COUNT(*) FROM cases WHERE received_year = :y GROUP BY channel, kind"),
                         {"y": YEAR})).all()
                     baseline.append(time.perf_counter() - t0)
-                async with conn.begin():
-                    t0 = time.perf_counter()
-                    report = await build_report(conn, YEAR, calendar=calendar)
-                    report_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            report = await build_report(database, YEAR, calendar=calendar)
+            report_times.append(time.perf_counter() - t0)
     finally:
-        await engine.dispose()
+        await database.close()
     render_times = {}
     for fmt in FORMATS:
         t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"  # spec facts vendored from ../shared (data/README.md)
 PG_URL = os.environ.get("INTAKE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("INTAKE_REQUIRE_POSTGRES") == "1"
 

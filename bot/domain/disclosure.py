@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from .errors import InvalidInput
 from .masking import mask_contact, mask_id_number
-from .vocabulary import APPLICANT_TYPES
+from .vocabulary import APPLICANT_TYPES, Status
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
 TABLES_FILE = Path(__file__).with_name("report_tables.json")
@@ -488,13 +488,13 @@ def sync_case(case, req: DisclosureRecord, tz: ZoneInfo, now: datetime, *, staff
     case.deadline_error = None
     if req.outcome is not None and req.decided_on is not None:
         case.answered_at = datetime.combine(req.decided_on, time(12, 0), tz).astimezone(timezone.utc)
-        case.status = "closed" if req.stage == "archived" else "answered"
+        case.status = Status.CLOSED if req.stage == "archived" else Status.ANSWERED
         if req.stage == "archived":
             case.closed_at = case.closed_at or now
     elif req.correction_sent_on and not req.corrected_on:
-        case.status = "waiting"
-    elif case.status == "waiting" or (staff_acted and case.status == "new"):
-        case.status = "in_progress"
+        case.status = Status.WAITING
+    elif case.status == Status.WAITING or (staff_acted and case.status == Status.NEW):
+        case.status = Status.IN_PROGRESS
     case.version += 1
     case.updated_at = now
     req.version += 1

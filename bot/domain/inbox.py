@@ -63,8 +63,8 @@ def view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: da
     all of them read the small partial index of open cases."""
     if view == "open":
         return CaseFilter(open_only=True)
-    if view in ("new", "waiting"):
-        return CaseFilter(open_only=True, statuses=(view,))
+    if view in (Status.NEW, Status.WAITING):
+        return CaseFilter(open_only=True, statuses=(Status(view),))
     if view == "mine":
         return CaseFilter(open_only=True, assignee_id=user_id)
     if view == "overdue":  # a paused ("waiting") case is not overdue
@@ -72,8 +72,8 @@ def view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: da
     if view == "due_soon":
         return CaseFilter(open_only=True, statuses=ACTIVE_STATUSES, deadline_from=now,
                           deadline_until=due_cutoff or now)
-    if view in ("answered", "closed"):
-        return CaseFilter(statuses=(view,))
+    if view in (Status.ANSWERED, Status.CLOSED):
+        return CaseFilter(statuses=(Status(view),))
     if view == "all":
         return CaseFilter()
     raise ValueError(f"unknown view {view!r}")

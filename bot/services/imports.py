@@ -25,7 +25,7 @@ from pathlib import Path
 from bot.domain import hotline
 from bot.domain.actors import CLI, Actor
 from bot.domain.cases import InboundMessage
-from bot.domain.vocabulary import CHANNELS, KIND_BY_LABEL, KINDS, STATUS_LABELS, STATUSES, TOPICS
+from bot.domain.vocabulary import CHANNELS, KIND_BY_LABEL, KINDS, STATUS_LABELS, STATUSES, TOPICS, Status
 
 from . import intake
 from .hotline import inbound_of
@@ -289,7 +289,7 @@ async def import_file(
     errors = _ErrorFile(errors_path or _default_errors_path(path))
     bar = _progress(total, progress)
     now = datetime.now(timezone.utc)
-    default_status = None if keep_open else "closed"
+    default_status = None if keep_open else Status.CLOSED
     batch: list[InboundMessage] = []
     try:
         for line, values in rows:

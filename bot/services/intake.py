@@ -211,9 +211,9 @@ def _resume_waiting(conn: Connection, waiting: dict[int, int], items: list[Inbou
         clock = _Paused(since, deadline_at, paused, error)
         item = items[waiting[case_id]]
         detail = end_pause(clock, item.received_at, policy.calendar, policy.tz)
-        if q.resume_case(conn, case_id, {
+        if q.resume_case(conn, case_id, Status.WAITING, {
                 "status": Status.IN_PROGRESS, "waiting_since": None, "deadline_at": clock.deadline_at,
                 "paused_days": clock.paused_days, "deadline_error": clock.deadline_error, "updated_at": now}):
             audit.append(_audit(now, f"channel:{item.channel}", "case.resumed", case_id,
-                                {"status": ["waiting", "in_progress"], **detail}))
+                                {"status": [Status.WAITING, Status.IN_PROGRESS], **detail}))
     return audit

@@ -152,9 +152,9 @@ def waiting_cases(conn: Connection, ids: list[int]) -> list[tuple]:
     return _WAITING(conn, {"ids": ids}) if ids else []
 
 
-def resume_case(conn: Connection, case_id: int, values: dict) -> bool:
-    """The case leaves "waiting" with ``values``, if it still waits."""
-    result = conn.execute(update(Case).where(Case.id == case_id, Case.status == "waiting")
+def resume_case(conn: Connection, case_id: int, waiting: str, values: dict) -> bool:
+    """The case leaves the ``waiting`` status with ``values``, if it still has it."""
+    result = conn.execute(update(Case).where(Case.id == case_id, Case.status == waiting)
                           .values(version=Case.version + 1, **values))
     return bool(result.rowcount)
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("INTAKE_SHARED_DATA", REPO / ".." / "shared" / "data")).resolve()
+# The hand-labelled dev messages, vendored from shared/data (tests/data/README.md).
+DATA = Path(os.environ.get("INTAKE_SHARED_DATA", REPO / "tests" / "data")).resolve()
 FRESH = Path(__file__).with_name("data") / "fresh_voices.csv"
 
 
@@ -13,7 +14,7 @@ FRESH = Path(__file__).with_name("data") / "fresh_voices.csv"
 def dev_csv() -> Path:
     p = DATA / "messages_dev.csv"
     if not p.exists():
-        pytest.skip(f"shared data not found at {p} (set INTAKE_SHARED_DATA)")
+        pytest.fail(f"labelled messages not found at {p} (INTAKE_SHARED_DATA points elsewhere?)")
     return p
 
 

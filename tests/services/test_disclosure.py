@@ -10,7 +10,7 @@ from bot.domain.actors import Actor
 from bot.domain.casework import CaseError
 from bot.services import cases
 from storage.models import Case
-from tests.test_disclosure import act, put, register, snapshot  # noqa: F401
+from tests.handlers.test_api_disclosure import act, put, register, snapshot  # noqa: F401
 
 
 async def test_a_decision_dated_in_the_future_is_refused(server, api_token):

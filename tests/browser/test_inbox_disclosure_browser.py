@@ -10,7 +10,7 @@ import re
 from openpyxl import load_workbook
 
 from tests.inbox_staff import PASSWORD, add_user
-from tests.test_inbox_cases import new_case
+from tests.handlers.test_inbox_cases import new_case
 
 
 async def test_register_answer_and_download_the_report(server, browser):  # noqa: F811

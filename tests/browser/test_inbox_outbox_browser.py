@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from tests.inbox_staff import add_user
-from tests.test_browser import logged_in_page
-from tests.test_outbox import ORDER, _has_failed, app, eventually, new_order, platform, reply  # noqa: F401
+from tests.browser.test_inbox_browser import logged_in_page
+from tests.outbound.test_outbox import ORDER, _has_failed, app, eventually, new_order, platform, reply  # noqa: F401
 
 
 async def test_a_refused_result_is_seen_and_sent_again(app, platform, browser):  # noqa: F811

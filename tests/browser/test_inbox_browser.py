@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from storage.models import CaseNote, Correction
 from tests.inbox_staff import PASSWORD, add_user
-from tests.test_inbox_cases import new_case
+from tests.handlers.test_inbox_cases import new_case
 
 
 

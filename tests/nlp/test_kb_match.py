@@ -14,7 +14,7 @@ from bot.domain.answers import make_entry
 from bot.exports.documents import read_document
 from nlp import kb_match
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NORMAL_DAY = date(2026, 11, 25)
 
 

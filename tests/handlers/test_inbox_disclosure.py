@@ -17,7 +17,7 @@ from tests.inbox_staff import add_user, csrf_of, login, page, submit
 async def staff_case(server, text="申请公开2023年人防工程易地建设费收支情况") -> int:
     await add_user(server.runtime, "gongkai", display_name="公开办")
     assert (await login(server, "gongkai")).status == 303
-    from tests.test_disclosure import new_case  # same API entry as a clerk would make
+    from tests.handlers.test_api_disclosure import new_case  # same API entry as a clerk would make
 
     from bot.domain.security import new_token, token_hash
     from storage.models import ApiToken, User

@@ -20,7 +20,7 @@ from storage.models import KbEntry, KbRule, KeyValue
 from tests.conftest import WECHAT
 from tests.fake_wechat_api import APP_SECRET, FakeWeChatApi
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "deploy/knowledge_base.yaml"
 MENU = REPO / "deploy/wechat_menu.yaml"
 INTAKE = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]

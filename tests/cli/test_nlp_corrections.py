@@ -14,7 +14,7 @@ import pytest
 
 from bot.cli.nlp import load_corrections
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
