@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parent
 # name → (script, arguments for a full run, arguments for a quick one)
 BENCHES = {
     "classify": ("bench_classify.py", [], ["--n", "5000", "--latency-n", "500", "--repeat", "1"]),
-    "wechat": ("bench_wechat.py", [], ["-n", "4000", "-d", "3"]),
+    "wechat": ("bench_wechat.py", [], ["-n", "20000", "-d", "3"]),
     "hotline": ("bench_hotline.py", [], ["--batches", "10", "--rows", "2000"]),
     "siren": ("bench_siren.py", [], ["--n", "500", "--duration", "5"]),
     "inbox": ("bench_inbox.py", [], ["--cases", "20000", "--repeat", "3"]),
