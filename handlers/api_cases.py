@@ -14,10 +14,11 @@ from bot.services import cases
 from bot.services.cases import ManualEntry
 
 from .common.json_api import (
-    DEFAULT_LIMIT, MAX_LIMIT, choice_param, decode_cursor, encode_cursor, int_param, iso, json_ok, path_id, read_json,
+    DEFAULT_LIMIT, MAX_LIMIT, choice_param, decode_cursor, encode_cursor, int_param, iso, json_ok, read_json,
     str_field,
 )
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 
 
 def case_json(case, tz, *, contact=None, assignee: str | None = None, unmask: bool = False) -> dict:

@@ -10,8 +10,9 @@ from bot.exports.answer_letter import letter_docx
 from bot.exports.report_formats import CONTENT_TYPES
 from bot.services import disclosure
 
-from .common.json_api import int_param, json_ok, path_id, read_json, read_json_or_empty
+from .common.json_api import int_param, json_ok, read_json, read_json_or_empty
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 
 
 def review_json(r) -> dict:

@@ -11,8 +11,9 @@ from bot.domain.errors import Conflict, InvalidInput
 from bot.domain.masking import mask_text
 from bot.services import knowledge
 
-from .common.json_api import int_param, json_ok, path_id, read_json
+from .common.json_api import int_param, json_ok, read_json
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 
 ENTRY = "/api/v1/kb/entries/{key}"
 

@@ -7,8 +7,9 @@ from aiohttp import web
 from bot.domain.masking import mask_text
 from bot.services import outbox
 
-from .common.json_api import decode_cursor, encode_cursor, int_param, iso, json_ok, path_id
+from .common.json_api import decode_cursor, encode_cursor, int_param, iso, json_ok
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 
 
 def outbox_json(item, number: str | None, tz) -> dict:

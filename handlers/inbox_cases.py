@@ -16,6 +16,7 @@ from bot.services import cases
 from .common.errors import status_of
 from .common.guards import login_required
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 from .common.render import render
 from .common.staff import redirect
 
@@ -47,13 +48,6 @@ def _int(value, name: str) -> int | None:
     if number < 0:
         raise BadQuery(f"参数 {name} 不能为负数")
     return number
-
-
-def _case_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["case_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
 
 
 @login_required
@@ -113,7 +107,7 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
 
 @login_required
 async def case_view(request: web.Request) -> web.Response:
-    return await _case_page(request, _case_id(request), notice=NOTICES.get(request.query.get("done", "")))
+    return await _case_page(request, path_id(request), notice=NOTICES.get(request.query.get("done", "")))
 
 
 def _version(form) -> int:
@@ -126,7 +120,7 @@ def _version(form) -> int:
 async def _act(request: web.Request, action, *, done: str, draft_field: str | None = None) -> web.Response:
     """Run one staff action; a refusal re-shows the page with the reason
     (and what the staff member typed)."""
-    case_id = _case_id(request)
+    case_id = path_id(request)
     form = await request.post()
     try:
         await action(request.app[RUNTIME], request[ACTOR], case_id, form)
@@ -175,17 +169,10 @@ async def case_merge(request: web.Request) -> web.Response:
     return await _act(request, action, done="merged")
 
 
-def _message_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["message_id"])
-    except ValueError:
-        return -1  # no such message: refused as such
-
-
 @login_required
 async def message_retry(request: web.Request) -> web.Response:
     async def action(rt, actor, case_id, form):
-        await cases.resend(rt, actor, case_id, _message_id(request))
+        await cases.resend(rt, actor, case_id, path_id(request, "message_id", "没有这条答复"))
 
     return await _act(request, action, done="retried")
 
@@ -193,6 +180,7 @@ async def message_retry(request: web.Request) -> web.Response:
 @login_required
 async def message_delivered(request: web.Request) -> web.Response:
     async def action(rt, actor, case_id, form):
-        await cases.record_delivery(rt, actor, case_id, _message_id(request), str(form.get("delivered_by") or ""))
+        await cases.record_delivery(rt, actor, case_id, path_id(request, "message_id", "没有这条答复"),
+                                    str(form.get("delivered_by") or ""))
 
     return await _act(request, action, done="delivered")

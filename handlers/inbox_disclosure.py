@@ -24,6 +24,7 @@ from bot.services import disclosure, reports
 from .common.errors import status_of
 from .common.guards import login_required
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 from .common.render import render
 from .common.staff import redirect
 
@@ -32,13 +33,6 @@ APPLICANT_LABELS = {c["key"]: (c["group"] + "·" if c["group"] else "") + c["lab
 FORMAT_LABELS = {"xlsx": "Excel 表格（官方表样）", "docx": "Word 年度报告初稿", "csv": "CSV", "md": "Markdown", "json": "JSON"}
 FORM_FIELDS = ("applicant_type", "name", "id_proof", "contact", "description", "delivery_form", "receipt_date",
                "receipt_basis", "outcome", "decided_at")
-
-
-def _case_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["case_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
 
 
 @login_required
@@ -51,7 +45,7 @@ async def requests_list(request: web.Request) -> web.Response:
 
 
 async def _page(request: web.Request, *, status: int = 200, error: str | None = None, form: dict | None = None):
-    view = await disclosure.get(request.app[RUNTIME], request[ACTOR], _case_id(request), required=False)
+    view = await disclosure.get(request.app[RUNTIME], request[ACTOR], path_id(request), required=False)
     return render(
         request, "disclosure_case.html", status=status, case=view.case, req=view.request, warnings=view.warnings,
         error=error, notice=request.query.get("notice"), form=form or {}, applicant_labels=APPLICANT_LABELS,
@@ -70,10 +64,10 @@ async def case_save(request: web.Request) -> web.Response:
     # Empty fields are "not given" (a blank ID box keeps what is stored).
     data = {k: form[k].strip() for k in FORM_FIELDS if isinstance(form.get(k), str) and form[k].strip()}
     try:
-        await disclosure.save(request.app[RUNTIME], request[ACTOR], _case_id(request), data)
+        await disclosure.save(request.app[RUNTIME], request[ACTOR], path_id(request), data)
     except DomainError as exc:
         return await _page(request, status=status_of(exc), error=exc.message, form=dict(form))
-    return redirect(f"/inbox/cases/{_case_id(request)}/disclosure?notice=" + quote("已保存"))
+    return redirect(f"/inbox/cases/{path_id(request)}/disclosure?notice=" + quote("已保存"))
 
 
 @login_required
@@ -84,16 +78,16 @@ async def case_action(request: web.Request) -> web.Response:
     form = await request.post()
     data = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token" and v.strip()}
     try:
-        await disclosure.take_step(request.app[RUNTIME], request[ACTOR], _case_id(request), step, data)
+        await disclosure.take_step(request.app[RUNTIME], request[ACTOR], path_id(request), step, data)
     except DomainError as exc:
         return await _page(request, status=status_of(exc), error=exc.message, form=dict(form))
-    return redirect(f"/inbox/cases/{_case_id(request)}/disclosure?notice=" + quote("已办理"))
+    return redirect(f"/inbox/cases/{path_id(request)}/disclosure?notice=" + quote("已办理"))
 
 
 @login_required
 async def case_letter(request: web.Request) -> web.Response:
     try:
-        case, text = await disclosure.answer_letter(request.app[RUNTIME], request[ACTOR], _case_id(request))
+        case, text = await disclosure.answer_letter(request.app[RUNTIME], request[ACTOR], path_id(request))
     except DomainError as exc:
         return await _page(request, status=status_of(exc), error=exc.message)
     return web.Response(body=letter_docx(text), content_type=CONTENT_TYPES["docx"],

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.domain.errors import DomainError, InvalidInput, NotFound
+from bot.domain.errors import DomainError, InvalidInput
 from bot.services import accounts
 
 from .errors import status_of
@@ -148,14 +148,6 @@ def choice_param(request: web.Request, name: str, choices) -> str | None:
     if value is not None and value not in choices:
         raise InvalidInput(f"{name} 必须是 {', '.join(choices)} 之一", name)
     return value
-
-
-def path_id(request: web.Request, name: str = "case_id", missing: str = "没有这个案件") -> int:
-    """An integer id from the path; anything else is a 404 like an unknown id."""
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise NotFound(missing) from None
 
 
 def decode_cursor(raw: str | None) -> int | None:
