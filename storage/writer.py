@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Generic, TypeVar
-from urllib.parse import quote as quote_path
 
 from sqlalchemy import String, select
 from sqlalchemy.engine import Connection
@@ -31,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .db import create_sync_engine
-from .sqlite_fast import SQLITE_MAX_VARIABLES
+from .sqlite_fast import KeyProbe
 
 log = logging.getLogger(__name__)
 
@@ -210,31 +208,13 @@ class Writer:
             return set()
         if self._sync_engine is None or not self._wal or not isinstance(column.type, String):
             return await self.read(_keys_present, column, keys)
-        quote = self._sync_engine.dialect.identifier_preparer.quote
-        sql_of = f"SELECT {quote(column.name)} FROM {quote(column.table.name)} WHERE {quote(column.name)} IN "
-        found: set = set()
-        for i in range(0, len(keys), SQLITE_MAX_VARIABLES):
-            chunk = keys[i : i + SQLITE_MAX_VARIABLES]
-            sql = sql_of + f"({','.join('?' * len(chunk))})"
-            try:
-                found.update(row[0] for row in self._raw_reader.execute(sql, chunk))
-            except sqlite3.Error as exc:  # as SQLAlchemy would raise it, values hidden
-                raise DBAPIError.instance(sql, chunk, exc, sqlite3.Error, hide_parameters=True) from exc
-        return found
+        return self._key_probe(column, keys)
 
     @cached_property
-    def _raw_reader(self) -> sqlite3.Connection:
-        """A plain read-only sqlite3 connection for the loop's thread (each
-        statement its own read transaction: autocommit); it never creates
-        the database file."""
+    def _key_probe(self) -> KeyProbe:
         if self._closed:
             raise RuntimeError("the writer is closed")
-        path = self._sync_engine.url.database
-        conn = sqlite3.connect(f"file:{quote_path(path)}?mode=rw", uri=True, isolation_level=None,
-                               check_same_thread=False)
-        conn.execute("PRAGMA query_only=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
-        return conn
+        return KeyProbe(self._sync_engine.url.database, self._sync_engine.dialect)
 
     def _read_sync(self, fn, args):
         with self._sync_engine.connect() as conn:
@@ -259,8 +239,8 @@ class Writer:
 
     def close(self) -> None:
         self._closed = True
-        if "_raw_reader" in self.__dict__:
-            self.__dict__.pop("_raw_reader").close()
+        if "_key_probe" in self.__dict__:
+            self.__dict__.pop("_key_probe").close()
         if self._executor is not None:
             self._executor.submit(self._drop_connection)  # on its own thread, after what is queued
             self._executor.shutdown(wait=True)

@@ -158,3 +158,33 @@ async def test_bulk_insert_errors_are_sqlalchemys(db_url):
         with pytest.raises(IntegrityError) as err:  # the same dedupe_key again
             await writer.transaction(bulk, [row])
         assert "k1" not in str(err.value)  # parameters hidden from the message
+
+
+@pytest.mark.asyncio
+async def test_the_key_probe_finds_what_a_select_through_sqlalchemy_finds(tmp_path):
+    from sqlalchemy import create_engine as create_sync
+
+    from storage.models import DisclosureDialog
+    from storage.sqlite_fast import KeyProbe
+    from tests.conftest import _migrate
+
+    path = tmp_path / "probe.db"
+    await _migrate(f"sqlite+aiosqlite:///{path}")
+    engine = create_sync(f"sqlite:///{path}")
+    from datetime import datetime, timezone
+
+    stored = [f"o{i}" for i in range(0, 2500, 3)] + ["带中文的openid", "o'quote", ""]
+    with engine.begin() as conn:
+        conn.execute(insert(DisclosureDialog), [{"openid": o, "step": "name", "data": {},
+                                                  "updated_at": datetime.now(timezone.utc)} for o in stored])
+    asked = [f"o{i}" for i in range(2500)] + ["带中文的openid", "o'quote", "", "o'; DROP TABLE x; --"]
+    probe = KeyProbe(str(path), engine.dialect)
+    try:
+        with engine.connect() as conn:
+            theirs = set(conn.execute(select(DisclosureDialog.openid).where(DisclosureDialog.openid.in_(asked)))
+                         .scalars())
+        assert probe(DisclosureDialog.openid, asked) == theirs == set(stored)  # more keys than one statement binds
+        assert probe(DisclosureDialog.openid, ["nobody"]) == set()
+    finally:
+        probe.close()
+        engine.dispose()
