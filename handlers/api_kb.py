@@ -10,8 +10,9 @@ from bot.domain.answers import entry_data, rule_data
 from bot.domain.errors import Conflict, InvalidInput
 from bot.domain.masking import mask_text
 from bot.services import knowledge
+from bot.services.knowledge import ADMINS_ONLY
 
-from .common.json_api import int_param, json_ok, read_json
+from .common.json_api import admin_only, int_param, json_ok, read_json
 from .common.keys import ACTOR, RUNTIME
 from .common.params import path_id
 
@@ -35,6 +36,7 @@ async def list_entries(request: web.Request) -> web.Response:
     return json_ok({"items": [_entry_json(e) for e in sorted(current.entries.values(), key=lambda e: e.key)]})
 
 
+@admin_only(ADMINS_ONLY)
 async def create_entry(request: web.Request) -> web.Response:
     data = await read_json(request)
     try:
@@ -45,6 +47,7 @@ async def create_entry(request: web.Request) -> web.Response:
     return json_ok(_entry_json(entry), 201)
 
 
+@admin_only(ADMINS_ONLY)
 async def put_entry(request: web.Request) -> web.Response:
     data = await read_json(request)
     entry, created = await knowledge.save_entry(request.app[RUNTIME], request[ACTOR], data,
@@ -52,6 +55,7 @@ async def put_entry(request: web.Request) -> web.Response:
     return json_ok(_entry_json(entry), 201 if created else 200)
 
 
+@admin_only(ADMINS_ONLY)
 async def delete_entry(request: web.Request) -> web.Response:
     entry = await knowledge.deactivate_entry(request.app[RUNTIME], request[ACTOR], request.match_info["key"])
     return json_ok(_entry_json(entry))
@@ -62,6 +66,7 @@ async def get_rules(request: web.Request) -> web.Response:
     return json_ok({"items": [rule_data(r) | {"active": r.active} for r in current.rules], "welcome": current.welcome})
 
 
+@admin_only(ADMINS_ONLY)
 async def put_rules(request: web.Request) -> web.Response:
     """Replace the keyword rules (and the welcome text when given)."""
     data = await read_json(request)

@@ -17,7 +17,6 @@ from functools import lru_cache
 from itertools import repeat
 from math import exp
 from operator import add, mul, sub
-from pathlib import Path
 
 from .labels import HINT_WORDS, KINDS, TOPICS, Classification
 from .model import LinearModel

@@ -3,7 +3,6 @@ rules alone, the model alone and both combined."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from .metrics import macro_f1
 from .training import Row, stratified_folds, train
@@ -36,7 +35,6 @@ def cross_validate(rows: list[Row], *, k: int = 5, seeds=(0,), rule_weights=(Non
     from .classifier import OfficeClassifier
     from .model import LinearModel
     from .rules import Rules
-    from . import training
 
     rules = rules or Rules.load()
     kw = {}

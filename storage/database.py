@@ -46,9 +46,11 @@ class Tx:
     @property
     def session(self) -> Session:
         if self._session is None:
-            # Joins the connection's transaction; never commits or ends it.
+            # Rides in a savepoint of its own on the connection's transaction:
+            # a failed flush rolls back only that savepoint, so in a group
+            # commit the other pieces (and the writer's own savepoints) live.
             self._session = Session(bind=self._conn, expire_on_commit=False, autoflush=True,
-                                    join_transaction_mode="rollback_only")
+                                    join_transaction_mode="create_savepoint")
         return self._session
 
     @property
@@ -64,7 +66,7 @@ class Tx:
         their loaded values kept for whoever reads them next)."""
         if self._session is not None:
             try:
-                self._session.flush()
+                self._session.commit()  # releases its savepoint; the caller commits
             finally:
                 self._session.close()
 

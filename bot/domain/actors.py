@@ -26,6 +26,21 @@ class Actor:
         return self.display_name or self.username or self.label
 
 
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """A staff account as pages list it (never its password hash)."""
+
+    id: int
+    username: str
+    display_name: str | None
+    role: str
+    active: bool
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
 SYSTEM = Actor("system")
 CLI = Actor("cli")
 

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-# What a non-text message puts in the thread, by MsgType.
-MEDIA_TEXT = {"image": "[图片]", "video": "[视频]", "shortvideo": "[视频]"}
-
 
 @dataclass(frozen=True, slots=True)
 class Push:

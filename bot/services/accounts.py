@@ -8,11 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot.domain.actors import Actor
+from bot.domain.actors import Actor, StaffMember
 from bot.domain.errors import Conflict, InvalidInput, NotFound
 from bot.domain.security import hash_password, new_token, session_key, token_hash, verify_password
 from storage.database import Tx
-from storage.models import ApiToken, LoginThrottle, StaffSession, User
+from storage.models import ApiToken, StaffSession, User
 from storage.queries import accounts as q
 from storage.queries import audit
 
@@ -28,7 +28,7 @@ MAX_FAILURES_USER, MAX_FAILURES_ADDR = 5, 20
 BAD_LOGIN = "用户名或密码错误"
 LOCKED_LOGIN = "登录失败次数过多，请 {minutes} 分钟后再试"
 ROLES = ("admin", "staff")
-USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,64}")
+USERNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")  # 张三 as well as zhangsan
 MIN_PASSWORD = 8
 
 
@@ -86,11 +86,19 @@ async def sign_in(rt: Runtime, username: str, password: str, address: str) -> tu
     now = _now()
     keys = [f"user:{username.lower()}"[:200], f"addr:{address}"[:200]]
 
-    def locked(tx: Tx) -> tuple[timedelta | None, User | None]:
-        until = max((u for u in q.locked_until(tx.session, keys) if u is not None and u > now), default=None)
-        return (until - now if until else None), (q.user_by_name(tx.session, username) if username else None)
+    def reserve(tx: Tx) -> tuple[timedelta | None, User | None]:
+        # The attempt counts as a failure before the password is checked, in
+        # the same write as the lock check: concurrent guesses cannot all
+        # pass the check before any of them is counted. A success gives it back.
+        rows = [q.throttle_locked(tx.session, key, now) for key in keys]
+        until = max((r.locked_until for r in rows if r.locked_until is not None and r.locked_until > now), default=None)
+        if until is not None:
+            return until - now, None
+        _note_failure(tx, keys[0], MAX_FAILURES_USER, now)
+        _note_failure(tx, keys[1], MAX_FAILURES_ADDR, now)
+        return None, (q.user_by_name(tx.session, username) if username else None)
 
-    lock, user = await rt.db.read(locked)
+    lock, user = await rt.db.write(reserve)
     if lock is not None:
         return None, None, LOCKED_LOGIN.format(minutes=max(1, int(lock.total_seconds() // 60) + 1))
     if verify_password(user.password_hash if user else None, password) and user is not None and user.active:
@@ -98,6 +106,7 @@ async def sign_in(rt: Runtime, username: str, password: str, address: str) -> tu
 
         def start(tx: Tx) -> None:
             q.clear_throttle(tx.session, keys[0])
+            _forgive(tx, keys[1], MAX_FAILURES_ADDR, now)
             audit.add(tx.session, f"user:{user.username}", "staff.login", address=address)
             tx.session.add(StaffSession(id=session_key(session_id), user_id=user.id, created_at=now, last_seen_at=now,
                                         expires_at=now + SESSION_MAX))
@@ -106,26 +115,30 @@ async def sign_in(rt: Runtime, username: str, password: str, address: str) -> tu
         await rt.db.write(start)
         return actor_of(user, f"user:{user.username}"), session_id, None
 
-    def fail(tx: Tx) -> None:
-        _note_failure(tx, keys[0], MAX_FAILURES_USER, now)
-        _note_failure(tx, keys[1], MAX_FAILURES_ADDR, now)
-        audit.add(tx.session, "anonymous", "staff.login_failed", username=username[:64], address=address)
-
-    await rt.db.write(fail)
+    await rt.db.write(lambda tx: audit.add(tx.session, "anonymous", "staff.login_failed",
+                                           username=username[:64], address=address))
     return None, None, BAD_LOGIN
 
 
 def _note_failure(tx: Tx, key: str, limit: int, now: datetime) -> None:
-    row = q.throttle(tx.session, key)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, first_failure_at=now)
-        tx.session.add(row)
+    row = q.throttle_locked(tx.session, key, now)
     if now - row.first_failure_at > THROTTLE_WINDOW:
         row.failures, row.first_failure_at = 0, now
     row.failures += 1
     if row.failures >= limit:
         row.locked_until = now + THROTTLE_LOCK
         row.failures, row.first_failure_at = 0, now
+
+
+def _forgive(tx: Tx, key: str, limit: int, now: datetime) -> None:
+    """Take back the failure an attempt made at ``now`` counted in advance."""
+    row = q.throttle(tx.session, key)
+    if row is None:
+        return
+    if row.locked_until == now + THROTTLE_LOCK:  # this very attempt set the lock
+        row.locked_until, row.failures = None, limit - 1
+    elif row.failures > 0:
+        row.failures -= 1
 
 
 async def sign_out(rt: Runtime, staff: StaffSessionInfo) -> None:
@@ -191,7 +204,7 @@ async def add_user(rt: Runtime, actor: Actor, username: str, *, role: str, passw
                    display_name: str | None = None) -> None:
     username = username.strip()
     if not USERNAME.fullmatch(username):
-        raise InvalidInput("用户名须为2–64位字母、数字、点、下划线或连字符", "username")
+        raise InvalidInput("用户名须为1–64个字符，不含空格和控制字符", "username")
     if role not in ROLES:
         raise InvalidInput("角色无效", "role")
     _check_password(password)
@@ -233,5 +246,10 @@ async def change_user(rt: Runtime, actor: Actor, user_id: int, op: str, password
     await rt.db.write(change)
 
 
-async def list_users(rt: Runtime, *, active_only: bool = False) -> list[User]:
-    return await rt.db.read(lambda tx: q.users(tx.session, active_only=active_only))
+def staff_members(session, *, active_only: bool = False) -> list[StaffMember]:
+    return [StaffMember(u.id, u.username, u.display_name, u.role, u.active)
+            for u in q.users(session, active_only=active_only)]
+
+
+async def list_users(rt: Runtime, *, active_only: bool = False) -> list[StaffMember]:
+    return await rt.db.read(lambda tx: staff_members(tx.session, active_only=active_only))

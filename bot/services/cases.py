@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from bot.domain import casework as rules
 from bot.domain import inbox as views
-from bot.domain.actors import Actor
+from bot.domain.actors import Actor, StaffMember
 from bot.domain.cases import InboundMessage
 from bot.domain.casework import CaseError
 from bot.domain.errors import InvalidInput, NotFound
@@ -27,13 +27,14 @@ from bot.domain.vocabulary import (
 from bot.domain.workdays import UnknownCalendarYear
 from nlp.search_tokens import query_tokens
 from storage.database import Tx
-from storage.models import AuditEntry, CannedReply, Case, CaseNote, Contact, Correction, Message, User
+from storage.models import AuditEntry, CannedReply, Case, CaseNote, Contact, Correction, Message
 from storage.queries import accounts, audit
 from storage.queries import cases as q
 from storage.queries import disclosure as disclosure_q
 from storage.queries import outbox as outbox_q
 
 from . import intake
+from .accounts import staff_members
 from .runtime import Runtime
 
 PAGE_SIZE = 50
@@ -215,7 +216,7 @@ class CaseWorkspace:
     detail: CaseDetail
     notes: list[CaseNote]
     audit: list[AuditEntry]
-    users: list[User]
+    users: list[StaffMember]
     canned: list[CannedReply]
     merged_from: list[tuple[int, str]]
     merged_into: Case | None
@@ -247,7 +248,7 @@ async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = F
                                       *(n.author_id for n in notes)])
         return CaseWorkspace(
             CaseDetail(case, contact, None, messages), notes, audit.of_case(s, case.id),
-            accounts.users(s, active_only=True), q.active_canned_replies(s), q.merged_into(s, case.id),
+            staff_members(s, active_only=True), q.active_canned_replies(s), q.merged_into(s, case.id),
             s.get(Case, case.merged_into_id) if case.merged_into_id else None, names, window,
             views.deadline_state(case, now, tz, calendar))
 
@@ -273,14 +274,14 @@ async def update(rt: Runtime, actor: Actor, case_id: int, changes: dict, *,
     inbox's form sends every field; empty ones and the unchanged are left."""
     if as_form:
         changes = {k: v for k, v in changes.items() if v or k == "assignee"}
-    rules.check_changes(changes)
     calendar = await rt.calendar.refresh()
     settings = rt.settings
 
     def change(tx: Tx) -> CaseDetail:
         s = tx.session
         case = _case_for_update(tx, case_id)
-        rules.check_version(case, expected_version)
+        rules.check_version(case, expected_version)  # a stale form first: its values may be why it is invalid
+        rules.check_changes(changes)
         if as_form:
             assignee = accounts.usernames_of(s, [case.assignee_id]).get(case.assignee_id, "")
             wanted = {k: v for k, v in changes.items()

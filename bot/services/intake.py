@@ -65,10 +65,11 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
         if i.external_id:
             external.setdefault(i.channel, []).append(i.external_id)
     triage = rules.triage(items, seen, {ch: q.existing_external(conn, ch, ids) for ch, ids in external.items()})
-    audit_rows: list[dict] = _entry_duplicates(items, triage, now)
+    audit_rows: list[dict] = []
     if not triage.fresh:
-        q.insert_audit(conn, audit_rows)
-        return rules.finish(items, triage)
+        results = rules.finish(items, triage)
+        q.insert_audit(conn, _entry_duplicates(items, results, now))
+        return results
 
     # 2. Contacts, per channel.
     contact_ids: dict[tuple[str, str], int] = {}
@@ -158,10 +159,12 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
                 audit_rows.append(_audit(now, it.entered_by, "case.entered", result.case_id, {"channel": it.channel}))
             if it.imported_by:
                 audit_rows.append(_audit(now, it.imported_by, "case.imported", result.case_id, {}))
+    results = rules.finish(items, triage)
+    audit_rows.extend(_entry_duplicates(items, results, now))
     q.insert_messages(conn, message_rows)
     q.insert_audit(conn, audit_rows)
     q.insert_kb_answers(conn, answer_rows)
-    return rules.finish(items, triage)
+    return results
 
 
 def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int, policy: IntakePolicy,
@@ -186,11 +189,11 @@ def _audit(at: datetime, actor: str, action: str, case_id: int | None, detail: d
     return {"at": at, "actor": actor, "action": action, "case_id": case_id, "detail": detail}
 
 
-def _entry_duplicates(items: list[InboundMessage], triage: rules.Triage, now: datetime) -> list[dict]:
-    """A manual entry of something already recorded is noted on that case."""
-    return [_audit(now, it.entered_by, "case.entry_duplicate", triage.results[i].case_id, {"channel": it.channel})
-            for i, it in enumerate(items)
-            if it.entered_by and triage.results[i] is not None and triage.results[i].duplicate]
+def _entry_duplicates(items: list[InboundMessage], results: list[IntakeResult], now: datetime) -> list[dict]:
+    """A manual entry of something already recorded (before, or earlier in
+    this very batch) is noted on that case."""
+    return [_audit(now, it.entered_by, "case.entry_duplicate", results[i].case_id, {"channel": it.channel})
+            for i, it in enumerate(items) if it.entered_by and results[i].duplicate]
 
 
 class _Paused:

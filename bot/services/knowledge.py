@@ -128,15 +128,15 @@ def save_entry_in(tx: Tx, data: dict, actor: str, *, key: str | None = None, cre
         data = {**data, "key": data.get("key", key)}
         if data["key"] != key:
             raise AnswersError("不能修改条目的 key，请新建条目", "key")
-    entry = rules.make_entry(data)
     s = tx.session
     existing = q.all_entries(s)
+    if key is not None and not any(r.key == key for r in existing):
+        raise NotFound(f"没有 key 为 {key} 的条目", "key")
+    entry = rules.make_entry(data)
     row = next((r for r in existing if r.key == entry.key), None)
     if create_only and row is not None:
         raise Conflict(f"key {entry.key} 已存在：请换一个 key，或修改那个条目", "key", "exists")
     rules.check_against(entry, [entry_from_row(r) for r in existing if r.key != entry.key])
-    if key is not None and row is None:
-        raise AnswersError(f"没有 key 为 {key} 的条目", "key", "not_found")
     now = datetime.now(timezone.utc)
     created = row is None
     if row is None:

@@ -5,27 +5,20 @@ tokens, query parameters, cursors, times."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.domain.errors import DomainError, InvalidInput
+from bot.domain.errors import DomainError, Forbidden, InvalidInput
 from bot.services import accounts
 
 from .errors import status_of
 from .keys import ACTOR, RUNTIME
 
 MAX_LIMIT, DEFAULT_LIMIT = 500, 50
-
-
-class HttpError(Exception):
-    """A refusal that only HTTP knows (no token, body too large)."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 def _dumps(obj) -> str:
@@ -62,8 +55,6 @@ async def api_middleware(request: web.Request, handler):
     request[ACTOR] = use.actor
     try:
         response = await handler(request)
-    except HttpError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
     except DomainError as exc:
         return domain_error_response(exc)
     except web.HTTPException as exc:
@@ -73,6 +64,22 @@ async def api_middleware(request: web.Request, handler):
     if response.status < 400:
         await accounts.note_token_use(rt, use)
     return response
+
+
+def admin_only(message: str):
+    """For API calls only admins may make: others get 403 before their body
+    is read (the service checks again; this makes the refusal come first)."""
+
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request):
+            if not request[ACTOR].is_admin:
+                raise Forbidden(message)
+            return await handler(request)
+
+        return wrapper
+
+    return wrap
 
 
 def reject_json_constant(name: str):
@@ -121,13 +128,6 @@ def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 2
     if len(value) > max_len:
         raise InvalidInput(f"{label} 过长（最多 {max_len} 字）", label)
     return value or None
-
-
-def int_field(data: dict, name: str, *, default: int | None = None) -> int | None:
-    value = data.get(name, default)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise InvalidInput(f"{name} 必须是整数", name)
-    return value
 
 
 def int_param(request: web.Request, name: str, *, lo: int, hi: int, default: int | None = None) -> int | None:

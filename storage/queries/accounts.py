@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ..dialects import dialect_insert
 from ..models import ApiToken, LoginThrottle, StaffSession, User
 
 
@@ -81,12 +82,19 @@ def touch_session(session: Session, key: str, at: datetime) -> None:
     session.execute(update(StaffSession).where(StaffSession.id == key).values(last_seen_at=at))
 
 
-def locked_until(session: Session, keys: list[str]) -> list[datetime | None]:
-    return list(session.execute(select(LoginThrottle.locked_until).where(LoginThrottle.key.in_(keys))).scalars())
-
-
 def throttle(session: Session, key: str) -> LoginThrottle | None:
     return session.get(LoginThrottle, key)
+
+
+def throttle_locked(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The throttle row of ``key``, made if missing and locked for this
+    transaction, so concurrent sign-ins on PostgreSQL count one after another
+    (SQLite's single writer already does)."""
+    session.execute(dialect_insert(session, LoginThrottle)
+                    .values(key=key, failures=0, first_failure_at=now)
+                    .on_conflict_do_nothing(index_elements=["key"]))
+    return session.execute(select(LoginThrottle).where(LoginThrottle.key == key)
+                           .with_for_update().execution_options(populate_existing=True)).scalar_one()
 
 
 def clear_throttle(session: Session, key: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..models import Case, KbAnswer, KbEntry, KbFeedback, KbRule
@@ -67,11 +67,3 @@ def recent_answers(session: Session, *, limit: int, before_id: int | None = None
     if entry_id is not None:
         stmt = stmt.where(KbAnswer.entry_id == entry_id)
     return session.execute(stmt).all()
-
-
-def mark_answer_reviewed(session: Session, answer_id: int, verdict: str) -> None:
-    session.execute(update(KbAnswer).where(KbAnswer.id == answer_id).values(reviewed=verdict))
-
-
-def answers_of_case(session: Session, case_id: int) -> Sequence[KbAnswer]:
-    return session.execute(select(KbAnswer).where(KbAnswer.case_id == case_id).order_by(KbAnswer.id)).scalars().all()

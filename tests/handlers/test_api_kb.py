@@ -76,6 +76,8 @@ async def test_create_edit_and_withdraw_an_entry_live(server, admin_token):
     assert (await resp.json())["answer"] is None
     resp = await server.delete("/api/v1/kb/entries/nope", headers=auth(admin_token))
     assert resp.status == 404
+    resp = await server.put("/api/v1/kb/entries/nope", json={**PARKING, "key": "nope"}, headers=auth(admin_token))
+    assert resp.status == 404 and (await resp.json())["error"]["field"] == "key"
 
 
 @pytest.mark.parametrize("change,field", [

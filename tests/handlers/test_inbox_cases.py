@@ -154,6 +154,11 @@ async def test_stale_form_is_told_not_overwritten(staff):
                                                     "version": stale_version, "kind": "praise", "topic": "general",
                                                     "status": "closed"})
     assert resp.status == 409 and "已被他人修改" in await resp.text()
+    # Stale and invalid at once: told it is stale (the refresh is what helps).
+    resp = await staff.post(f"{path}/update", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
+                                                    "version": stale_version, "kind": "rant", "topic": "general",
+                                                    "status": "in_progress"})
+    assert resp.status == 409 and "已被他人修改" in await resp.text()
     async with staff.runtime.db.session() as session:
         fresh = await session.get(Case, case.id)
     assert (fresh.kind, fresh.status) == ("help", "in_progress")
@@ -205,7 +210,7 @@ async def test_merge_a_duplicate_into_another_case(staff):
     assert itself.status == 400
     resp = await submit(staff, path, f"{path}/merge", {"version": version, "target": original.number})
     assert resp.status == 303
-    assert f"已并入" in await page(staff, path)
+    assert "已并入" in await page(staff, path)
     assert duplicate.number in await page(staff, f"/inbox/cases/{original.id}")
     listed = numbers_in(await page(staff, "/inbox?view=all"))
     assert duplicate.number not in listed and original.number in listed

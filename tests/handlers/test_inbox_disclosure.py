@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from storage.models import DisclosureRequest
-from tests.inbox_staff import add_user, csrf_of, login, page, submit
+from tests.inbox_staff import add_user, login, page, submit
 
 
 async def staff_case(server, text="申请公开2023年人防工程易地建设费收支情况") -> int:

@@ -8,7 +8,6 @@ import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.domain.actors import Actor

@@ -2,7 +2,6 @@
 
 import asyncio
 
-import pytest
 
 from bot.services.batching import BatchLookup
 

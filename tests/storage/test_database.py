@@ -4,10 +4,12 @@ ORM session and the Core connection are the same transaction."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
 from storage.models import CalendarDay, CalendarYear
@@ -52,3 +54,21 @@ async def test_a_read_keeps_nothing(db):
     # A read's transaction is never committed: whatever it ran is gone.
     await db.read(_enter_year, 2034)
     assert await db.read(_count) == (0, 0)
+
+
+def _enter_year_twice(tx, year: int) -> None:
+    tx.session.add(CalendarYear(year=year, entered_by="first"))
+    tx.session.flush()
+    tx.session.add(CalendarYear(year=year, entered_by="again"))  # the same key: the flush fails
+    tx.session.flush()
+
+
+async def test_a_failing_write_fails_alone_when_written_together_with_others(db):
+    # Writes that arrive together share one transaction on SQLite (a group
+    # commit); the one whose flush fails must not take the others with it.
+    outcomes = await asyncio.gather(db.write(_enter_year, 2041), db.write(_enter_year_twice, 2042),
+                                    db.write(_enter_year, 2043), return_exceptions=True)
+    assert outcomes[0] == 2041 and outcomes[2] == 2043
+    assert isinstance(outcomes[1], IntegrityError)  # its own error, not a broken savepoint
+    years = await db.read(lambda tx: tx.session.execute(select(CalendarYear.year)).scalars().all())
+    assert sorted(years) == [2041, 2043]
