@@ -28,6 +28,7 @@ BENCHES = {
     "siren": ("bench_siren.py", [], ["--n", "500", "--duration", "5"]),
     "inbox": ("bench_inbox.py", [], ["--cases", "20000", "--repeat", "3"]),
     "report": ("bench_report.py", [], ["--cases", "20000", "--runs", "1"]),
+    "stats": ("bench_stats.py", [], ["--cases", "20000", "--runs", "1"]),
 }
 NEEDS_WRK = {"wechat", "siren"}
 

@@ -10,12 +10,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
+from bot.domain import lifecycle
+from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import KINDS, TOPICS
+from bot.domain.workdays import WorkingCalendar
 from bot.outbound.hotline_client import HotlineSender
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
@@ -56,10 +60,17 @@ def build_runtime(settings: Settings, *, classifier=None, db: Database | None = 
     return rt
 
 
-async def migrate(db: Database) -> None:
+async def migrate(db: Database, office_timezone: str | None = None) -> None:
     """Apply the migrations (the tokeniser makes the search words of cases
-    recorded before full-text search existed)."""
-    await upgrade(db.engine, document_tokens=document_tokens)
+    recorded before full-text search existed; the office's time zone and
+    calendar date old answers and count their working days)."""
+    tz = ZoneInfo(office_timezone or "Asia/Shanghai")
+
+    def answer_figures(overrides, entered_years):
+        clock = Clock(tz, WorkingCalendar(overrides, frozenset(entered_years)))
+        return lambda received_at, answered_at: lifecycle.answer_figures(received_at, answered_at, clock)
+
+    await upgrade(db.engine, document_tokens=document_tokens, answer_figures=answer_figures)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, *,

@@ -73,6 +73,12 @@ class Settings:
     deadline_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS))
     channel_deadline_days: dict[str, dict[str, int]] = field(default_factory=dict)
     trust_proxy: bool = False
+    # 延期 ([extensions]): the most working days a case of a kind may be
+    # extended by in all, and whether an admin must approve a staff request.
+    extension_max_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS))
+    extension_approval: bool = False
+    # 回访 ([ratings]): re-handlings after low ratings before a leader takes it (督办).
+    max_reopen_by_rating: int = 2
 
     @property
     def tz(self) -> ZoneInfo:
@@ -94,6 +100,9 @@ class Settings:
         per_channel = self.channel_deadline_days.get(channel, {})
         return per_channel.get(kind, self.deadline_days.get(kind, DEFAULT_DEADLINE_DAYS["other"]))
 
+    def extension_limit(self, kind: str) -> int:
+        return self.extension_max_days.get(kind, DEFAULT_DEADLINE_DAYS["other"])
+
     def describe(self) -> dict[str, str]:
         """Settings for display: secrets shown only as set/unset, passwords in
         URLs (database, callback) masked."""
@@ -109,8 +118,9 @@ class Settings:
         return out
 
 
-_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes"}
-_BOOL_FIELDS = {"trust_proxy"}
+_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating"}
+_BOOL_FIELDS = {"trust_proxy", "extension_approval"}
+_TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days"}  # TOML only
 
 
 def _coerce(name: str, value: object) -> object:
@@ -140,6 +150,26 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
             values["channel_deadline_days"] = {
                 ch: {k: int(v) for k, v in sub.items()} for ch, sub in deadlines.items() if isinstance(sub, dict)
             }
+        extensions = data.pop("extensions", {})
+        if not isinstance(extensions, dict):
+            raise ConfigError(f"[extensions] in {config_path} must be a table")
+        if "require_approval" in extensions:
+            approval = extensions.pop("require_approval")
+            if not isinstance(approval, bool):
+                raise ConfigError(f"[extensions] require_approval in {config_path} must be true or false")
+            values["extension_approval"] = approval
+        unknown = sorted(set(extensions) - set(DEFAULT_DEADLINE_DAYS))
+        if unknown:
+            raise ConfigError(f"[extensions] in {config_path}: unknown kind {unknown[0]!r} "
+                              f"(kinds: {', '.join(DEFAULT_DEADLINE_DAYS)})")
+        if any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 365 for v in extensions.values()):
+            raise ConfigError(f"[extensions] in {config_path}: a kind's maximum must be 0 to 365 working days")
+        values["extension_max_days"] = {**DEFAULT_DEADLINE_DAYS, **extensions}
+        ratings = data.pop("ratings", {})
+        if not isinstance(ratings, dict):
+            raise ConfigError(f"[ratings] in {config_path} must be a table")
+        if "max_reopen" in ratings:
+            values["max_reopen_by_rating"] = ratings["max_reopen"]
         known = {f.name for f in fields(Settings)}
         for key, value in data.items():
             name = key.lower().removeprefix("intake_")
@@ -148,7 +178,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
             values[name] = value
     for f in fields(Settings):
         raw = env.get(f"INTAKE_{f.name.upper()}")
-        if raw not in (None, "") and f.name not in {"deadline_days", "channel_deadline_days"}:
+        if raw not in (None, "") and f.name not in _TABLES:
             values[f.name] = raw
     values = {k: _coerce(k, v) for k, v in values.items()}
     settings = Settings(**values)  # type: ignore[arg-type]

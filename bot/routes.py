@@ -6,8 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers import (
-    api_cases, api_disclosure, api_kb, api_outbox, api_reports, hotline, inbox_admin, inbox_cases, inbox_dashboard,
-    inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, ops, wechat, wechat_answers, wechat_default, wechat_dialog,
+    api_cases, api_disclosure, api_kb, api_outbox, api_reports, api_stats, hotline, inbox_admin, inbox_cases,
+    inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, ops, wechat, wechat_answers,
+    wechat_default, wechat_dialog, wechat_ratings,
 )
 from handlers.common.json_api import api_middleware
 from handlers.common.render import STATIC, NavItem, page_errors
@@ -36,6 +37,11 @@ ROUTES = (
     web.get(CASE, api_cases.get_case),
     web.patch(CASE, api_cases.patch_case),
     web.post(CASE + "/replies", api_cases.post_reply),
+    web.post(CASE + "/extension", api_cases.post_extension),
+    web.post(CASE + "/extension/decision", api_cases.post_extension_decision),
+    web.post(CASE + "/return", api_cases.post_return),
+    web.post(CASE + "/rating", api_cases.post_rating),
+    web.post(CASE + "/urge", api_cases.post_urge),
     web.put(DISCLOSURE, api_disclosure.put_disclosure),
     web.get(DISCLOSURE, api_disclosure.get_disclosure),
     web.get(DISCLOSURE + "/answer-letter.docx", api_disclosure.answer_letter),
@@ -44,6 +50,7 @@ ROUTES = (
     web.get("/api/v1/reviews", api_disclosure.list_reviews),
     web.patch("/api/v1/reviews/{review_id}", api_disclosure.patch_review),
     web.get("/api/v1/reports/{year}", api_reports.get_report),
+    web.get("/api/v1/stats", api_stats.get_stats),
     web.get("/api/v1/outbox", api_outbox.list_outbox),
     web.post("/api/v1/outbox/{item_id}/retry", api_outbox.retry_outbox),
     web.get("/api/v1/kb/entries", api_kb.list_entries),
@@ -67,6 +74,11 @@ ROUTES = (
     web.post("/inbox/cases/{case_id}/reply", inbox_cases.case_reply),
     web.post("/inbox/cases/{case_id}/note", inbox_cases.case_note),
     web.post("/inbox/cases/{case_id}/merge", inbox_cases.case_merge),
+    web.post("/inbox/cases/{case_id}/extension", inbox_cases.case_extension),
+    web.post("/inbox/cases/{case_id}/extension/decision", inbox_cases.case_extension_decision),
+    web.post("/inbox/cases/{case_id}/return", inbox_cases.case_return),
+    web.post("/inbox/cases/{case_id}/rating", inbox_cases.case_rating),
+    web.post("/inbox/cases/{case_id}/urge", inbox_cases.case_urge),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/retry", inbox_cases.message_retry),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/delivered", inbox_cases.message_delivered),
     web.get("/inbox/dashboard", inbox_dashboard.dashboard),
@@ -110,11 +122,12 @@ NAV = (
 
 
 def wechat_router() -> Router:
-    """Who answers a WeChat push, in order: the disclosure dialog, instant
-    answers (keyword rules, the knowledge base, menu clicks), then the
-    default handlers that record a case."""
+    """Who answers a WeChat push, in order: the disclosure dialog, the
+    answer to a rating question (回访), instant answers (keyword rules, the
+    knowledge base, menu clicks), then the default handlers that record a case."""
     root = Router("wechat")
     root.include_router(wechat_dialog.router())
+    root.include_router(wechat_ratings.router())
     root.include_router(wechat_answers.router())
     root.include_router(wechat_default.router())
     return root

@@ -9,8 +9,8 @@ from bot.domain.dates import parse_time
 from bot.domain.errors import InvalidInput
 from bot.domain.inbox import CaseFilter
 from bot.domain.masking import mask_phone, mask_text
-from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS
-from bot.services import cases
+from bot.domain.vocabulary import CHANNELS, KINDS, REPLY_TYPES, STATUSES, TOPICS, RatingSource, ReplyType
+from bot.services import cases, lifecycle
 from bot.services.cases import ManualEntry
 
 from .common.json_api import (
@@ -33,6 +33,9 @@ def case_json(case, tz, *, contact=None, assignee: str | None = None, unmask: bo
                            "needs_review": case.needs_review, "source": case.classified_by},
         "assignee": assignee, "answered_at": iso(case.answered_at, tz), "closed_at": iso(case.closed_at, tz),
         "merged_into": case.merged_into_id, "version": case.version,
+        "extended_days": case.extended_days, "reopened": case.reopened, "rating": case.rating, "urged": case.urged,
+        "returned": {"at": iso(case.returned_at, tz), "reason": case.return_reason, "basis": case.return_basis}
+        if case.returned_at else None,
         "created_at": iso(case.created_at, tz), "updated_at": iso(case.updated_at, tz),
     }
     if contact is not None:
@@ -101,17 +104,84 @@ async def get_case(request: web.Request) -> web.Response:
 async def patch_case(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     data = await read_json(request)
-    expected = data.pop("version", None)
-    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
-        raise InvalidInput("version 必须是整数", "version")
+    expected = _version(data)
+    data.pop("version", None)
     detail = await cases.update(rt, request[ACTOR], path_id(request), data, expected_version=expected)
     return json_ok(case_json(detail.case, rt.settings.tz, assignee=detail.assignee))
 
 
 async def post_reply(request: web.Request) -> web.Response:
+    """``{"text", "type"?, "delivered_by"?}``: type final (the default), interim or request_info."""
     rt = request.app[RUNTIME]
     data = await read_json(request)
     text = str_field(data, "text", required=True, max_len=5000)
+    reply_type = data.get("type", ReplyType.FINAL)
+    if reply_type not in REPLY_TYPES:
+        raise InvalidInput(f"type 必须是 {'、'.join(REPLY_TYPES)} 之一", "type")
     case_id = path_id(request)
-    message = await cases.reply(rt, request[ACTOR], case_id, text, delivered_by=str_field(data, "delivered_by", max_len=50))
-    return json_ok({"id": message.id, "case_id": case_id, "status": message.status, "text": message.text}, 201)
+    message = await cases.reply(rt, request[ACTOR], case_id, text, reply_type=reply_type,
+                                delivered_by=str_field(data, "delivered_by", max_len=50))
+    return json_ok({"id": message.id, "case_id": case_id, "status": message.status, "text": message.text,
+                    "type": reply_type}, 201)
+
+
+def _version(data: dict) -> int | None:
+    expected = data.get("version")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
+        raise InvalidInput("version 必须是整数", "version")
+    return expected
+
+
+async def post_extension(request: web.Request) -> web.Response:
+    """``{"working_days", "reason", "approved_by"?}``: 延期, before the deadline."""
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    outcome = await lifecycle.request_extension(rt, request[ACTOR], path_id(request), data.get("working_days"),
+                                                data.get("reason"), approved_by=data.get("approved_by"),
+                                                expected_version=_version(data))
+    return json_ok({**case_json(outcome.case, rt.settings.tz), "extension": extension_json(outcome.extension,
+                                                                                           rt.settings.tz)})
+
+
+async def post_extension_decision(request: web.Request) -> web.Response:
+    """``{"approved": true|false, "note"?}``: an admin decides a pending extension."""
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    outcome = await lifecycle.decide_extension(rt, request[ACTOR], path_id(request), data.get("approved"),
+                                               note=data.get("note") if isinstance(data.get("note"), str) else None)
+    return json_ok({**case_json(outcome.case, rt.settings.tz), "extension": extension_json(outcome.extension,
+                                                                                           rt.settings.tz)})
+
+
+def extension_json(e, tz) -> dict:
+    return {"id": e.id, "working_days": e.working_days, "reason": e.reason, "status": e.status,
+            "requested_by": e.requested_by, "approved_by": e.approved_by, "requested_at": iso(e.requested_at, tz),
+            "decided_at": iso(e.decided_at, tz), "new_deadline": iso(e.new_deadline, tz)}
+
+
+async def post_return(request: web.Request) -> web.Response:
+    """``{"reason", "basis"}``: 退回, not this office's remit."""
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    case = await lifecycle.give_back(rt, request[ACTOR], path_id(request), data.get("reason"), data.get("basis"),
+                                     expected_version=_version(data))
+    return json_ok(case_json(case, rt.settings.tz))
+
+
+async def post_rating(request: web.Request) -> web.Response:
+    """``{"score": 1..5, "source": "citizen"|"staff"|"platform", "comment"?}``."""
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    result = await lifecycle.rate(rt, request[ACTOR], path_id(request), data.get("score"),
+                                  data.get("source", RatingSource.STAFF), data.get("comment"))
+    return json_ok({**case_json(result.case, rt.settings.tz),
+                    "rating_result": {"id": result.rating.id, "score": result.rating.score,
+                                      "reopened": result.outcome.reopened, "supervised": result.outcome.supervised}})
+
+
+async def post_urge(request: web.Request) -> web.Response:
+    """``{"level": "催办"|"督办", "note"?}``."""
+    rt = request.app[RUNTIME]
+    data = await read_json(request)
+    case = await lifecycle.urge(rt, request[ACTOR], path_id(request), data.get("level"), data.get("note"))
+    return json_ok(case_json(case, rt.settings.tz))

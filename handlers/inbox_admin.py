@@ -32,7 +32,7 @@ async def canned_save(request: web.Request) -> web.Response:
     try:
         await canned.save(rt, request[ACTOR], reply_id=int(raw_id) if raw_id.isdigit() else (-1 if raw_id else None),
                           title=str(form.get("title") or ""), text=str(form.get("text") or ""),
-                          active=form.get("active", "1") == "1")
+                          active=form.get("active", "1") == "1", reply_type=str(form.get("reply_type") or ""))
     except DomainError as exc:
         return render(request, "canned.html", status=400, items=await canned.all_replies(rt), error=exc.message,
                       form=dict(form))

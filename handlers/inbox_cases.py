@@ -7,11 +7,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.domain.casework import CaseError
-from bot.domain.errors import DomainError
-from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter
+from bot.domain.errors import DomainError, InvalidInput
+from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter, case_marks
 from bot.domain.masking import mask_phone, mask_text
-from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS, Channel
-from bot.services import cases
+from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS, Channel, RatingSource
+from bot.services import cases, lifecycle
 
 from .common.errors import status_of
 from .common.guards import login_required
@@ -24,7 +24,9 @@ SORTS = {"newest": "最新登记在前", "urgent": "期限最近在前（待办�
 DELIVERY_WAYS = ("邮寄", "电话告知", "当面答复", "电子邮件", "网站回复")
 COUNT_CAP = 10_000
 NOTICES = {"updated": "已保存。", "replied": "答复已记录。", "noted": "备注已添加。", "merged": "已合并。",
-           "retried": "已重新排队发送。", "delivered": "已记录送达方式。"}
+           "retried": "已重新排队发送。", "delivered": "已记录送达方式。", "extended": "已延期，办理期限已更新。",
+           "extension_requested": "延期申请已提交，待管理员审批。", "extension_decided": "已审批。",
+           "returned": "已退回。", "rated": "评价已记录。", "urged": "已提交。"}
 
 
 class BadQuery(Exception):
@@ -73,7 +75,7 @@ async def inbox_list(request: web.Request) -> web.Response:
     selection = CaseFilter(channel=channel, kind=kind, topic=topic, statuses=(status,) if status else ())
     page = await cases.inbox(request.app[RUNTIME], request[ACTOR], view=view, selection=selection, search=q or None,
                              sort=sort, page=page_no, before_id=before)
-    rows = [{"case": r.case, "assignee": r.assignee, "deadline": r.deadline,
+    rows = [{"case": r.case, "assignee": r.assignee, "deadline": r.deadline, "marks": r.marks,
              "excerpt": mask_text(r.case.title or r.case.text or "")[:80]} for r in page.rows]
     params = {k: v for k, v in {"view": view, "channel": channel, "kind": kind, "topic": topic, "status": status,
                                 "q": q, "sort": sort}.items() if v}
@@ -88,7 +90,7 @@ async def inbox_list(request: web.Request) -> web.Response:
 
 
 async def _case_page(request: web.Request, case_id: int, *, status: int = 200, error: str | None = None,
-                     draft: str = "", notice: str | None = None) -> web.Response:
+                     draft: str = "", notice: str | None = None, form_values: dict | None = None) -> web.Response:
     unmask = request.query.get("unmask") == "1"
     ws = await cases.workspace(request.app[RUNTIME], request[ACTOR], case_id, unmask=unmask)
     case, contact = ws.detail.case, ws.detail.contact
@@ -101,7 +103,9 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
         names=ws.names, merged_from=ws.merged_from, merged_into=ws.merged_into, window=ws.window,
         show=(lambda t: t or "") if unmask else (lambda t: mask_text(t or "")), deadline=ws.deadline, error=error,
         draft=draft, notice=notice, KINDS=KINDS, TOPICS=TOPICS, STATUSES=STATUSES, delivery_ways=DELIVERY_WAYS,
-        outbound=case.channel in (Channel.WECHAT, Channel.HOTLINE),
+        outbound=case.channel in (Channel.WECHAT, Channel.HOTLINE), life=ws.life, statuses=ws.statuses,
+        extension_limit=ws.extension_limit, extension_needs_approval=ws.extension_needs_approval,
+        marks=case_marks(case), form_values=form_values or {},
     )
 
 
@@ -119,17 +123,19 @@ def _version(form) -> int:
 
 async def _act(request: web.Request, action, *, done: str, draft_field: str | None = None) -> web.Response:
     """Run one staff action; a refusal re-shows the page with the reason
-    (and what the staff member typed)."""
+    (and what the staff member typed). An action may return another
+    ``done`` notice than the usual one."""
     case_id = path_id(request)
     form = await request.post()
     try:
-        await action(request.app[RUNTIME], request[ACTOR], case_id, form)
+        done = await action(request.app[RUNTIME], request[ACTOR], case_id, form) or done
     except DomainError as exc:
         if status_of(exc) == 404 and exc.field is None:
             raise web.HTTPNotFound() from None
         suffix = "（您的修改未保存）" if status_of(exc) == 409 else ""
         return await _case_page(request, case_id, status=status_of(exc), error=exc.message + suffix,
-                                draft=str(form.get(draft_field) or "") if draft_field else "")
+                                draft=str(form.get(draft_field) or "") if draft_field else "",
+                                form_values={k: str(v) for k, v in form.items() if k != "csrf_token"})
     return redirect(f"/inbox/cases/{case_id}?done={done}")
 
 
@@ -147,10 +153,69 @@ async def case_update(request: web.Request) -> web.Response:
 @login_required
 async def case_reply(request: web.Request) -> web.Response:
     async def action(rt, actor, case_id, form):
-        await cases.reply(rt, actor, case_id, str(form.get("text") or ""), delivered_by=str(form.get("delivered_by") or ""),
-                          expected_version=_version(form), require_delivery=True)
+        reply_type = str(form.get("type") or "")
+        if not reply_type:  # an explicit choice: a final answer settles the case
+            raise InvalidInput("请选择答复类型：正式答复（办结）、进展告知或请群众补充材料", "type", "missing")
+        await cases.reply(rt, actor, case_id, str(form.get("text") or ""), reply_type=reply_type,
+                          delivered_by=str(form.get("delivered_by") or ""), expected_version=_version(form),
+                          require_delivery=True)
 
     return await _act(request, action, done="replied", draft_field="text")
+
+
+def _positive_int(form, name: str, label: str) -> int:
+    try:
+        return int(str(form.get(name) or "").strip())
+    except ValueError:
+        raise InvalidInput(f"{label}须为整数", name) from None
+
+
+@login_required
+async def case_extension(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        result = await lifecycle.request_extension(
+            rt, actor, case_id, _positive_int(form, "working_days", "延期工作日"), str(form.get("reason") or ""),
+            expected_version=_version(form))
+        return "extension_requested" if result.extension.status == "pending" else None
+
+    return await _act(request, action, done="extended")
+
+
+@login_required
+async def case_extension_decision(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        approved = {"1": True, "0": False}.get(str(form.get("approved") or ""))
+        if approved is None:
+            raise InvalidInput("请选择批准或不批准", "approved")
+        await lifecycle.decide_extension(rt, actor, case_id, approved, note=str(form.get("note") or ""))
+
+    return await _act(request, action, done="extension_decided")
+
+
+@login_required
+async def case_return(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        await lifecycle.give_back(rt, actor, case_id, str(form.get("reason") or ""), str(form.get("basis") or ""),
+                                  expected_version=_version(form))
+
+    return await _act(request, action, done="returned")
+
+
+@login_required
+async def case_rating(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        await lifecycle.rate(rt, actor, case_id, _positive_int(form, "score", "评价"), RatingSource.STAFF,
+                             str(form.get("comment") or "") or None)
+
+    return await _act(request, action, done="rated")
+
+
+@login_required
+async def case_urge(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        await lifecycle.urge(rt, actor, case_id, str(form.get("level") or ""), str(form.get("note") or "") or None)
+
+    return await _act(request, action, done="urged")
 
 
 @login_required

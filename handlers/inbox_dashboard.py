@@ -1,5 +1,6 @@
 """The dashboard: this year's volumes by month, channel and kind as charts
-(SVG, downloadable for the annual report), on-time rate, open and overdue."""
+(SVG, downloadable for the annual report), on-time rate, open and overdue;
+this month's 通报 table by assignee and each assignee's cases due soon or overdue."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from aiohttp import web
 
 from bot.domain.vocabulary import CHANNEL_LABELS, CHANNELS, KIND_LABELS, KINDS
 from bot.exports import charts
-from bot.services.dashboard import YearFigures, year_figures
+from bot.domain.stats import FIELD_LABELS, FIELDS
+from bot.services.dashboard import YearFigures, month_figures, year_figures
 
 from .common.guards import login_required
 from .common.keys import RUNTIME
@@ -50,9 +52,10 @@ def _year(request: web.Request) -> int:
 async def dashboard(request: web.Request) -> web.Response:
     year = _year(request)
     figures = await year_figures(request.app[RUNTIME], year)
+    month = await month_figures(request.app[RUNTIME])
     svgs = {name: chart_svg(name, figures) for name in CHARTS}
     return render(request, "dashboard.html", f=figures, svgs=svgs, charts=CHARTS, year=year,
-                  CHANNELS=CHANNELS, KINDS=KINDS)
+                  CHANNELS=CHANNELS, KINDS=KINDS, month=month, STATS_FIELDS=FIELDS, STATS_LABELS=FIELD_LABELS)
 
 
 @login_required

@@ -11,6 +11,7 @@ from bot.services.runtime import Runtime
 
 from .common.wechat_router import UNHANDLED, Router
 
+
 async def on_text(push: Push, rt: Runtime):
     reply = await wechat.answer_question(rt, push)
     return UNHANDLED if reply is None else reply  # unknown: the default handler gives the receipt

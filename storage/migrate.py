@@ -21,14 +21,19 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head", *,
-                  document_tokens: Callable[..., str] | None = None) -> None:
+                  document_tokens: Callable[..., str] | None = None,
+                  answer_figures: Callable[..., Callable] | None = None) -> None:
     """Migrate to ``revision``. ``document_tokens`` (nlp/search_tokens.py,
     given by the assembly) makes the search tokens of cases recorded before
-    the search migration; storage does not tokenise text itself."""
+    the search migration (storage does not tokenise text itself);
+    ``answer_figures(calendar overrides, entered years)`` makes the function
+    that dates the answers given before 0006 and counts their working days
+    (storage knows neither the office's time zone nor its calendar rules)."""
     def run(sync_conn) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn
         cfg.attributes["document_tokens"] = document_tokens
+        cfg.attributes["answer_figures"] = answer_figures
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:

@@ -154,6 +154,29 @@ class Case(Base):
     search_tokens: Mapped[str | None] = mapped_column(Text)
     waiting_since: Mapped[datetime | None]
     paused_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # lifecycle (issue 14): the office-local day of the final answer (the
+    # statistics count working days by it), extensions granted, re-handlings
+    # after a low rating, the latest rating, urging, a return to the sender.
+    answered_date: Mapped[date | None] = mapped_column(Date)
+    extended_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reopened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_requested_at: Mapped[datetime | None]
+    urged: Mapped[str | None] = mapped_column(String(8))  # 催办 | 督办
+    urged_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    return_basis: Mapped[str | None] = mapped_column(Text)
+    # A citizen wrote after the answer (within the week, so it joined the
+    # case) and no reply has gone out since: staff must look.
+    follow_up_at: Mapped[datetime | None]
+    # Kept as the case changes, so the 通报 table is one GROUP BY over the
+    # cases (bench/bench_stats.py): legal working days from receipt to the
+    # final answer (None while unanswered or when the calendar could not
+    # count them), and the ratings given to it and how many were satisfied.
+    answer_working_days: Mapped[int | None] = mapped_column(Integer)
+    ratings_given: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ratings_satisfied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Message(Base):
@@ -401,6 +424,7 @@ class CannedReply(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     title: Mapped[str] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
+    reply_type: Mapped[str] = mapped_column(String(16), default="final", server_default="final")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -476,6 +500,68 @@ class KbFeedback(Base):
     correct_entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---- lifecycle (issue 14): extensions, ratings, urging ---------------------------
+
+
+class CaseExtension(Base):
+    """A request to extend a case's deadline (延期) and what became of it."""
+
+    __tablename__ = "case_extensions"
+    __table_args__ = (Index("ix_case_extensions_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | refused
+    requested_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    old_deadline: Mapped[datetime | None]
+    new_deadline: Mapped[datetime | None]
+
+
+class CaseRating(Base):
+    """A satisfaction rating (回访/满意度) of a case's answer, 1–5."""
+
+    __tablename__ = "case_ratings"
+    __table_args__ = (Index("ix_case_ratings_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    score: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # citizen | staff | platform
+    comment: Mapped[str | None] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(Integer)  # the case's re-handlings before this answer
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseUrge(Base):
+    """催办 or 督办 of a case, by staff, a leader or the 12345 platform."""
+
+    __tablename__ = "case_urges"
+    __table_args__ = (Index("ix_case_urges_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    level: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The 通报 statistics need no index of their own: they reach a range's cases
+# through ix_cases_year_day (bench/bench_stats.py measured one on
+# (received_date, status, answered_date): no faster, and worse for the ratings' join).
+# Partial: only urged cases, and cases with an unanswered follow-up, are in
+# them, so recording a new case never touches them.
+Index("ix_cases_urged", Case.deadline_at, sqlite_where=Case.urged.isnot(None), postgresql_where=Case.urged.isnot(None))
+Index("ix_cases_follow_up", Case.follow_up_at, sqlite_where=Case.follow_up_at.isnot(None),
+      postgresql_where=Case.follow_up_at.isnot(None))
 
 
 # ---- hotline (issue 4) ----------------------------------------------------------

@@ -135,13 +135,13 @@ async def server(settings, classifier):
         yield client
 
 
-async def make_token(runtime, username: str = "zhangsan", display_name: str | None = None) -> str:
+async def make_token(runtime, username: str = "zhangsan", display_name: str | None = None, role: str = "staff") -> str:
     """A staff account and a Bearer token for it, stored as the CLI stores them."""
     from bot.domain.security import hash_password, new_token, token_hash
     from storage.models import ApiToken, User
 
     async with runtime.db.session() as session:
-        user = User(username=username, display_name=display_name, role="staff",
+        user = User(username=username, display_name=display_name, role=role,
                     password_hash=hash_password("correct horse"))
         session.add(user)
         await session.flush()

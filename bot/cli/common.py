@@ -31,7 +31,7 @@ async def runtime(settings: Settings | None = None, *, migrate: bool = True, cla
     rt: Runtime = build_runtime(settings or load_settings(), classifier=classifier or _no_classifier())
     try:
         if migrate:
-            await apply_migrations(rt.db)
+            await apply_migrations(rt.db, rt.settings.timezone)
         yield rt
     finally:
         await rt.db.close()

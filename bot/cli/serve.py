@@ -27,7 +27,7 @@ async def _upgrade(settings) -> None:
 
     db = Database(settings.database_url)
     try:
-        await migrate(db)
+        await migrate(db, settings.timezone)
     finally:
         await db.close()
 

@@ -7,13 +7,13 @@ bot/services/cases.py loads, saves and writes the trail.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .cases import compute_deadline
 from .errors import Conflict, InvalidInput
-from .vocabulary import ANSWERED_STATUSES, KINDS, STATUSES, TOPICS, Status
+from .vocabulary import KINDS, STATUSES, TOPICS, Status
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
 EDITABLE = frozenset({"kind", "topic", "status", "assignee"})
@@ -56,6 +56,19 @@ class CaseRecord(Protocol):
     needs_review: bool
     version: int
     updated_at: datetime
+    answered_date: date | None
+    extended_days: int
+    reopened: int
+    rating: int | None
+    urged: str | None
+    urged_at: datetime | None
+    returned_at: datetime | None
+    return_reason: str | None
+    return_basis: str | None
+    follow_up_at: datetime | None
+    answer_working_days: int | None
+    ratings_given: int
+    ratings_satisfied: int
 
 
 def check_version(case: CaseRecord, expected: int | None) -> None:
@@ -100,48 +113,19 @@ def end_pause(case, now: datetime, calendar: WorkingCalendar, tz: ZoneInfo) -> d
 
 def reclassify(case: CaseRecord, kind: str, topic: str, *, days: int, tz: ZoneInfo, calendar: WorkingCalendar) -> dict:
     """Staff set the kind and topic. The deadline follows the new kind's
-    limit (``days``) plus any days already paused; a deadline the source
-    fixed (12345 orders: deadline_days None) stays."""
+    limit (``days``) plus any days already paused or granted as extensions;
+    a deadline the source fixed (12345 orders: deadline_days None) stays."""
     kind_changed = kind != case.kind
     case.kind, case.topic = kind, topic
     case.classified_by = "staff"
     case.needs_review = False
-    if not kind_changed or case.deadline_days is None or days == case.deadline_days:
-        return {}
+    if not kind_changed or case.deadline_days is None or days == case.deadline_days or case.reopened:
+        return {}  # a re-handling's deadline counts from its rating, not the receipt: it stays
     old_at, old_days = case.deadline_at, case.deadline_days
-    d = compute_deadline(case.received_at, days + (case.paused_days or 0), tz, calendar)
+    d = compute_deadline(case.received_at, days + (case.paused_days or 0) + (case.extended_days or 0), tz, calendar)
     case.deadline_at, case.deadline_days, case.deadline_error = d.due_at, days, d.error
     return {"deadline_days": [old_days, days],
             "deadline_at": [old_at.isoformat() if old_at else None, d.due_at.isoformat() if d.due_at else None]}
-
-
-def set_status(case: CaseRecord, status: str, now: datetime, calendar: WorkingCalendar, tz: ZoneInfo) -> dict:
-    """Entering "waiting" pauses the deadline; leaving it extends the
-    deadline by the working days spent waiting. Answered and closed cases
-    keep the time they were first answered."""
-    pause: dict = {}
-    if status != case.status:
-        if status == Status.WAITING:
-            case.waiting_since = now
-        elif case.status == Status.WAITING:
-            pause = end_pause(case, now, calendar, tz)
-    case.status = status
-    if status == Status.ANSWERED and case.answered_at is None:
-        case.answered_at = now
-    if status == Status.CLOSED:
-        case.closed_at = case.closed_at or now
-        case.answered_at = case.answered_at or now
-    return pause
-
-
-def answer(case: CaseRecord, now: datetime, calendar: WorkingCalendar, tz: ZoneInfo) -> dict:
-    """A reply went to the citizen: the case is answered (a paused clock
-    stops for good)."""
-    pause = end_pause(case, now, calendar, tz) if case.status == Status.WAITING else {}
-    if case.status not in ANSWERED_STATUSES:
-        case.status = Status.ANSWERED
-    case.answered_at = case.answered_at or now
-    return pause
 
 
 def check_reply(case: CaseRecord, text: str) -> str:
@@ -152,6 +136,8 @@ def check_reply(case: CaseRecord, text: str) -> str:
         raise CaseError(f"答复过长（最多 {MAX_REPLY} 字）", "text")
     if case.merged_into_id:
         raise CaseError("该案件已合并，请在合并后的案件中答复", "text")
+    if case.status == Status.RETURNED:
+        raise CaseError("该案件已退回，不能再答复", "text")
     return text
 
 
@@ -180,7 +166,7 @@ def merge(duplicate: CaseRecord, target: CaseRecord, now: datetime, *, has_open_
     previous = duplicate.status
     duplicate.merged_into_id = target.id
     duplicate.waiting_since = None
-    duplicate.status = Status.CLOSED
+    duplicate.status = Status.MERGED
     duplicate.closed_at = duplicate.closed_at or now
     target.last_message_at = max(target.last_message_at, duplicate.last_message_at)
     return previous

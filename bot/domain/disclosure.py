@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from . import lifecycle
 from .errors import InvalidInput
 from .masking import mask_contact, mask_id_number
 from .vocabulary import APPLICANT_TYPES, Status
@@ -175,6 +176,14 @@ def validate_outcome(value) -> str:
             f"outcome 必须是年度报告表三的办理结果行之一（{', '.join(OUTCOMES)}），收到 {value!r}", "outcome"
         )
     return value
+
+
+def check_receipt_date(day: date, today: date) -> date:
+    """A request can't be received after today (office time): the date
+    decides its deadlines and the year it is counted in."""
+    if day > today:
+        raise DisclosureError(f"收到申请日期 {day} 晚于今天，不能预先登记", "receipt_date", "in_future")
+    return day
 
 
 def register(
@@ -477,7 +486,8 @@ def _d(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def sync_case(case, req: DisclosureRecord, tz: ZoneInfo, now: datetime, *, staff_acted: bool = True) -> None:
+def sync_case(case, req: DisclosureRecord, tz: ZoneInfo, now: datetime, *, calendar: WorkingCalendar,
+              staff_acted: bool = True) -> None:
     """The case mirrors the legal file: its deadline is the answer deadline,
     it waits while a correction is outstanding, it is answered on the
     decision day and closed when archived. Staff handling it moves a new
@@ -487,7 +497,8 @@ def sync_case(case, req: DisclosureRecord, tz: ZoneInfo, now: datetime, *, staff
     case.deadline_days = ANSWER_DAYS + req.extension_days if req.answer_due else None
     case.deadline_error = None
     if req.outcome is not None and req.decided_on is not None:
-        case.answered_at = datetime.combine(req.decided_on, time(12, 0), tz).astimezone(timezone.utc)
+        lifecycle.mark_answered(case, datetime.combine(req.decided_on, time(12, 0), tz).astimezone(timezone.utc),
+                                lifecycle.Clock(tz, calendar))
         case.status = Status.CLOSED if req.stage == "archived" else Status.ANSWERED
         if req.stage == "archived":
             case.closed_at = case.closed_at or now

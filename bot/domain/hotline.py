@@ -265,11 +265,24 @@ def to_inbound(
 def result_payload(
     *, order_id: str | None, status: str, reply: str, replied_at: datetime, handler: str | None, tz: ZoneInfo
 ) -> dict:
-    """What the platform receives when a case is answered or closed."""
+    """What the platform receives when a case is answered or closed (办结)."""
     return {
+        "type": "result",
         "order_id": order_id,
         "status": status,
         "reply": reply,
         "replied_at": replied_at.astimezone(tz).isoformat(timespec="seconds"),
         "handler": handler,
     }
+
+
+def progress_payload(*, order_id: str | None, reply: str, replied_at: datetime, tz: ZoneInfo) -> dict:
+    """阶段性答复: a reply that is not the answer (progress, a request for more)."""
+    return {"type": "progress", "order_id": order_id, "reply": reply,
+            "replied_at": replied_at.astimezone(tz).isoformat(timespec="seconds")}
+
+
+def is_result(payload: dict) -> bool:
+    """A delivery that reports the order settled (those queued before the
+    lifecycle carry no type: they were all results)."""
+    return payload.get("type", "result") == "result"

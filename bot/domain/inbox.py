@@ -24,12 +24,17 @@ VIEWS: dict[str, str] = {
     "overdue": "已超期",
     "due_soon": "两日内到期",
     "waiting": "待群众补充",
+    "urged": "督办",
+    "follow_up": "群众追问",
     "answered": "已答复",
     "closed": "已办结",
+    "returned": "已退回",
     "all": "全部",
 }
 OPEN_VIEWS = ("open", "new", "mine", "overdue", "due_soon", "waiting")
-CLOSED_VIEWS = ("answered", "closed", "all")
+CLOSED_VIEWS = ("answered", "closed", "returned", "all")
+# Counted on every page beside the open views: what a leader looks at first.
+ALERT_VIEWS = ("urged", "follow_up")
 
 
 def due_soon_cutoff(today: date, tz: ZoneInfo, calendar: WorkingCalendar) -> datetime:
@@ -56,6 +61,10 @@ class CaseFilter:
     number: str | None = None  # a case number, or a day's prefix of numbers (WX20240315)
     tokens: tuple[str, ...] = ()  # every one must be among the case's search tokens
     text_like: str | None = None  # a plain substring of the first message
+    # The 督办 view: urged cases (催办/督办, open or answered), and active
+    # cases whose deadline is up to this moment (overdue or due soon).
+    urged_or_due_until: datetime | None = None
+    follow_up_only: bool = False  # answered cases the citizen wrote to since, not replied to yet
 
 
 def view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: datetime | None) -> CaseFilter:
@@ -72,11 +81,38 @@ def view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: da
     if view == "due_soon":
         return CaseFilter(open_only=True, statuses=ACTIVE_STATUSES, deadline_from=now,
                           deadline_until=due_cutoff or now)
-    if view in (Status.ANSWERED, Status.CLOSED):
+    if view == "urged":
+        return CaseFilter(urged_or_due_until=due_cutoff or now)
+    if view == "follow_up":
+        return CaseFilter(follow_up_only=True)
+    if view in (Status.ANSWERED, Status.CLOSED, Status.RETURNED):
         return CaseFilter(statuses=(Status(view),))
     if view == "all":
         return CaseFilter()
     raise ValueError(f"unknown view {view!r}")
+
+
+class MarkedCase(Protocol):
+    status: str
+    urged: str | None
+    reopened: int | None
+    extended_days: int | None
+    follow_up_at: datetime | None
+
+
+def case_marks(case: MarkedCase) -> list[str]:
+    """What makes a case stand out in a list: urging, re-handling, an
+    extension, a citizen's follow-up after the answer."""
+    marks = []
+    if case.urged:
+        marks.append(case.urged)
+    if case.reopened:
+        marks.append("重办" if case.reopened == 1 else f"重办{case.reopened}次")
+    if case.extended_days:
+        marks.append("已延期")
+    if case.follow_up_at is not None:
+        marks.append("群众追问")
+    return marks
 
 
 class CaseClock(Protocol):
@@ -91,7 +127,7 @@ class CaseClock(Protocol):
 
 @dataclass(frozen=True)
 class DeadlineState:
-    css: str  # overdue | due_soon | ok | paused | done | error | none
+    css: str  # overdue | due_soon | ok | paused | done | unknown | error | none
     label: str  # what staff read
     working_days_left: int | None = None
 
@@ -103,9 +139,14 @@ def deadline_state(case: CaseClock, now: datetime, tz: ZoneInfo, calendar: Worki
         return DeadlineState("none", "无期限")
     due_day = case.deadline_at.astimezone(tz).date()
     if case.status in ANSWERED_STATUSES:
-        answered = case.answered_at or case.closed_at
-        on_time = answered is not None and answered <= case.deadline_at
+        if case.answered_at is None:  # imported history without a 办结时间: the report says the same
+            return DeadlineState("unknown", "答复时间不详")
+        on_time = case.answered_at <= case.deadline_at
         return DeadlineState("done", "按期办结" if on_time else "超期办结")
+    if case.status == Status.RETURNED:
+        return DeadlineState("none", "已退回，不计期限")
+    if case.status == Status.MERGED:
+        return DeadlineState("none", "已并入其他案件")
     if case.status == Status.WAITING:
         return DeadlineState("paused", "期限暂停（等待群众补充材料）")
     today = now.astimezone(tz).date()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from .answers import auto_reply_text
 from .cases import InboundMessage, compute_deadline, joins_open_case, receipt_text
+from .lifecycle import follows_up
 from .vocabulary import ANSWERED_STATUSES, Kind, Status
 from .workdays import WorkingCalendar
 
@@ -40,10 +41,12 @@ class IntakeResult:
     joined: bool = False  # appended to the sender's open case
     duplicate: bool = False  # a retry of a delivery already recorded
     deadline_at: datetime | None = None
+    classified: bool = False  # this message gave a greeting's case its kind (and its deadline)
 
 
-# An open case as storage reports it: (case id, number, kind, status, last message at).
-OpenCase = tuple[int, str, str, str, datetime]
+# A sender's latest case as storage reports it: (case id, number, kind,
+# status, last message at, answered at, received at, deadline days, paused days).
+OpenCase = tuple
 
 
 @dataclass(slots=True)
@@ -128,11 +131,22 @@ class Threading:
     creators: list[int]
 
 
+def joins_latest(case: OpenCase, item: InboundMessage, window: timedelta) -> bool:
+    """Whether a message belongs to the sender's latest case: an open one
+    under the threading rule (cases.joins_open_case), or one a person
+    answered within the week (a follow-up of the answer, not a new case;
+    a case the account answered on the spot takes none)."""
+    status, last_at, answered_at, received_at = case[3], case[4], case[5], case[6]
+    if status in ANSWERED_STATUSES:
+        return answered_at is not None and answered_at > received_at and follows_up(answered_at, item.received_at)
+    return joins_open_case(last_at, status, item.received_at, window)
+
+
 def thread(items: list[InboundMessage], fresh: list[int], contact_of: Callable[[int], int],
            open_cases: dict[int, OpenCase], window: timedelta) -> Threading:
-    """A message joins the sender's latest open case (or the one an earlier
-    message of this batch opens) when the threading rule allows
-    (cases.joins_open_case); otherwise it opens a case."""
+    """A message joins the sender's latest case (or the one an earlier
+    message of this batch opens) when ``joins_latest`` allows; otherwise it
+    opens a case."""
     target: dict[int, int] = {}
     joins: dict[int, OpenCase] = {}
     opened_in_batch: dict[int, int] = {}  # contact id → index of the message opening a case
@@ -143,11 +157,9 @@ def thread(items: list[InboundMessage], fresh: list[int], contact_of: Callable[[
                 items[opened_in_batch[cid]].received_at, Status.NEW, it.received_at, window):
             target[idx] = opened_in_batch[cid]
             continue
-        if it.thread and cid in open_cases:
-            case = open_cases[cid]
-            if joins_open_case(case[4], case[3], it.received_at, window):
-                joins[idx] = case
-                continue
+        if it.thread and cid in open_cases and joins_latest(open_cases[cid], it, window):
+            joins[idx] = open_cases[cid]
+            continue
         target[idx] = idx
         if it.thread and not answered_on_the_spot(it):  # an answered case takes no follow-ups
             opened_in_batch[cid] = idx
@@ -176,7 +188,8 @@ def new_case_deadline(item: InboundMessage, policy: IntakePolicy) -> tuple[datet
 
 def initial_state(item: InboundMessage, now: datetime) -> tuple[str, datetime | None, datetime | None]:
     """(status, answered at, closed at) of the case a message opens. History
-    keeps the state it was imported in (settled at its 办结时间, when known)."""
+    keeps the state it was imported in (settled at its 办结时间, when known:
+    without one, its answer time is unknown)."""
     if item.initial_status:
         status = item.initial_status
         answered_at = item.settled_at if status in ANSWERED_STATUSES else None
@@ -185,6 +198,18 @@ def initial_state(item: InboundMessage, now: datetime) -> tuple[str, datetime | 
     if answered_on_the_spot(item):
         return Status.ANSWERED, item.received_at, None
     return Status.NEW, None, None
+
+
+def kind_deadline(case: OpenCase, kind: str, channel: str, policy: IntakePolicy) -> dict:
+    """A greeting's case took a kind: its deadline is that kind's, counted
+    from the receipt (plus any days paused). A deadline the source fixed
+    (deadline days unknown) stays. The changed columns, empty for none."""
+    received_at, days_before, paused = case[6], case[7], case[8] or 0
+    if days_before is None:
+        return {}
+    days = policy.deadline_days(channel, kind)
+    d = compute_deadline(received_at, days + paused, policy.tz, policy.calendar)
+    return {"deadline_at": d.due_at, "deadline_days": days, "deadline_error": d.error}
 
 
 def takes_kind_of(case_kind: str, item: InboundMessage) -> bool:
@@ -198,6 +223,9 @@ def reply_text(item: InboundMessage, result: IntakeResult, policy: IntakePolicy,
     time limit, or the knowledge-base answer with the case number."""
     kind = result.kind or Kind.OTHER
     days = policy.deadline_days(item.channel, kind)
+    if result.classified:  # the citizen's real question, at last: the receipt says when it is answered
+        return receipt_text(kind=kind, number=result.number or "", days=days, joined=False, msg_type=item.msg_type,
+                            has_deadline=has_deadline)
     if item.auto_answer is not None:
         aa = item.auto_answer
         return auto_reply_text(aa.answer, result.number or "", needs_person=aa.needs_person, joined=result.joined,

@@ -128,8 +128,10 @@ class Status(StrEnum):
     ASSIGNED = "assigned"
     IN_PROGRESS = "in_progress"
     WAITING = "waiting"  # for the citizen: the deadline clock is paused
-    ANSWERED = "answered"
+    ANSWERED = "answered"  # the final answer was given; 回访 follows
     CLOSED = "closed"
+    RETURNED = "returned"  # not this office's remit: given back (退回), with the legal basis
+    MERGED = "merged"  # a duplicate, merged into another case
 
     @property
     def label(self) -> str:
@@ -139,6 +141,7 @@ class Status(StrEnum):
 STATUS_LABELS: dict[str, str] = {
     Status.NEW: "新收", Status.ASSIGNED: "已分派", Status.IN_PROGRESS: "办理中",
     Status.WAITING: "待群众补充", Status.ANSWERED: "已答复", Status.CLOSED: "已办结",
+    Status.RETURNED: "已退回", Status.MERGED: "已合并",
 }
 STATUSES: tuple[Status, ...] = tuple(Status)
 OPEN_STATUSES: frozenset[Status] = frozenset({Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING})
@@ -160,3 +163,43 @@ class ApplicantType(StrEnum):
 
 
 APPLICANT_TYPES: tuple[ApplicantType, ...] = tuple(ApplicantType)
+
+
+class ReplyType(StrEnum):
+    """What a reply to the citizen is."""
+
+    FINAL = "final"  # the answer: the case is answered, 回访 begins
+    INTERIM = "interim"  # 进展告知: changes no status
+    REQUEST_INFO = "request_info"  # asks the citizen for more: the clock pauses
+
+    @property
+    def label(self) -> str:
+        return REPLY_TYPE_LABELS[self]
+
+
+REPLY_TYPE_LABELS: dict[str, str] = {
+    ReplyType.FINAL: "正式答复（办结）", ReplyType.INTERIM: "进展告知", ReplyType.REQUEST_INFO: "请群众补充材料",
+}
+REPLY_TYPES: tuple[ReplyType, ...] = tuple(ReplyType)
+
+
+class UrgeLevel(StrEnum):
+    URGE = "催办"
+    SUPERVISE = "督办"  # a leader's: stronger than 催办
+
+
+URGE_LEVELS: tuple[UrgeLevel, ...] = tuple(UrgeLevel)
+
+
+class RatingSource(StrEnum):
+    CITIZEN = "citizen"  # on WeChat, after the answer
+    STAFF = "staff"  # from a call or a visit (回访)
+    PLATFORM = "platform"  # the 12345 platform's own 回访
+
+
+RATING_SOURCES: tuple[RatingSource, ...] = tuple(RatingSource)
+RATING_SOURCE_LABELS: dict[str, str] = {
+    RatingSource.CITIZEN: "群众评价", RatingSource.STAFF: "工作人员回访", RatingSource.PLATFORM: "12345平台回访",
+}
+RATING_LABELS: dict[int, str] = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+SATISFIED_FROM = 3  # a rating of 3 or more is satisfied

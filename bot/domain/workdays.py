@@ -44,6 +44,8 @@ class WorkingCalendar:
     # (start, days) → last day: every message of a day asks the same
     # question. The calendar never changes (with_year makes a new one).
     _period_ends: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # year → working days from 1 January through each day of the year.
+    _through: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def knows(self, year: int) -> bool:
         return year in self.entered_years or year in PACKAGE_YEARS
@@ -78,15 +80,33 @@ class WorkingCalendar:
         return current
 
     def working_days_between(self, start: date, end: date) -> int:
-        """Working days in (start, end]; negative when end is before start."""
+        """Working days in (start, end]; negative when end is before start.
+        Read off per-year running counts (built once per year), so a span
+        of months costs as little as a day: statistics and answers ask it
+        for every case."""
         if end < start:
             return -self.working_days_between(end, start)
-        count, current = 0, start
-        while current < end:
-            current += timedelta(days=1)
-            if self.is_workday(current):
-                count += 1
-        return count
+        if end == start:
+            return 0
+        first = start + timedelta(days=1)
+        total = 0
+        for year in range(first.year, end.year + 1):
+            through = self._year_through(year)
+            lo = first.timetuple().tm_yday if year == first.year else 1
+            hi = end.timetuple().tm_yday if year == end.year else len(through)
+            total += through[hi - 1] - (through[lo - 2] if lo > 1 else 0)
+        return total
+
+    def _year_through(self, year: int) -> list[int]:
+        through = self._through.get(year)
+        if through is None:
+            through, running, day = [], 0, date(year, 1, 1)
+            while day.year == year:
+                running += self.is_workday(day)  # an unknown year raises here, before anything is kept
+                through.append(running)
+                day += timedelta(days=1)
+            self._through[year] = through
+        return through
 
     def with_year(self, year: int, holidays: Iterable[date], workdays: Iterable[date]) -> "WorkingCalendar":
         overrides = dict(self.overrides)

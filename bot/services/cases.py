@@ -19,10 +19,12 @@ from bot.domain.actors import Actor, StaffMember
 from bot.domain.cases import InboundMessage
 from bot.domain.casework import CaseError
 from bot.domain.errors import InvalidInput, NotFound
-from bot.domain.hotline import result_payload
+from bot.domain.hotline import is_result, progress_payload, result_payload
 from bot.domain.inbox import CaseFilter, DeadlineState, WeChatWindow
+from bot.domain import lifecycle
+from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import (
-    APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, Status,
+    APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, ReplyType, Status,
 )
 from bot.domain.workdays import UnknownCalendarYear
 from nlp.search_tokens import query_tokens
@@ -35,6 +37,7 @@ from storage.queries import outbox as outbox_q
 
 from . import intake
 from .accounts import staff_members
+from .lifecycle import CaseLife, life_of
 from .runtime import Runtime
 
 PAGE_SIZE = 50
@@ -142,6 +145,7 @@ class InboxRow:
     case: Case
     assignee: str | None  # display name
     deadline: DeadlineState
+    marks: list[str]  # 督办, 重办, 群众追问…
 
 
 @dataclass(frozen=True)
@@ -168,11 +172,14 @@ async def inbox(rt: Runtime, actor: Actor, *, view: str, selection: CaseFilter, 
         cutoff, calendar_error = None, str(exc)
     base = q.selecting(selection, search_filter(search))
     open_views = {v: views.view_filter(v, user_id=actor.user_id, now=now, due_cutoff=cutoff) for v in views.OPEN_VIEWS}
+    alerts = {v: views.view_filter(v, user_id=actor.user_id, now=now, due_cutoff=cutoff) for v in views.ALERT_VIEWS}
     chosen = views.view_filter(view, user_id=actor.user_id, now=now, due_cutoff=cutoff)
 
     def load(tx: Tx) -> InboxPage:
         s = tx.session
         counts = q.count_open_views(s, base, open_views)
+        for name, alert in alerts.items():
+            counts[name] = q.capped_count(s, q.selecting(selection, search_filter(search), alert))
         stmt = q.selecting(selection, search_filter(search), chosen)
         if view not in counts:
             counts[view] = q.capped_count(s, stmt)
@@ -183,7 +190,7 @@ async def inbox(rt: Runtime, actor: Actor, *, view: str, selection: CaseFilter, 
         cases = list(s.execute(page_stmt).scalars())
         names = accounts.names_of(s, [c.assignee_id for c in cases[:PAGE_SIZE]])
         errors = q.count_deadline_errors(s) if actor.is_admin else 0
-        rows = [InboxRow(c, names.get(c.assignee_id), views.deadline_state(c, now, tz, calendar))
+        rows = [InboxRow(c, names.get(c.assignee_id), views.deadline_state(c, now, tz, calendar), views.case_marks(c))
                 for c in cases[:PAGE_SIZE]]
         return InboxPage(rows, counts, len(cases) > PAGE_SIZE, calendar_error, errors)
 
@@ -223,6 +230,10 @@ class CaseWorkspace:
     names: dict[int, str]  # user id → display name, of everyone on the page
     window: WeChatWindow | None  # whether a WeChat customer-service message can reach the citizen now
     deadline: DeadlineState
+    life: CaseLife  # extensions, ratings, urges
+    statuses: list[str]  # what staff may set the status to from here (the current one first)
+    extension_limit: int  # working days of extension this kind allows in all
+    extension_needs_approval: bool  # for this staff member (admins decide themselves)
 
 
 async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = False) -> CaseWorkspace:
@@ -250,7 +261,9 @@ async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = F
             CaseDetail(case, contact, None, messages), notes, audit.of_case(s, case.id),
             staff_members(s, active_only=True), q.active_canned_replies(s), q.merged_into(s, case.id),
             s.get(Case, case.merged_into_id) if case.merged_into_id else None, names, window,
-            views.deadline_state(case, now, tz, calendar))
+            views.deadline_state(case, now, tz, calendar), life_of(tx, case.id),
+            [case.status, *sorted(lifecycle.SETTABLE.get(case.status, ()), key=list(Status).index)],
+            rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin)
 
     return await (rt.db.write(load) if unmask else rt.db.read(load))
 
@@ -312,7 +325,7 @@ async def update(rt: Runtime, actor: Actor, case_id: int, changes: dict, *,
             status = wanted["status"]
             if case.channel == Channel.HOTLINE and status in (Status.ANSWERED, Status.CLOSED) and status != case.status:
                 _hotline_result_without_reply(tx, case, status, actor, now)
-            diff.update(rules.set_status(case, status, now, calendar, settings.tz))
+            diff.update(lifecycle.set_status(case, status, now, Clock(settings.tz, calendar)))
         after = {"kind": case.kind, "topic": case.topic, "status": case.status, "assignee_id": case.assignee_id}
         diff = {**{k: [before[k], after[k]] for k in before if before[k] != after[k]}, **diff}
         if diff:
@@ -338,21 +351,26 @@ def _hotline_result_without_reply(tx: Tx, case: Case, status: str, actor: Actor,
     by phone) still reports back, unless a result is already on its way or
     delivered; the last answer we sent, if any, is the reply."""
     s = tx.session
-    if not case.external_id or outbox_q.queued_for(s, case.id, Channel.HOTLINE):
+    if not case.external_id or any(is_result(p) for p in outbox_q.payloads_queued_for(s, case.id, Channel.HOTLINE)):
         return
     last = q.last_reply_text(s, case.id)
     outbox_q.enqueue(s, Channel.HOTLINE, case_id=case.id, message_id=None,
                      payload=hotline_result(case, last or "", actor, at, status), now=at)
 
 
-async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, delivered_by: str | None = None,
-                expected_version: int | None = None, require_delivery: bool = False) -> Message:
+async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, reply_type: str = ReplyType.FINAL,
+                delivered_by: str | None = None, expected_version: int | None = None,
+                require_delivery: bool = False) -> Message:
     """Answer the citizen through the case's own channel: WeChat and 12345
-    answers go through the durable outbox; other channels record the answer
-    and how it was delivered (letter, phone…). ``require_delivery``: the
-    inbox asks staff how they delivered an answer the machine can't send."""
+    replies go through the durable outbox; other channels record the reply
+    and how it was delivered (letter, phone…). ``reply_type``: ``final`` (the
+    answer), ``interim`` (progress) or ``request_info`` (asks for more: the
+    clock pauses). A final answer on WeChat asks for a rating while the
+    customer-service window is open. ``require_delivery``: the inbox asks
+    staff how they delivered a reply the machine can't send."""
     delivered_by = (delivered_by or "").strip()[:50] or None
     calendar = await rt.calendar.refresh()
+    clock = Clock(rt.settings.tz, calendar)
 
     def answer(tx: Tx) -> Message:
         s = tx.session
@@ -363,24 +381,48 @@ async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, delivered
         if require_delivery and not outbound and not delivered_by:
             raise CaseError("请选择答复的送达方式", "delivered_by")
         now = _now()
+        previous = case.status
+        detail = lifecycle.reply(case, reply_type, now, clock)
         message = Message(case_id=case.id, contact_id=case.contact_id, direction="out", channel=case.channel,
                           msg_type="text", text=body, status="pending" if outbound else "sent",
                           author_id=actor.user_id, created_at=now)
         s.add(message)
         s.flush()
-        pause = rules.answer(case, now, calendar, rt.settings.tz)
-        if outbound:
-            payload = (hotline_result(case, body, actor, now) if case.channel == Channel.HOTLINE
-                       else {"text": body, "external_id": case.external_id})
+        if case.channel == Channel.HOTLINE:
+            payload = (hotline_result(case, body, actor, now) if reply_type == ReplyType.FINAL
+                       else progress_payload(order_id=case.external_id, reply=body, replied_at=now, tz=timezone.utc))
             outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id, payload=payload, now=now)
+        elif case.channel == Channel.WECHAT:
+            sent = body
+            # The answer that settles the case asks for its rating (回访); a
+            # supplementary answer afterwards does not ask again.
+            if reply_type == ReplyType.FINAL and previous != Status.ANSWERED and _window_open(tx, case, now):
+                sent = body + lifecycle.RATING_QUESTION
+                case.rating_requested_at = now
+            outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id,
+                             payload={"text": sent, "external_id": case.external_id}, now=now)
         rules.touch(case, now)
-        audit.add(s, actor.label, "case.replied", case.id, message_id=message.id,
-                  via=case.channel if outbound else (delivered_by or case.channel), **pause)
+        if case.status != previous:
+            detail = {"status": [previous, case.status], **detail}
+        audit.add(s, actor.label, "case.replied", case.id, message_id=message.id, type=reply_type,
+                  via=case.channel if outbound else (delivered_by or case.channel), **detail)
         return message
 
     message = await rt.db.write(answer)
     rt.outbox_queued()
     return message
+
+
+def _window_open(tx: Tx, case: Case, now: datetime) -> bool:
+    """Whether a customer-service message can still reach the citizen (48 h
+    after their last message, five messages at most) with room for this one."""
+    if case.contact_id is None:
+        return False
+    last_in = q.last_message_in(tx.session, case.contact_id, Channel.WECHAT)
+    if last_in is None:
+        return False
+    used = outbox_q.wechat_sent_since(tx.session, case.contact_id, last_in)
+    return views.wechat_window(last_in, used, now).open
 
 
 async def add_note(rt: Runtime, actor: Actor, case_id: int, text: str, *, expected_version: int | None = None) -> CaseNote:
@@ -420,7 +462,7 @@ async def merge(rt: Runtime, actor: Actor, case_id: int, target_number: str, *,
         rules.touch(duplicate, now)
         rules.touch(target, now)
         audit.add(s, actor.label, "case.merged", duplicate.id, into=target.id, into_number=target.number,
-                  status=[previous, Status.CLOSED])
+                  status=[previous, Status.MERGED])
         audit.add(s, actor.label, "case.merged_in", target.id, **{"from": duplicate.id, "from_number": duplicate.number})
         return duplicate
 

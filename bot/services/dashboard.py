@@ -1,18 +1,21 @@
 """The dashboard's figures: a year's volumes by month, channel and kind,
-the on-time rate, and today's open and overdue cases."""
+the on-time rate, and today's open and overdue cases; this month's 通报
+table and the cases due soon or overdue per assignee."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from bot.domain.inbox import view_filter
+from bot.domain.stats import StatsQuery
 from bot.domain.vocabulary import CHANNELS, KINDS
 from storage.database import Tx
 from storage.queries import cases as case_q
 from storage.queries import reports as q
 
+from . import stats
 from .runtime import Runtime
 
 
@@ -56,3 +59,20 @@ async def year_figures(rt: Runtime, year: int) -> YearFigures:
         )
 
     return await rt.db.read(load)
+
+
+@dataclass
+class MonthFigures:
+    """This month's 通报 table by assignee, and what is due or overdue per assignee now."""
+
+    start: date
+    end: date
+    table: dict
+    digest: stats.Digest
+
+
+async def month_figures(rt: Runtime) -> MonthFigures:
+    today = datetime.now(timezone.utc).astimezone(rt.settings.tz).date()
+    start, end = stats.month_range(today)
+    table = await stats.build(rt.db, StatsQuery(start, end, "assignee"))
+    return MonthFigures(start, end, table, await stats.due_digest(rt))

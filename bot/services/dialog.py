@@ -121,7 +121,7 @@ def _register(tx: Tx, rt: Runtime, push: Push, key: str, data: dict, calendar) -
         # case is kept, staff register the request by hand.
         reply, note = rules.NO_DEADLINE.format(number=result.number, day=today), str(exc)
     else:
-        dz.sync_case(case, req, tz, datetime.now(timezone.utc), staff_acted=False)
+        dz.sync_case(case, req, tz, datetime.now(timezone.utc), calendar=calendar, staff_acted=False)
         reply = rules.done_text(result.number, today, req.answer_due)
     q.set_reply(tx.conn, key, reply)
     tx.session.add(Message(case_id=result.case_id, direction="out", channel=CHANNEL, msg_type="text", text=reply,

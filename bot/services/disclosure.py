@@ -102,7 +102,10 @@ def _save(tx: Tx, rt: Runtime, actor: Actor, case_id: int, data: dict, calendar:
         name = sorted(unknown)[0]
         raise InvalidInput(f"不认识的字段 {name}", name)
     strings = _strings(data)
+    now = datetime.now(timezone.utc)
     receipt_date = parse_day(data["receipt_date"], "receipt_date", tz) if data.get("receipt_date") else None
+    if receipt_date is not None:
+        dz.check_receipt_date(receipt_date, now.astimezone(tz).date())
     if ("outcome" in data) != ("decided_at" in data) and not (data.get("outcome") is None and data.get("decided_at") is None):
         field = "decided_at" if "outcome" in data else "outcome"
         raise InvalidInput("outcome 与 decided_at 须同时提供", field, "missing")
@@ -110,7 +113,6 @@ def _save(tx: Tx, rt: Runtime, actor: Actor, case_id: int, data: dict, calendar:
     if outcome is not None:
         dz.validate_outcome(outcome)
     decided_on = parse_day(data["decided_at"], "decided_at", tz) if data.get("decided_at") else None
-    now = datetime.now(timezone.utc)
     case, req = _load(tx, case_id, required=False)
     if "version" in data and req is not None and data["version"] != req.version:
         raise Conflict("该申请已被他人修改，请刷新后重试", "version")
@@ -140,7 +142,7 @@ def _save(tx: Tx, rt: Runtime, actor: Actor, case_id: int, data: dict, calendar:
         tx.session.add(Correction(case_id=case.id, text=case.text, kind=Kind.DISCLOSURE_REQUEST, topic=case.topic,
                                   previous_kind=case.kind, previous_topic=case.topic, user_id=actor.user_id))
         case.kind, case.classified_by, case.needs_review = Kind.DISCLOSURE_REQUEST, "staff", False
-    dz.sync_case(case, req, tz, now)
+    dz.sync_case(case, req, tz, now, calendar=calendar)
     audit.add(tx.session, actor.label, "disclosure.registered" if created else "disclosure.updated", case.id,
               fields=sorted(k for k in data if k not in UNLOGGED),
               outcome=req.outcome, decided_at=req.decided_on.isoformat() if req.decided_on else None)
@@ -245,7 +247,7 @@ async def take_step(rt: Runtime, actor: Actor, case_id: int, step: str, data: di
     def run(tx: Tx) -> RequestView:
         case, req = _load(tx, case_id)
         detail = STEPS[step](req, data, tz, calendar)
-        dz.sync_case(case, req, tz, datetime.now(timezone.utc))
+        dz.sync_case(case, req, tz, datetime.now(timezone.utc), calendar=calendar)
         audit.add(tx.session, actor.label, f"disclosure.{step}", case.id, **(detail or {}))
         tx.flush()
         return _view(rt, case, req)

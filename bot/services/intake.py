@@ -22,7 +22,8 @@ from bot.domain import intake as rules
 from bot.domain.casework import end_pause
 from bot.domain.cases import InboundMessage, case_number
 from bot.domain.intake import IntakePolicy, IntakeResult
-from bot.domain.vocabulary import Status
+from bot.domain.lifecycle import Clock, answer_figures
+from bot.domain.vocabulary import ANSWERED_STATUSES, OPEN_STATUSES, Status
 from nlp.search_tokens import document_tokens
 from storage.queries import intake as q
 from storage.writer import GroupCommitter, raise_failures, retrying
@@ -30,6 +31,9 @@ from storage.writer import GroupCommitter, raise_failures, retrying
 from .runtime import Runtime
 
 __all__ = ["IntakeResult", "record", "record_batch", "group_committer"]
+
+# A message may join its sender's open case, or one answered within the week.
+THREADED = OPEN_STATUSES | ANSWERED_STATUSES
 
 
 async def record(rt: Runtime, items: list[InboundMessage]) -> list[IntakeResult]:
@@ -81,7 +85,7 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
         return contact_ids[(items[idx].channel, items[idx].identity)]
 
     # 3. Which messages join an open case and which open one.
-    open_cases = q.open_cases_of(conn, [contact_of(i) for i in triage.fresh if items[i].thread])
+    open_cases = q.latest_cases_of(conn, [contact_of(i) for i in triage.fresh if items[i].thread], THREADED)
     plan = rules.thread(items, triage.fresh, contact_of, open_cases, policy.thread_window)
 
     # 4. Case numbers: one reservation per office-local day.
@@ -102,13 +106,23 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
     #    the first message that says what it is about; a case waiting for
     #    the citizen runs again.
     waiting: dict[int, int] = {}
-    for idx, (case_id, _number, kind, status, last_at) in plan.joins.items():
+    classified: dict[int, bool] = {}  # item index → whether the kind it gave the case brought a deadline
+    for idx, joined in plan.joins.items():
+        case_id, kind, status, last_at = joined[0], joined[2], joined[3], joined[4]
         it = items[idx]
         values = {"last_message_at": max(it.received_at, last_at), "updated_at": now}
-        if rules.takes_kind_of(kind, it):
+        if status in ANSWERED_STATUSES:  # a follow-up of the answer: staff must look
+            values["follow_up_at"] = it.received_at
+        if status in OPEN_STATUSES and rules.takes_kind_of(kind, it):
             c = it.classification
             values.update(kind=c.kind, topic=c.topic, confidence=c.confidence, matched=list(c.matched),
                           needs_review=c.needs_review, classified_by=c.source)
+            deadline = rules.kind_deadline(joined, c.kind, it.channel, policy)
+            values.update(deadline)
+            classified[idx] = deadline.get("deadline_at") is not None if deadline else True
+            audit_rows.append(_audit(now, f"channel:{it.channel}", "case.classified", case_id, {
+                "kind": [kind, c.kind], "deadline_days": deadline.get("deadline_days"),
+                "deadline_at": deadline["deadline_at"].isoformat() if deadline.get("deadline_at") else None}))
         q.update_case(conn, case_id, values)
         if status == Status.WAITING:
             waiting[case_id] = idx
@@ -120,8 +134,10 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
     for idx in plan.order:
         it = items[idx]
         if idx in plan.joins:
-            case_id, number, kind, _status, _last = plan.joins[idx]
+            case_id, number, kind = plan.joins[idx][:3]
             result = IntakeResult(case_id, number, kind, None, joined=True)
+            if idx in classified:
+                result.kind, result.classified = it.classification.kind, True
         elif plan.target[idx] == idx:
             result = IntakeResult(case_ids[idx], numbers[idx], it.classification.kind, None, created=True,
                                   deadline_at=deadlines[idx][0])
@@ -131,8 +147,11 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
                                   joined=True)
             # A later message of the same batch: keep the case's activity current.
             q.update_case(conn, result.case_id, {"last_message_at": it.received_at, "updated_at": now})
-        result.reply_text = rules.reply_text(it, result, policy,
-                                             has_deadline=not result.created or deadlines[idx][0] is not None)
+        if result.created:
+            has_deadline = deadlines[idx][0] is not None
+        else:
+            has_deadline = not result.classified or classified[idx]
+        result.reply_text = rules.reply_text(it, result, policy, has_deadline=has_deadline)
         triage.results[idx] = result
         cid = contact_of(idx)
         message_rows.append({
@@ -172,11 +191,14 @@ def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int,
     c = it.classification
     local = it.received_at.astimezone(policy.tz)
     status, answered_at, closed_at = rules.initial_state(it, now)
+    answered_date, working_days = (answer_figures(it.received_at, answered_at, Clock(policy.tz, policy.calendar))
+                                   if answered_at else (None, None))
     return {
         "number": number, "channel": it.channel, "kind": c.kind, "topic": c.topic,
         "confidence": c.confidence, "matched": list(c.matched), "needs_review": c.needs_review,
         "classified_by": c.source, "title": it.title, "text": it.text, "status": status,
-        "answered_at": answered_at, "closed_at": closed_at,
+        "answered_at": answered_at, "answered_date": answered_date, "answer_working_days": working_days,
+        "closed_at": closed_at,
         "received_at": it.received_at, "received_date": local.date(), "received_year": local.year,
         "last_message_at": it.received_at, "deadline_at": deadline[0], "deadline_days": deadline[1],
         "deadline_error": deadline[2], "contact_id": contact_id, "external_id": it.external_id,

@@ -20,6 +20,7 @@ from bot.domain.actors import Actor, require_admin
 from bot.domain.answers import AnswersError, AutoAnswer, Entry, KeywordRule
 from bot.domain.cases import WELCOME_TEXT
 from bot.domain.errors import Conflict, InvalidInput, NotFound
+from bot.domain.lifecycle import unmark_answered
 from bot.domain.vocabulary import Status
 from nlp import kb_match
 from storage.database import Database, Tx
@@ -312,7 +313,8 @@ def _judge(tx: Tx, answer_id: int, correct_key: str | None, actor: Actor) -> KbA
         case = s.get(Case, answer.case_id)
         if case is not None and case.status == Status.ANSWERED and case.answered_at == case.received_at:
             # Settled only by the wrong automatic answer: a person must answer.
-            case.status, case.answered_at = Status.NEW, None
+            case.status = Status.NEW
+            unmark_answered(case)
             case.version += 1
             case.updated_at = datetime.now(timezone.utc)
             detail["reopened"] = True

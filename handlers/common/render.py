@@ -14,7 +14,9 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 
 from bot.domain.errors import DomainError
 from bot.domain.masking import mask_phone, mask_text
-from bot.domain.vocabulary import CHANNEL_LABELS, KIND_LABELS, STATUS_LABELS, TOPIC_LABELS
+from bot.domain.vocabulary import (
+    CHANNEL_LABELS, KIND_LABELS, RATING_LABELS, RATING_SOURCE_LABELS, REPLY_TYPE_LABELS, STATUS_LABELS, TOPIC_LABELS,
+)
 
 from .errors import status_of
 from .keys import RUNTIME
@@ -42,7 +44,9 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals.update(CHANNEL_LABELS=CHANNEL_LABELS, STATUS_LABELS=STATUS_LABELS,
+        self.env.globals.update(REPLY_TYPE_LABELS=REPLY_TYPE_LABELS, RATING_LABELS=RATING_LABELS,
+                                RATING_SOURCE_LABELS=RATING_SOURCE_LABELS,
+                                CHANNEL_LABELS=CHANNEL_LABELS, STATUS_LABELS=STATUS_LABELS,
                                 KIND_LABELS=KIND_LABELS, TOPIC_LABELS=TOPIC_LABELS)
         self.env.filters["mask_phone"] = mask_phone
         self.env.filters["mask_text"] = mask_text

@@ -6,6 +6,11 @@
     sel.addEventListener("change", function () {
       var box = document.getElementById(sel.dataset.target);
       if (box && sel.value) { box.value = sel.value; box.focus(); }
+      // A canned reply says what it is (answer, progress, request for more):
+      // its type is preselected; staff can still change it before sending.
+      var type = sel.selectedOptions[0] && sel.selectedOptions[0].dataset.type;
+      var radio = type && sel.form.querySelector('input[name="type"][value="' + type + '"]');
+      if (radio) { radio.checked = true; }
     });
   });
   // Charts: download as PNG by drawing the inline SVG on a canvas (2x scale).

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, select, union
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..models import OPEN_CASE_STATUSES, CannedReply, Case, CaseNote, Correction, Message
 from ..search import TokenMatch
@@ -34,14 +34,16 @@ class CaseSelection(Protocol):
     number: str | None
     tokens: tuple[str, ...]
     text_like: str | None
+    urged_or_due_until: datetime | None
+    follow_up_only: bool
 
 
-def open_cases():
+def open_cases(entity=Case):
     """Open and not merged, spelled exactly as the partial index
     ix_cases_open (models.OPEN_CASES_SQL), with literal values, so SQLite's
     planner can prove the index applies."""
     statuses = bindparam("open_statuses", list(OPEN_CASE_STATUSES), expanding=True, literal_execute=True, unique=True)
-    return and_(Case.status.in_(statuses), Case.merged_into_id.is_(None))
+    return and_(entity.status.in_(statuses), entity.merged_into_id.is_(None))
 
 
 def conditions(selection: CaseSelection) -> list:
@@ -75,11 +77,26 @@ def conditions(selection: CaseSelection) -> list:
             out.append(Case.number < number[:-1] + chr(ord(number[-1]) + 1))
     if selection.tokens:
         out.append(TokenMatch(Case.id, Case.search_tokens, list(selection.tokens)))
+    if selection.follow_up_only:
+        out.append(Case.follow_up_at.is_not(None))  # the partial index ix_cases_follow_up
+    if selection.urged_or_due_until is not None:
+        out.append(Case.id.in_(urged_or_due(selection.urged_or_due_until)))
     if selection.text_like:
         q = selection.text_like
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         out.append(Case.text.like(like, escape="\\"))
     return out
+
+
+def urged_or_due(cutoff: datetime):
+    """Ids of urged cases (催办/督办) and of active cases due by ``cutoff``:
+    two selects, each on its own partial index (ix_cases_urged,
+    ix_cases_open), instead of an OR that would scan every case."""
+    urged, due = aliased(Case), aliased(Case)  # aliases: never correlated with the outer query
+    return union(
+        select(urged.id).where(urged.urged.is_not(None), urged.merged_into_id.is_(None)),
+        select(due.id).where(open_cases(due), due.status != "waiting", due.deadline_at <= cutoff),
+    )
 
 
 def selecting(*selections: CaseSelection) -> Select:

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from ..dialects import insert_for
-from ..models import OPEN_CASE_STATUSES, AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message
+from ..models import AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message
 from ..sqlite_fast import BulkInsert, Prepared
 
 _DELIVERIES = Prepared(
@@ -35,7 +35,8 @@ _CONTACT_IDS = Prepared(select(Contact.identity, Contact.id).where(
 
 def _open_cases(status) -> Prepared:
     return Prepared(
-        select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at)
+        select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at,
+               Case.answered_at, Case.received_at, Case.deadline_days, Case.paused_days)
         .where(Case.contact_id.in_(bindparam("ids", expanding=True)),
                status.in_(bindparam("statuses", expanding=True)), Case.merged_into_id.is_(None))
         .order_by(Case.last_message_at)
@@ -102,13 +103,14 @@ def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, 
     return found
 
 
-def open_cases_of(conn: Connection, contact_ids: Iterable[int]) -> dict[int, tuple]:
-    """contact id → (case id, number, kind, status, last_message_at) of their latest open case."""
+def latest_cases_of(conn: Connection, contact_ids: Iterable[int], statuses: Sequence[str]) -> dict[int, tuple]:
+    """contact id → (case id, number, kind, status, last_message_at, answered_at,
+    received_at, deadline_days, paused_days) of their latest case in ``statuses``."""
     ids = list(set(contact_ids))
     if not ids:
         return {}
     latest: dict[int, tuple] = {}
-    for r in _OPEN_CASES[conn.dialect.name](conn, {"ids": ids, "statuses": list(OPEN_CASE_STATUSES)}):
+    for r in _OPEN_CASES[conn.dialect.name](conn, {"ids": ids, "statuses": sorted(statuses)}):
         latest[r[0]] = r[1:]  # ordered ascending: the last one wins
     return latest
 

@@ -22,11 +22,11 @@ def enqueue(session: Session, target: str, *, case_id: int | None, message_id: i
     return item
 
 
-def queued_for(session: Session, case_id: int, target: str) -> bool:
-    """A delivery to ``target`` of this case is on its way or done."""
-    return session.execute(select(OutboxItem.id).where(
+def payloads_queued_for(session: Session, case_id: int, target: str) -> list[dict]:
+    """The payloads of this case's deliveries to ``target`` on their way or done."""
+    return list(session.execute(select(OutboxItem.payload).where(
         OutboxItem.case_id == case_id, OutboxItem.target == target,
-        OutboxItem.status.in_(("pending", "sent"))).limit(1)).first() is not None
+        OutboxItem.status.in_(("pending", "sent")))).scalars())
 
 
 def last_payload_of(session: Session, message_id: int) -> dict | None:

@@ -57,6 +57,8 @@ async def test_find_reclassify_reply_and_leave_the_new_view(server, browser):
     await page.select_option("select.canned", label="人防车位产权")
     text = await page.input_value("#reply-text")
     assert "人防车位" in text
+    # It is an answer, so the final-answer type is chosen with it.
+    assert await page.is_checked("form.reply input[name=type][value=final]")
     await page.fill("#reply-text", text + "（李明）")
     await page.select_option("form.reply select[name=delivered_by]", "网站回复")
     await page.click("form.reply button[type=submit]")

@@ -12,7 +12,7 @@ import pytest
 from bot.domain.casework import end_pause
 from bot.domain.errors import InvalidInput
 from bot.domain.inbox import deadline_state, due_soon_cutoff, wechat_window
-from bot.domain.workdays import WorkingCalendar, parse_days
+from bot.domain.workdays import UnknownCalendarYear, WorkingCalendar, parse_days
 from nlp.search_tokens import document_tokens, query_tokens
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -141,3 +141,28 @@ def test_chart_axis_is_round_and_labels_are_escaped():
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "2020年<各渠道>" in texts and "a&b" in texts and "104" in texts and "34" in texts
     assert "125" in texts  # axis top: the round number just above 104
+
+
+def test_working_days_between_agrees_with_counting_day_by_day():
+    # The running counts (the fast way) against the plain walk over the days.
+    import random
+
+    cal = WorkingCalendar().with_year(2027, [date(2027, 1, 1)], [])
+
+    def walk(start: date, end: date) -> int:
+        if end < start:
+            return -walk(end, start)
+        n, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            n += cal.is_workday(day)
+        return n
+
+    rng = random.Random(7)
+    base = date(2023, 1, 1).toordinal()
+    for _ in range(400):
+        a, b = (date.fromordinal(base + rng.randrange(5 * 365 - 1)) for _ in range(2))
+        assert cal.working_days_between(a, b) == walk(a, b), (a, b)
+    assert cal.working_days_between(date(2024, 12, 31), date(2024, 12, 31)) == 0
+    with pytest.raises(UnknownCalendarYear):
+        cal.working_days_between(date(2027, 12, 30), date(2028, 1, 3))

@@ -11,6 +11,7 @@ import io
 import pytest
 from sqlalchemy import func, select, text
 
+from bot.domain import workdays
 from storage.models import AuditEntry, CalendarYear, DisclosureRequest, DisclosureReview
 
 
@@ -165,24 +166,28 @@ async def test_correction_after_the_answer_is_refused(server, api_token):
     assert await snapshot(server) == before
 
 
-async def test_a_year_the_calendar_does_not_know_is_a_clear_error(server, api_token):
-    case = await new_case(server, api_token, received_at="2026-11-02T10:00:00+08:00")
+async def test_a_year_the_calendar_does_not_know_is_a_clear_error(server, api_token, monkeypatch):
+    # As if the installed chinesecalendar stopped at 2025 (a new year comes
+    # before the package that knows its holidays): dated, not today-dependent.
+    monkeypatch.setattr(workdays, "PACKAGE_YEARS", frozenset(y for y in workdays.PACKAGE_YEARS if y <= 2025))
+    await server.runtime.calendar.refresh(force=True)
+    case = await new_case(server, api_token, received_at="2025-11-03T10:00:00+08:00")
     before = await snapshot(server)
-    # Confirmed in December 2026: 20 working days reach into 2027, which
-    # chinesecalendar 1.11 does not know and the office has not entered.
-    resp = await put(server, api_token, case["id"], applicant_type="natural_person", receipt_date="2026-12-10")
+    # Confirmed in December 2025: 20 working days reach into 2026, which
+    # the office has not entered.
+    resp = await put(server, api_token, case["id"], applicant_type="natural_person", receipt_date="2025-12-10")
     err = (await resp.json())["error"]
-    assert resp.status == 400 and err["code"] == "unknown_calendar_year" and "2027" in err["message"]
+    assert resp.status == 400 and err["code"] == "unknown_calendar_year" and "2026" in err["message"]
     assert await snapshot(server) == before
-    report = await server.get("/api/v1/reports/2027", headers=auth(api_token))
-    assert report.status == 400 and "2027" in (await report.json())["error"]["message"]
-    # Once the office enters 2027 (plain Monday–Friday here), it works.
+    report = await server.get("/api/v1/reports/2026", headers=auth(api_token))
+    assert report.status == 400 and "2026" in (await report.json())["error"]["message"]
+    # Once the office enters 2026 (plain Monday–Friday here), it works.
     async with server.runtime.db.session() as s:
-        s.add(CalendarYear(year=2027, entered_by="admin"))
+        s.add(CalendarYear(year=2026, entered_by="admin"))
         await s.commit()
     await server.runtime.calendar.refresh(force=True)
-    resp = await put(server, api_token, case["id"], applicant_type="natural_person", receipt_date="2026-12-10")
-    assert resp.status == 201 and (await resp.json())["answer_due"].startswith("2027-01")
+    resp = await put(server, api_token, case["id"], applicant_type="natural_person", receipt_date="2025-12-10")
+    assert resp.status == 201 and (await resp.json())["answer_due"].startswith("2026-01")
 
 
 async def test_personal_data_is_protected_masked_and_unmasking_is_audited(server, api_token):

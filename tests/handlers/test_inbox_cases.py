@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest_asyncio
 from sqlalchemy import func, select, update
 
+from bot.domain.actors import Actor
 from bot.domain.cases import InboundMessage
+from bot.services import cases, lifecycle
 from bot.services.intake import record
 from storage.models import AuditEntry, Case, CaseNote, Correction, Message
 from tests.inbox_staff import add_user, login, page, submit, version_of
@@ -63,6 +65,28 @@ async def test_default_view_lists_open_cases_of_every_year_with_counters(staff):
     assert numbers_in(await page(staff, "/inbox?view=open&sort=urgent"))[0] == old.number
     bad = await staff.get("/inbox?view=nonsense")
     assert bad.status == 400
+
+
+async def test_the_supervision_view_shows_urged_and_soon_due_cases_with_their_marks(staff):
+    s = staff.runtime
+    actor = Actor("user:liming", role="staff")
+    overdue = await new_case(s, "请问人防车位可以出售吗", at=datetime(2019, 6, 3, 2, tzinfo=timezone.utc))
+    urged = await new_case(s, "小区地下室人防工程漏水严重，请尽快处理", channel="letter")
+    answered = await new_case(s, "人防工程出入口被堵", channel="letter", phone="13800009999")
+    calm = await new_case(s, "防空警报几点试鸣", channel="letter", phone="13800008888")
+    await lifecycle.urge(s, actor, urged.id, "催办", "市长热线转来")
+    await cases.reply(s, actor, answered.id, "已清理出入口。", delivered_by="电话告知")
+    await lifecycle.urge(s, actor, answered.id, "督办", "领导批示")
+    html = await page(staff, "/inbox")
+    assert re.search(r'data-view="urged">3<', html)  # on every page, whatever view is open
+    listed = await page(staff, "/inbox?view=urged")
+    assert set(numbers_in(listed)) == {overdue.number, urged.number, answered.number}
+    assert calm.number not in listed
+    assert re.search(rf"{urged.number}</a>.*?催办</span>", listed, re.S)
+    assert re.search(rf"{answered.number}</a>.*?督办</span>", listed, re.S)
+    # Answering meets the urging: the case leaves the view.
+    await cases.reply(s, actor, urged.id, "已维修。", delivered_by="电话告知")
+    assert urged.number not in await page(staff, "/inbox?view=urged")
 
 
 async def test_search_finds_chinese_words_the_same_on_both_databases(staff):
@@ -164,7 +188,8 @@ async def test_stale_form_is_told_not_overwritten(staff):
     assert (fresh.kind, fresh.status) == ("help", "in_progress")
     # A reply typed against a stale page is kept in the box, not lost.
     reply = await staff.post(f"{path}/reply", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
-                                                    "version": stale_version, "text": "我的答复草稿", "delivered_by": "邮寄"})
+                                                    "version": stale_version, "text": "我的答复草稿", "delivered_by": "邮寄",
+                                                    "type": "final"})
     assert reply.status == 409 and "我的答复草稿</textarea>" in await reply.text()
 
 
@@ -172,10 +197,16 @@ async def test_letter_answer_records_how_it_was_delivered(staff):
     case = await new_case(staff.runtime, "我单位申请公开2019年人防工程竣工验收备案表", channel="letter")
     path = f"/inbox/cases/{case.id}"
     html = await page(staff, path)
-    missing = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "已邮寄答复书"})
+    missing = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "已邮寄答复书",
+                                                           "type": "final"})
     assert missing.status == 400 and "送达方式" in await missing.text()
+    # What the reply is must be chosen: a final answer settles the case.
+    untyped = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "已邮寄答复书",
+                                                           "delivered_by": "邮寄"})
+    assert untyped.status == 400 and "请选择答复类型" in await untyped.text()
+    assert "已邮寄答复书</textarea>" in await untyped.text()  # the draft is kept
     resp = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "已邮寄答复书",
-                                                        "delivered_by": "邮寄"})
+                                                        "delivered_by": "邮寄", "type": "final"})
     assert resp.status == 303
     html = await page(staff, path)
     assert "已邮寄答复书" in html and "已答复" in html
@@ -282,10 +313,17 @@ async def test_canned_replies_are_edited_by_admins_and_offered_on_the_case(staff
     await add_user(s, "boss", role="admin")
     await submit(staff, "/inbox", "/logout", {})
     await login(staff, "boss")
-    resp = await submit(staff, "/inbox/canned", "/inbox/canned", {"title": "车位<答复>", "text": "人防车位不得出售产权。"})
+    untyped = await submit(staff, "/inbox/canned", "/inbox/canned", {"title": "车位<答复>", "text": "人防车位不得出售产权。"})
+    assert untyped.status == 400 and "请选择答复类型" in await untyped.text()
+    resp = await submit(staff, "/inbox/canned", "/inbox/canned", {"title": "车位<答复>", "text": "人防车位不得出售产权。",
+                                                                   "reply_type": "final"})
     assert resp.status == 303
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert "车位&lt;答复&gt;" in html and "人防车位不得出售产权。" in html
+    # Each canned reply says what it is: the seeded 请补充材料 asks for more.
+    assert re.search(r'<option value="人防车位不得出售产权。" data-type="final">', html)
+    assert re.search(r'data-type="request_info">请补充材料<', html)
+    assert re.search(r'data-type="interim">已收到·核实中<', html)
 
 
 async def test_dashboard_counts_and_downloadable_charts(staff):
@@ -323,7 +361,8 @@ async def test_hotline_answer_goes_back_through_the_12345_outbox(staff):
     path = f"/inbox/cases/{result.case_id}"
     html = await page(staff, path)
     assert "12345平台回传" in html and 'name="delivered_by"' not in html  # no delivery choice: the machine delivers
-    resp = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "人防车位不得出售产权。"})
+    resp = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "人防车位不得出售产权。",
+                                                        "type": "final"})
     assert resp.status == 303
     async with s.db.session() as session:
         outbox = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == result.case_id))).scalars().all()

@@ -12,7 +12,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from handlers.common.wechat_protocol import render_text
-from storage.models import Case, Contact, Message
+from storage.models import AuditEntry, Case, Contact, Message
 from tests.conftest import WECHAT, make_settings, serve
 from tests.wechat_peer import WeChatPeer, case_number_in, sha1_sorted
 
@@ -86,12 +86,15 @@ async def test_follow_up_messages_join_the_open_case(server):
     _, r1 = await post(server, peer.text("oThread", "你好", create_time=now))
     _, r2 = await post(server, peer.text("oThread", "我想投诉小区人防工程漏水，物业一直不修", create_time=now + 60))
     n1, n2 = case_number_in(r1["Content"]), case_number_in(r2["Content"])
-    assert n1 == n2 and "并入" in r2["Content"]
+    # The greeting opened it; the complaint says what it is about, takes the
+    # complaint's deadline from the receipt and is told when it is answered.
+    assert n1 == n2 and "15个工作日内" in r2["Content"]
     assert await count(server, Case) == 1
     async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case))).scalar_one()
-        # The greeting opened it; the complaint says what it is about.
-        assert case.kind == "complaint"
+        assert case.kind == "complaint" and case.deadline_days == 15 and case.deadline_at is not None
+        logged = (await s.execute(select(AuditEntry).where(AuditEntry.action == "case.classified"))).scalar_one()
+        assert logged.detail["kind"][1] == "complaint" and logged.detail["deadline_days"] == 15
     # Long after the window, the same person starts a new case.
     _, r3 = await post(server, peer.text("oThread", "请问防空警报试鸣是几点", create_time=now + 3 * 3600))
     assert case_number_in(r3["Content"]) != n1

@@ -12,6 +12,7 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from bot.domain.cases import InboundMessage
+from bot.domain.lifecycle import RATING_QUESTION
 from bot.services.intake import record
 from bot.outbound.outbox import OutboxOptions
 from storage.models import Case, Message, OutboxItem
@@ -51,7 +52,7 @@ async def wechat_case(services, text: str, *, at: datetime | None = None) -> Cas
 async def reply(client, case: Case, text: str):
     path = f"/inbox/cases/{case.id}"
     html = await page(client, path)
-    return await submit(client, path, f"{path}/reply", {"version": version_of(html), "text": text})
+    return await submit(client, path, f"{path}/reply", {"version": version_of(html), "text": text, "type": "final"})
 
 
 async def settled(client, message_text: str, timeout: float = 10.0) -> Message:
@@ -75,7 +76,9 @@ async def test_reply_goes_out_as_a_customer_service_message(staff, fake):
     assert resp.status == 303
     msg = await settled(staff, "您好，人防车位不得出售产权。")
     assert msg.status == "sent"
-    assert fake.sent == [{"touser": OPENID, "content": "您好，人防车位不得出售产权。"}]
+    # The answer asks for a rating (回访) and says how to give one.
+    assert fake.sent == [{"touser": OPENID, "content": "您好，人防车位不得出售产权。" + RATING_QUESTION}]
+    assert "回复数字 5（非常满意）" in RATING_QUESTION and "7日内" in RATING_QUESTION
     html = await page(staff, f"/inbox/cases/{case.id}")
     assert "已送达" in html and "还可发送 4 条" in html
 
@@ -131,7 +134,8 @@ async def test_wechat_outage_is_retried_and_an_expired_token_refreshed(staff, fa
     fake.expire_token()
     await reply(staff, case, "补充：试鸣时间为上午10点。")
     assert (await settled(staff, "补充：试鸣时间为上午10点。")).status == "sent"
-    assert [m["content"] for m in fake.sent] == ["每年9月18日试鸣。", "补充：试鸣时间为上午10点。"]
+    # Only the answer that settles the case asks for a rating.
+    assert [m["content"] for m in fake.sent] == ["每年9月18日试鸣。" + RATING_QUESTION, "补充：试鸣时间为上午10点。"]
     async with staff.runtime.db.session() as session:
         items = (await session.execute(select(OutboxItem).order_by(OutboxItem.id))).scalars().all()
     assert [i.status for i in items] == ["sent", "sent"] and items[0].attempts == 2

@@ -1,10 +1,12 @@
 """How the tally counts answered and open cases: by status, with imported
-history that has no answer time kept apart rather than called open."""
+history that has no answer time kept apart rather than called open (or late:
+the inbox says 答复时间不详 of it too), and returned cases apart."""
 
 from __future__ import annotations
 
+from bot.domain.actors import Actor
+from bot.services import cases, reports
 from bot.services.imports import import_file
-from bot.services import reports
 
 
 def auth(token: str) -> dict:
@@ -19,6 +21,10 @@ async def test_open_answered_and_imported_history(server, api_token, tmp_path):
     resp = await server.post(f"/api/v1/cases/{answered['id']}/replies", json={"text": "可以转让使用权", "delivered_by": "网站"}, headers=h)
     assert resp.status == 201
     assert (await server.patch(f"/api/v1/cases/{still_open['id']}", json={"status": "in_progress"}, headers=h)).status == 200
+    elsewhere = await (await server.post("/api/v1/cases", json={**body, "text": "楼下餐馆油烟扰民"}, headers=h)).json()
+    resp = await server.post(f"/api/v1/cases/{elsewhere['id']}/return", headers=h,
+                             json={"reason": "餐饮油烟不属人防部门职责", "basis": "《大气污染防治法》第八十一条，由生态环境部门监管"})
+    assert resp.status == 200
 
     export = tmp_path / "12345.csv"
     export.write_text(
@@ -33,7 +39,12 @@ async def test_open_answered_and_imported_history(server, api_token, tmp_path):
     inter = report["interactions"]
     # Answered now, in 2026, long after its 2022 deadline: late. The imported
     # order is closed history with no answer time: neither open nor on time.
-    assert (inter["answered_on_time"], inter["answered_late"], inter["answered_time_unknown"], inter["open"]) == (0, 1, 1, 1)
-    assert inter["total"] == 3
+    assert (inter["answered_on_time"], inter["answered_late"], inter["answered_time_unknown"], inter["open"],
+            inter["returned"]) == (0, 1, 1, 1, 1)
+    assert inter["total"] == 4
+    # The inbox says the same of the imported order: neither 按期 nor 超期.
+    imported_id = (await (await server.get("/api/v1/cases?channel=hotline", headers=h)).json())["items"][0]["id"]
+    workspace = await cases.workspace(runtime, Actor("test"), imported_id)
+    assert workspace.deadline.label == "答复时间不详"
     # The report's own arithmetic holds with history in it.
     assert all(check["ok"] for check in report["checks"]), [c for c in report["checks"] if not c["ok"]]
