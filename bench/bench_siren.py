@@ -58,11 +58,14 @@ def run_cli(env: dict, *args: str) -> str:
     return out.stdout
 
 
-def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> None:
+def wait_ready(proc: subprocess.Popen, port: int, log, timeout: float = 90) -> None:
+    """``log``: the file the server's stderr goes to (a pipe nobody reads
+    would fill and block the server)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"server exited early:\n{proc.stderr.read()[-3000:]}")
+            log.seek(0)
+            sys.exit(f"server exited early:\n{log.read().decode(errors='replace')[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return
@@ -181,11 +184,12 @@ def main() -> None:
     print(run_cli(env, "kb", "import", str(tmp / "kb.yaml")).strip())
 
     # 2–4. the real server under the burst, then the database
+    server_log = tempfile.TemporaryFile()
     server = subprocess.Popen(pinned([PY, "-c", "import sys; from bot.cli import main; sys.exit(main())",
                                       "serve", "--port", str(port), "--workers", str(args.workers)], "0"),
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server_log)
     try:
-        wait_ready(server, port)
+        wait_ready(server, port, server_log)
         print(f"server up on :{port}; sending {args.n} questions over {args.duration:.0f} s …", flush=True)
         product = measured(server, port, args.n, args.duration, EXPECT)
     finally:
@@ -196,11 +200,12 @@ def main() -> None:
     baseline = None
     if not args.skip_baseline:
         bport = free_port()
+        bare_log = tempfile.TemporaryFile()
         bare = subprocess.Popen(pinned([PY, str(ROOT / "bench/siren_bare_server.py"), str(bport), TOKEN, AES_KEY,
                                         APP_ID], "0"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=bare_log)
         try:
-            wait_ready(bare, bport)
+            wait_ready(bare, bport, bare_log)
             baseline = measured(bare, bport, args.n, args.duration, "")
         finally:
             stop(bare)

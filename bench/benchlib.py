@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -32,12 +33,16 @@ def pinned(cmd: list[str], cpus: str | None) -> list[str]:
 
 
 def start(cmd: list[str], env: dict[str, str], port: int, cpus: str | None = "0", timeout: float = 60) -> subprocess.Popen:
+    # The server's log goes to a file: a pipe nobody reads fills up and then
+    # blocks the server on its next log line, which reads as a hang.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(pinned(cmd, cpus), env={**os.environ, **env}, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited early: {proc.stderr.read()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"server exited early: {log.read().decode(errors='replace')[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return proc

@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parent
 BENCHES = {
     "classify": ("bench_classify.py", [], ["--n", "5000", "--latency-n", "500", "--repeat", "1"]),
     "wechat": ("bench_wechat.py", [], ["-n", "20000", "-d", "3"]),
-    "hotline": ("bench_hotline.py", [], ["--batches", "10", "--rows", "2000"]),
+    "hotline": ("bench_hotline.py", [], ["--batches", "10", "--rows", "2000", "--events", "2000", "--messages", "500"]),
     "siren": ("bench_siren.py", [], ["--n", "500", "--duration", "5"]),
     "inbox": ("bench_inbox.py", [], ["--cases", "20000", "--repeat", "3"]),
     "report": ("bench_report.py", [], ["--cases", "20000", "--runs", "1"]),

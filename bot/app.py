@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -20,11 +23,11 @@ from bot.domain import lifecycle
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import KINDS, TOPICS
 from bot.domain.workdays import WorkingCalendar
-from bot.outbound.hotline_client import HotlineSender
+from bot.outbound.hotline_client import HotlinePuller, HotlineSender, PullError
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
 from bot.outbound.wechat_sender import WeChatSender
-from bot.services import accounts, dialog, intake
+from bot.services import accounts, dialog, hotline, intake
 from bot.services.knowledge import KnowledgeCache
 from bot.services.runtime import CalendarCache, Runtime
 from handlers.common.keys import RUNTIME, WECHAT_CRYPTO, WECHAT_ROUTER
@@ -118,11 +121,16 @@ async def _running(rt: Runtime, outbox_options: OutboxOptions):
 
     if settings.wechat_app_id and settings.wechat_app_secret:
         rt.wechat_api = WeChatApi(settings, rt.db)
-    rt.outbox = OutboxWorker(rt.db, {"hotline": HotlineSender(settings, http_session),
-                                     "wechat": WeChatSender(rt.db, lambda: rt.wechat_api)}, outbox_options)
+    senders = {"wechat": WeChatSender(rt.db, lambda: rt.wechat_api)}
+    if settings.hotline_callback_url and settings.hotline_secret:
+        # Without a platform to tell, 12345 messages wait, untried, for the
+        # operator to configure one (retrying them would only churn).
+        senders["hotline"] = HotlineSender(settings, http_session)
+    rt.outbox = OutboxWorker(rt.db, senders, outbox_options)
     rt.outbox.start()
     tasks = [
         _every(CALENDAR_RELOAD_SECONDS, rt.calendar.refresh, "reloading the holiday calendar"),
+        *_reconciliation(rt, http_session),
         _every(KNOWLEDGE_RELOAD_SECONDS, rt.knowledge.reload_if_changed, "reloading the knowledge base"),
         _every(STATISTICS_SECONDS, lambda: refresh_planner_statistics(rt.db.engine),
                "refreshing the query planner's statistics", first=True),
@@ -139,6 +147,28 @@ async def _running(rt: Runtime, outbox_options: OutboxOptions):
         await rt.wechat_api.close()
     await rt.committer.close()
     await rt.db.close()
+
+
+def _reconciliation(rt: Runtime, http_session: Callable[[], aiohttp.ClientSession]) -> list[asyncio.Task]:
+    """The periodic 12345 reconciliation, when a pull URL is configured:
+    every few minutes by one worker of all, and at each process's start."""
+    settings = rt.settings
+    if not (settings.hotline_pull_url and settings.hotline_secret and settings.hotline_sync_minutes > 0):
+        return []
+    puller = HotlinePuller(settings, http_session)
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    every = timedelta(minutes=settings.hotline_sync_minutes)
+    started = False
+
+    async def job() -> None:
+        nonlocal started
+        at_start, started = not started, True
+        try:
+            await hotline.sync_if_due(rt, puller.page, holder, every, at_start=at_start)
+        except PullError as exc:  # the platform away: one line, the next round tries again
+            log.warning("12345 reconciliation failed: %s", exc)
+
+    return [_every(every.total_seconds(), job, "reconciling with the 12345 platform", first=True)]
 
 
 def _every(seconds: float, job: Callable[[], Awaitable], what: str, *, first: bool = False) -> asyncio.Task:

@@ -36,7 +36,7 @@ DEFAULT_DEADLINE_DAYS: dict[str, int] = {
 }
 
 
-URL_FIELDS = frozenset({"database_url", "hotline_callback_url", "wechat_api_base"})
+URL_FIELDS = frozenset({"database_url", "hotline_callback_url", "hotline_pull_url", "wechat_api_base"})
 
 
 def _mask_url_password(url: str) -> str:
@@ -64,6 +64,12 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com/"
     hotline_secret: str | None = field(default=None, repr=False)
     hotline_callback_url: str | None = None
+    # Reconciliation (对账): where orders and events changed since a time are
+    # pulled from, and how often (minutes; 0: only `intake hotline sync`).
+    hotline_pull_url: str | None = None
+    hotline_sync_minutes: int = 10
+    # 签收: on receipt (True), or by a staff click (False: the 未签收 view).
+    hotline_auto_accept: bool = True
     timezone: str = "Asia/Shanghai"
     office_name: str = ""  # 机关名称, printed on answer letters and the report draft
     var_dir: str = "var"
@@ -118,8 +124,8 @@ class Settings:
         return out
 
 
-_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating"}
-_BOOL_FIELDS = {"trust_proxy", "extension_approval"}
+_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes"}
+_BOOL_FIELDS = {"trust_proxy", "extension_approval", "hotline_auto_accept"}
 _TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days"}  # TOML only
 
 

@@ -31,6 +31,7 @@ ROUTES = (
     web.get("/wechat", wechat.verify_url),
     web.post("/wechat", wechat.receive),
     web.post("/hotline/orders", hotline.receive_orders),
+    web.post("/hotline/events", hotline.receive_events),
     # the JSON API (Bearer tokens)
     web.post("/api/v1/cases", api_cases.create_case),
     web.get("/api/v1/cases", api_cases.list_cases),
@@ -42,6 +43,7 @@ ROUTES = (
     web.post(CASE + "/return", api_cases.post_return),
     web.post(CASE + "/rating", api_cases.post_rating),
     web.post(CASE + "/urge", api_cases.post_urge),
+    web.post(CASE + "/accept", api_cases.post_accept),
     web.put(DISCLOSURE, api_disclosure.put_disclosure),
     web.get(DISCLOSURE, api_disclosure.get_disclosure),
     web.get(DISCLOSURE + "/answer-letter.docx", api_disclosure.answer_letter),
@@ -79,6 +81,7 @@ ROUTES = (
     web.post("/inbox/cases/{case_id}/return", inbox_cases.case_return),
     web.post("/inbox/cases/{case_id}/rating", inbox_cases.case_rating),
     web.post("/inbox/cases/{case_id}/urge", inbox_cases.case_urge),
+    web.post("/inbox/cases/{case_id}/accept", inbox_cases.case_accept),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/retry", inbox_cases.message_retry),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/delivered", inbox_cases.message_delivered),
     web.get("/inbox/dashboard", inbox_dashboard.dashboard),

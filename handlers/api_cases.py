@@ -36,6 +36,9 @@ def case_json(case, tz, *, contact=None, assignee: str | None = None, unmask: bo
         "extended_days": case.extended_days, "reopened": case.reopened, "rating": case.rating, "urged": case.urged,
         "returned": {"at": iso(case.returned_at, tz), "reason": case.return_reason, "basis": case.return_basis}
         if case.returned_at else None,
+        "return_requested": {"at": iso(case.return_requested_at, tz), "reason": case.return_reason,
+                             "basis": case.return_basis} if case.return_requested_at else None,
+        "accepted_at": iso(case.accepted_at, tz), "cancelled_at": iso(case.cancelled_at, tz),
         "created_at": iso(case.created_at, tz), "updated_at": iso(case.updated_at, tz),
     }
     if contact is not None:
@@ -177,6 +180,13 @@ async def post_rating(request: web.Request) -> web.Response:
     return json_ok({**case_json(result.case, rt.settings.tz),
                     "rating_result": {"id": result.rating.id, "score": result.rating.score,
                                       "reopened": result.outcome.reopened, "supervised": result.outcome.supervised}})
+
+
+async def post_accept(request: web.Request) -> web.Response:
+    """签收 of a 12345 order (when it is not signed for on receipt)."""
+    rt = request.app[RUNTIME]
+    case = await lifecycle.accept(rt, request[ACTOR], path_id(request))
+    return json_ok(case_json(case, rt.settings.tz))
 
 
 async def post_urge(request: web.Request) -> web.Response:

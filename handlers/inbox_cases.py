@@ -26,7 +26,8 @@ COUNT_CAP = 10_000
 NOTICES = {"updated": "已保存。", "replied": "答复已记录。", "noted": "备注已添加。", "merged": "已合并。",
            "retried": "已重新排队发送。", "delivered": "已记录送达方式。", "extended": "已延期，办理期限已更新。",
            "extension_requested": "延期申请已提交，待管理员审批。", "extension_decided": "已审批。",
-           "returned": "已退回。", "rated": "评价已记录。", "urged": "已提交。"}
+           "returned": "已退回。", "rated": "评价已记录。", "urged": "已提交。", "accepted": "已签收，已告知12345平台。",
+           "return_requested": "退回申请已提交12345平台，待平台答复。"}
 
 
 class BadQuery(Exception):
@@ -106,6 +107,7 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
         outbound=case.channel in (Channel.WECHAT, Channel.HOTLINE), life=ws.life, statuses=ws.statuses,
         extension_limit=ws.extension_limit, extension_needs_approval=ws.extension_needs_approval,
         marks=case_marks(case), form_values=form_values or {},
+        order=case.channel == Channel.HOTLINE and case.external_id is not None,
     )
 
 
@@ -195,8 +197,9 @@ async def case_extension_decision(request: web.Request) -> web.Response:
 @login_required
 async def case_return(request: web.Request) -> web.Response:
     async def action(rt, actor, case_id, form):
-        await lifecycle.give_back(rt, actor, case_id, str(form.get("reason") or ""), str(form.get("basis") or ""),
-                                  expected_version=_version(form))
+        case = await lifecycle.give_back(rt, actor, case_id, str(form.get("reason") or ""),
+                                         str(form.get("basis") or ""), expected_version=_version(form))
+        return "return_requested" if case.return_requested_at is not None else None
 
     return await _act(request, action, done="returned")
 
@@ -208,6 +211,14 @@ async def case_rating(request: web.Request) -> web.Response:
                              str(form.get("comment") or "") or None)
 
     return await _act(request, action, done="rated")
+
+
+@login_required
+async def case_accept(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        await lifecycle.accept(rt, actor, case_id)
+
+    return await _act(request, action, done="accepted")
 
 
 @login_required

@@ -177,6 +177,11 @@ class Case(Base):
     answer_working_days: Mapped[int | None] = mapped_column(Integer)
     ratings_given: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     ratings_satisfied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 12345 orders (issue 15): signed for (签收), a 退回 request awaiting the
+    # platform's answer (return_reason/basis hold it meanwhile), 撤单.
+    accepted_at: Mapped[datetime | None]
+    return_requested_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
 
 
 class Message(Base):
@@ -562,6 +567,22 @@ class CaseUrge(Base):
 Index("ix_cases_urged", Case.deadline_at, sqlite_where=Case.urged.isnot(None), postgresql_where=Case.urged.isnot(None))
 Index("ix_cases_follow_up", Case.follow_up_at, sqlite_where=Case.follow_up_at.isnot(None),
       postgresql_where=Case.follow_up_at.isnot(None))
+# 12345 orders not signed for yet (only when signing is by hand).
+_UNACCEPTED = text("channel = 'hotline' AND accepted_at IS NULL AND external_id IS NOT NULL")
+Index("ix_cases_unaccepted", Case.received_at, sqlite_where=_UNACCEPTED, postgresql_where=_UNACCEPTED)
+
+
+class HotlineEvent(Base):
+    """An event of the 12345 platform applied to a case: its id is never applied twice."""
+
+    __tablename__ = "hotline_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    applied_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # ---- hotline (issue 4) ----------------------------------------------------------

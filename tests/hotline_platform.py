@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.domain.hotline import sign, verify
+from bot.domain.hotline_wire import sign, verify
 
 
 def signed(secret: str, payload, *, timestamp: int | None = None, raw: bytes | None = None) -> tuple[bytes, dict]:

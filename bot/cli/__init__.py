@@ -7,14 +7,14 @@ import sys
 
 from bot.config import ConfigError
 
-from . import accounts, imports, kb, nlp, reports, serve, stats
+from . import accounts, hotline, imports, kb, nlp, reports, serve, stats
 from .common import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake", description="gov-intake：政务留言受理")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, accounts, reports, stats, kb, nlp, imports):
+    for group in (serve, accounts, reports, stats, hotline, kb, nlp, imports):
         group.register(sub)
     return parser
 

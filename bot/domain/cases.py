@@ -154,6 +154,10 @@ class InboundMessage:
     imported_by: str | None = None
     initial_status: str | None = None
     settled_at: datetime | None = None
+    # A 12345 order: signed for (签收) as it is recorded, the platform told,
+    # in this handler's name; or already signed for before (imported history).
+    sign_for: str | None = None
+    accepted_at: datetime | None = None
 
     def __post_init__(self) -> None:
         # contacts.identity holds 128 characters; a longer one (a long name

@@ -69,6 +69,9 @@ class CaseRecord(Protocol):
     answer_working_days: int | None
     ratings_given: int
     ratings_satisfied: int
+    accepted_at: datetime | None
+    return_requested_at: datetime | None
+    cancelled_at: datetime | None
 
 
 def check_version(case: CaseRecord, expected: int | None) -> None:

@@ -1,14 +1,14 @@
-"""The 12345 hotline: signing, work-order validation and mapping to the
-InboundMessage every channel builds. Pure: no I/O.
+"""The 12345 hotline in the product's terms: a work order and its
+validation, the InboundMessage it becomes, the platform's events on an
+order's life, and the messages we send back (as neutral dicts: the wire
+format is bot/domain/hotline_wire.py's alone). Pure: no I/O.
 
-Used by the push service (bot/services/hotline.py), the spreadsheet import
-(bot/services/imports.py) and the result sender (bot/outbound/hotline_client.py).
+Used by the push and event services (bot/services/hotline.py), the
+spreadsheet import (bot/services/imports.py) and the lifecycle services.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass, replace
@@ -21,47 +21,12 @@ from .vocabulary import HOTLINE_REQUEST_TYPES, Channel
 from .workdays import WorkingCalendar
 
 CHANNEL = Channel.HOTLINE
-SIGNATURE_WINDOW = 300  # seconds either side of now
 # The 诉求类型 a work order may carry (INTERFACES.md).
 REQUEST_TYPES = HOTLINE_REQUEST_TYPES
 MAX_ORDER_ID = 64
 MAX_TITLE = 300
 MAX_CONTENT = 20000
 MAX_FUTURE = timedelta(minutes=5)  # clocks differ a little; orders from the future don't exist
-
-
-# ---- signatures -------------------------------------------------------------
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """Lowercase hex HMAC-SHA256(secret, timestamp + "." + raw body)."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> str | None:
-    """None when the request is authentic and fresh, else why not (for logs,
-    never for the caller: a forger learns nothing)."""
-    if not timestamp or not signature:
-        return "missing signature headers"
-    try:
-        ts = int(timestamp.strip())
-    except ValueError:
-        return "timestamp is not an integer"
-    if abs(now - ts) > SIGNATURE_WINDOW:
-        return "timestamp outside the allowed window"
-    expected = sign(secret, timestamp.strip(), body)
-    # As bytes: compare_digest refuses non-ASCII str, and headers can carry any.
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode("utf-8", "replace")):
-        return "bad signature"
-    return None
-
-
-def signed_headers(secret: str, body: bytes, now: float) -> dict[str, str]:
-    timestamp = str(int(now))
-    return {
-        "Content-Type": "application/json; charset=utf-8",
-        "X-Intake-Timestamp": timestamp,
-        "X-Intake-Signature": sign(secret, timestamp, body),
-    }
 
 
 # ---- times ------------------------------------------------------------------
@@ -155,30 +120,6 @@ def _text(value: object, field: str, *, required: bool = False, max_len: int = M
     return text
 
 
-def validate_order(data: object, tz: ZoneInfo, *, now: datetime | None = None) -> HotlineOrder:
-    """A pushed order object (INTERFACES.md) → HotlineOrder, or OrderError."""
-    if not isinstance(data, dict):
-        raise OrderError("工单必须是 JSON 对象")
-    order_id = _text(data.get("order_id"), "order_id", required=True, max_len=MAX_ORDER_ID)
-    caller = data.get("caller")
-    if caller is None:
-        caller = {}
-    if not isinstance(caller, dict):
-        raise OrderError("caller 必须是对象", "caller")
-    return make_order(
-        order_id=order_id,
-        received_at=data.get("received_at"),
-        content=data.get("content"),
-        request_type=data.get("request_type"),
-        title=data.get("title"),
-        caller_name=caller.get("name"),
-        caller_phone=caller.get("phone"),
-        deadline=data.get("deadline"),
-        tz=tz, now=now,
-        names={"caller_name": "caller.name", "caller_phone": "caller.phone"},
-    )
-
-
 def make_order(
     *, order_id: object, received_at: object, content: object, request_type: object = None, title: object = None,
     caller_name: object = None, caller_phone: object = None, deadline: object = None, tz: ZoneInfo,
@@ -240,6 +181,7 @@ def routing_text(order: HotlineOrder) -> str:
 def to_inbound(
     order: HotlineOrder, classification: Routing, *, channel: str = CHANNEL, raw: object = None,
     topic: str | None = None, calendar: WorkingCalendar | None = None, tz: ZoneInfo | None = None,
+    sign_for: str | None = None, accepted_at: datetime | None = None,
 ) -> InboundMessage:
     """The order as the one recording path takes it. ``classification`` is of
     ``routing_text(order)`` with the platform's 诉求类型 (or the file's kind)
@@ -256,33 +198,62 @@ def to_inbound(
         classification=classification, external_id=order.order_id,
         raw=raw if raw is None or isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str),
         contact_name=order.caller_name, contact_phone=order.caller_phone,
-        deadline_at=deadline_at, title=order.title,
+        deadline_at=deadline_at, title=order.title, sign_for=sign_for, accepted_at=accepted_at,
     )
 
 
-# ---- results back to the platform -------------------------------------------
+# ---- the platform's events on an order's life ----------------------------------
 
-def result_payload(
-    *, order_id: str | None, status: str, reply: str, replied_at: datetime, handler: str | None, tz: ZoneInfo
-) -> dict:
-    """What the platform receives when a case is answered or closed (办结)."""
-    return {
-        "type": "result",
-        "order_id": order_id,
-        "status": status,
-        "reply": reply,
-        "replied_at": replied_at.astimezone(tz).isoformat(timespec="seconds"),
-        "handler": handler,
-    }
+# 催办, 督办, 回访结果, 重办, the answers to our 延期 and 退回 requests, 撤单.
+EVENT_TYPES: tuple[str, ...] = ("urge", "supervise", "rating", "redo", "extension_result", "return_result", "cancel")
 
 
-def progress_payload(*, order_id: str | None, reply: str, replied_at: datetime, tz: ZoneInfo) -> dict:
+@dataclass(frozen=True)
+class HotlineEvent:
+    event_id: str  # the platform's: an event applied once however often it comes
+    order_id: str
+    type: str  # one of EVENT_TYPES
+    at: datetime  # UTC
+    fields: dict  # urge/supervise: note; rating: score, comment; redo: reason, deadline;
+    #               extension_result: approved, deadline, reason; return_result: approved, reason; cancel: reason
+
+
+# ---- messages to the platform ------------------------------------------------
+# Neutral dicts, stored in the outbox as they are (times in UTC, ISO 8601);
+# hotline_wire.encode_message makes them what the platform reads.
+
+def _at(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def accepted_message(*, order_id: str, accepted_at: datetime, handler: str) -> dict:
+    """签收: the unit has taken the order."""
+    return {"type": "accepted", "order_id": order_id, "accepted_at": _at(accepted_at), "handler": handler}
+
+
+def progress_message(*, order_id: str | None, reply: str, replied_at: datetime) -> dict:
     """阶段性答复: a reply that is not the answer (progress, a request for more)."""
-    return {"type": "progress", "order_id": order_id, "reply": reply,
-            "replied_at": replied_at.astimezone(tz).isoformat(timespec="seconds")}
+    return {"type": "progress", "order_id": order_id, "reply": reply, "replied_at": _at(replied_at)}
 
 
-def is_result(payload: dict) -> bool:
+def extension_request_message(*, order_id: str, working_days: int, reason: str, requested_at: datetime) -> dict:
+    return {"type": "extension_request", "order_id": order_id, "working_days": working_days, "reason": reason,
+            "requested_at": _at(requested_at)}
+
+
+def return_request_message(*, order_id: str, reason: str, basis: str, requested_at: datetime) -> dict:
+    return {"type": "return_request", "order_id": order_id, "reason": reason, "basis": basis,
+            "requested_at": _at(requested_at)}
+
+
+def result_message(*, order_id: str | None, status: str, reply: str, replied_at: datetime,
+                   handler: str | None) -> dict:
+    """办结: the answer (or the closing) of the order."""
+    return {"type": "result", "order_id": order_id, "status": status, "reply": reply,
+            "replied_at": _at(replied_at), "handler": handler}
+
+
+def is_result(message: dict) -> bool:
     """A delivery that reports the order settled (those queued before the
     lifecycle carry no type: they were all results)."""
-    return payload.get("type", "result") == "result"
+    return message.get("type", "result") == "result"

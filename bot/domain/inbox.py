@@ -26,6 +26,7 @@ VIEWS: dict[str, str] = {
     "waiting": "待群众补充",
     "urged": "督办",
     "follow_up": "群众追问",
+    "unaccepted": "未签收",
     "answered": "已答复",
     "closed": "已办结",
     "returned": "已退回",
@@ -34,7 +35,7 @@ VIEWS: dict[str, str] = {
 OPEN_VIEWS = ("open", "new", "mine", "overdue", "due_soon", "waiting")
 CLOSED_VIEWS = ("answered", "closed", "returned", "all")
 # Counted on every page beside the open views: what a leader looks at first.
-ALERT_VIEWS = ("urged", "follow_up")
+ALERT_VIEWS = ("urged", "follow_up", "unaccepted")
 
 
 def due_soon_cutoff(today: date, tz: ZoneInfo, calendar: WorkingCalendar) -> datetime:
@@ -65,6 +66,7 @@ class CaseFilter:
     # cases whose deadline is up to this moment (overdue or due soon).
     urged_or_due_until: datetime | None = None
     follow_up_only: bool = False  # answered cases the citizen wrote to since, not replied to yet
+    unaccepted_only: bool = False  # 12345 orders not signed for yet
 
 
 def view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: datetime | None) -> CaseFilter:
@@ -85,6 +87,8 @@ def view_filter(view: str, *, user_id: int | None, now: datetime, due_cutoff: da
         return CaseFilter(urged_or_due_until=due_cutoff or now)
     if view == "follow_up":
         return CaseFilter(follow_up_only=True)
+    if view == "unaccepted":
+        return CaseFilter(open_only=True, unaccepted_only=True)
     if view in (Status.ANSWERED, Status.CLOSED, Status.RETURNED):
         return CaseFilter(statuses=(Status(view),))
     if view == "all":

@@ -185,21 +185,45 @@ def check_extension(working_days, reason) -> tuple[int, str]:
     return working_days, reason[:2000]
 
 
-def give_back(case: CaseRecord, reason: str, basis: str, now: datetime, clock: Clock) -> dict:
-    """退回: not this office's remit. The reason and the legal basis are
-    required; the case leaves the on-time count (it is not answered)."""
+def check_return(reason, basis) -> tuple[str, str]:
     reason = reason.strip() if isinstance(reason, str) else ""
     basis = basis.strip() if isinstance(basis, str) else ""
     if not reason:
         raise InvalidInput("退回须写明理由", "reason", "missing")
     if not basis:
         raise InvalidInput("退回须写明依据（职责分工的文件或法规条款）", "basis", "missing")
+    return reason[:2000], basis[:2000]
+
+
+def ask_return(case: CaseRecord, reason, basis, now: datetime) -> None:
+    """退回 asked of whoever decides (the 12345 platform): the case stays as
+    it is, the request shows on it until the answer comes."""
+    reason, basis = check_return(reason, basis)
+    if case.status not in OPEN_STATUSES:
+        raise _refuse(case, "申请退回")
+    if case.return_requested_at is not None:
+        raise Conflict("该工单已有待平台答复的退回申请", "reason", "pending")
+    case.return_requested_at, case.return_reason, case.return_basis = now, reason, basis
+
+
+def refuse_return(case: CaseRecord) -> None:
+    """The platform keeps the order with us: the request is gone, the case goes on."""
+    if case.return_requested_at is None:
+        raise Conflict("该工单没有待答复的退回申请", "approved", "no_pending_return")
+    case.return_requested_at = case.return_reason = case.return_basis = None
+
+
+def give_back(case: CaseRecord, reason: str, basis: str, now: datetime, clock: Clock) -> dict:
+    """退回: not this office's remit. The reason and the legal basis are
+    required; the case leaves the on-time count (it is not answered)."""
+    reason, basis = check_return(reason, basis)
     if case.status not in OPEN_STATUSES:
         raise _refuse(case, "退回")
+    case.return_requested_at = None
     detail = _leave_waiting(case, now, clock)
     previous = case.status
     case.status, case.returned_at, case.urged = Status.RETURNED, now, None
-    case.return_reason, case.return_basis = reason[:2000], basis[:2000]
+    case.return_reason, case.return_basis = reason, basis
     return {"status": [previous, Status.RETURNED], **detail}
 
 
@@ -218,17 +242,20 @@ def check_rating(score, source) -> tuple[int, str]:
 
 
 def rate(case: CaseRecord, score: int, now: datetime, clock: Clock, *, days: int | None,
-         max_reopen: int = MAX_REOPEN_BY_RATING) -> RatingOutcome:
+         max_reopen: int = MAX_REOPEN_BY_RATING, reopen: bool = True) -> RatingOutcome:
     """回访: a rating of the final answer. 2 or less re-opens the case (重办)
     with a new deadline from the day of the rating by the kind's limit
     (``days``); after ``max_reopen`` re-handlings a low rating is recorded
-    and the case goes before a leader (督办) instead."""
+    and the case goes before a leader (督办) instead. ``reopen`` False:
+    someone else decides on 重办 (the 12345 platform, by its own event)."""
     if case.status not in ANSWERED_STATUSES:
         raise _refuse(case, "评价（尚未答复）")
     case.rating = score
     case.ratings_given = (case.ratings_given or 0) + 1
     if score >= SATISFIED_FROM:
         case.ratings_satisfied = (case.ratings_satisfied or 0) + 1
+        return RatingOutcome(False, False)
+    if not reopen:
         return RatingOutcome(False, False)
     if (case.reopened or 0) >= max_reopen:
         urge(case, UrgeLevel.SUPERVISE, now)
@@ -242,6 +269,46 @@ def rate(case: CaseRecord, score: int, now: datetime, clock: Clock, *, days: int
         case.deadline_at, case.deadline_days, case.deadline_error = d.due_at, days, d.error
         case.paused_days = 0
     return RatingOutcome(True, False)
+
+
+def redo(case: CaseRecord, now: datetime, clock: Clock, *, days: int | None, deadline: datetime | None) -> dict:
+    """重办 ordered by whoever oversees the case (the 12345 platform): an
+    answered case is open again, with the deadline given or, without one,
+    the kind's limit from today."""
+    if case.status not in ANSWERED_STATUSES:
+        raise _refuse(case, "重办（尚未答复）")
+    previous = case.status
+    case.status = Status.IN_PROGRESS
+    case.reopened = (case.reopened or 0) + 1
+    unmark_answered(case)
+    case.closed_at = None
+    if deadline is not None:
+        case.deadline_at, case.deadline_error = deadline, None
+    elif days is not None:
+        d = compute_deadline(now, days, clock.tz, clock.calendar)
+        case.deadline_at, case.deadline_days, case.deadline_error = d.due_at, days, d.error
+    case.paused_days = 0
+    return {"status": [previous, case.status], "reopened": case.reopened,
+            "deadline": case.deadline_at.isoformat() if case.deadline_at else None}
+
+
+def cancel(case: CaseRecord, now: datetime) -> dict:
+    """撤单: the order is withdrawn. Closed without an answer; counted apart."""
+    if case.status not in OPEN_STATUSES:
+        raise _refuse(case, "撤单")
+    previous = case.status
+    case.status, case.closed_at, case.cancelled_at = Status.CLOSED, now, now
+    case.urged = case.follow_up_at = case.return_requested_at = case.waiting_since = None
+    return {"status": [previous, case.status]}
+
+
+def accept(case: CaseRecord, now: datetime) -> None:
+    """签收: the unit takes the order (once; an order still open)."""
+    if case.accepted_at is not None:
+        raise Conflict("该工单已签收", "accepted_at", "already_accepted")
+    if case.status not in OPEN_STATUSES:
+        raise _refuse(case, "签收")
+    case.accepted_at = now
 
 
 def urge(case: CaseRecord, level: str, now: datetime) -> None:

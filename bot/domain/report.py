@@ -85,12 +85,15 @@ def assemble(*, year: int, template: str, office: str | None, interactions: dict
 
 
 def count_interactions(groups: Iterable[tuple]) -> dict:
-    """From (channel, kind, count, on time, late, open, returned) groups."""
+    """From (channel, kind, count, on time, late, open, returned, cancelled)
+    groups. Answered with no known time is what is left: settled, neither
+    returned nor cancelled, and no answer time (imported history)."""
     by_channel: dict[str, int] = {}
     by_kind: dict[str, int] = {}
     by_channel_kind: dict[str, dict[str, int]] = {}
-    totals = {"answered_on_time": 0, "answered_late": 0, "answered_time_unknown": 0, "open": 0, "returned": 0}
-    for channel, kind, n, n_on_time, n_late, n_open, n_returned in groups:
+    totals = {"answered_on_time": 0, "answered_late": 0, "answered_time_unknown": 0, "open": 0, "returned": 0,
+              "cancelled": 0}
+    for channel, kind, n, n_on_time, n_late, n_open, n_returned, n_cancelled in groups:
         by_channel[channel] = by_channel.get(channel, 0) + n
         by_kind[kind] = by_kind.get(kind, 0) + n
         by_channel_kind.setdefault(channel, {})[kind] = n
@@ -98,7 +101,8 @@ def count_interactions(groups: Iterable[tuple]) -> dict:
         totals["answered_late"] += n_late
         totals["open"] += n_open
         totals["returned"] += n_returned
-        totals["answered_time_unknown"] += n - n_on_time - n_late - n_open - n_returned
+        totals["cancelled"] += n_cancelled
+        totals["answered_time_unknown"] += n - n_on_time - n_late - n_open - n_returned - n_cancelled
     order = {c: i for i, c in enumerate(CHANNELS)}
     by_channel = dict(sorted(by_channel.items(), key=lambda kv: order.get(kv[0], 99)))
     return {"total": sum(by_channel.values()), "by_channel": by_channel, "by_kind": by_kind,
@@ -171,8 +175,8 @@ def evaluate_checks(report: dict, *, decided_requests: int, unregistered: int) -
                        "detail": f"{row['total']}={s}"})
     inter = report["interactions"]
     parts = (inter["answered_on_time"] + inter["answered_late"] + inter["answered_time_unknown"] + inter["open"]
-             + inter["returned"])
-    checks.append({"rule": "按渠道合计=按类型合计=按时答复+超期答复+答复时间不详+未办结+已退回",
+             + inter["returned"] + inter["cancelled"])
+    checks.append({"rule": "按渠道合计=按类型合计=按时答复+超期答复+答复时间不详+未办结+已退回+已撤单",
                    "ok": sum(inter["by_channel"].values()) == sum(inter["by_kind"].values()) == parts,
                    "detail": f"{sum(inter['by_channel'].values())}={sum(inter['by_kind'].values())}={parts}"})
     return checks

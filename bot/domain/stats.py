@@ -15,7 +15,8 @@ counts the same way where the two overlap):
 - answered: status answered or closed; on time / late by the final answer's
   time against the deadline (no deadline: on time); an answered case
   without an answer time (imported history) is answered but neither;
-- returned (退回) cases are not answered;
+- returned (退回) cases and orders cancelled by the 12345 platform (撤单)
+  are not answered;
 - open overdue: an active case past its deadline, and a case waiting for
   the citizen that was already past its deadline when the wait began (the
   wait pauses the clock, so it makes no case overdue by itself);
@@ -43,11 +44,11 @@ DEFAULT_BY = "assignee"
 # The first column's heading in the exported tables.
 BY_LABELS: dict[str, str] = {"assignee": "承办人", "kind": "诉求类型", "channel": "渠道", "topic": "主题"}
 COUNT_FIELDS: tuple[str, ...] = ("received", "answered", "on_time", "late", "open_overdue", "extended", "returned",
-                                 "reopened", "rated", "satisfied")
+                                 "cancelled", "reopened", "rated", "satisfied")
 FIELDS: tuple[str, ...] = COUNT_FIELDS + ("satisfaction_rate", "avg_working_days")
 FIELD_LABELS: dict[str, str] = {
     "received": "受理", "answered": "已答复", "on_time": "按期", "late": "超期答复", "open_overdue": "在办超期",
-    "extended": "延期", "returned": "退回", "reopened": "重办", "rated": "评价数", "satisfied": "满意数",
+    "extended": "延期", "returned": "退回", "cancelled": "撤单", "reopened": "重办", "rated": "评价数", "satisfied": "满意数",
     "satisfaction_rate": "满意率", "avg_working_days": "平均办理工作日",
 }
 UNASSIGNED_LABEL = "未分派"
@@ -119,6 +120,7 @@ class CaseGroup:
     open_overdue: int
     extended: int
     returned: int
+    cancelled: int
     reopened: int
     timed: int  # answered, with the working days their answer took known: the average's cases
     working_days: int  # those working days, summed
@@ -180,7 +182,7 @@ def tally(query: StatsQuery, groups: Iterable[CaseGroup], *, people: Mapping[int
     for g in groups:
         s = _Sums({"received": g.received, "answered": g.answered, "on_time": g.answered_known - g.late,
                    "late": g.late, "open_overdue": g.open_overdue, "extended": g.extended, "returned": g.returned,
-                   "reopened": g.reopened, "rated": g.rated, "satisfied": g.satisfied}, g.working_days, g.timed)
+                   "cancelled": g.cancelled, "reopened": g.reopened, "rated": g.rated, "satisfied": g.satisfied}, g.working_days, g.timed)
         key, label = row_identity(query.by, g.key, people)
         rows.append({"key": key, "label": label, **s.fields()})
         total.add(s)

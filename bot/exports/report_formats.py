@@ -97,7 +97,8 @@ def _summary_rows(report: dict) -> list[list]:
     inter = report["interactions"]
     return [["收到群众来信来访等合计", inter["total"]], ["按时答复", inter["answered_on_time"]],
             ["超期答复", inter["answered_late"]], ["已办结（导入的历史数据，答复时间不详）", inter["answered_time_unknown"]],
-            ["尚未办结", inter["open"]], ["已退回（非本机关职责）", inter["returned"]]]
+            ["尚未办结", inter["open"]], ["已退回（非本机关职责）", inter["returned"]],
+            ["已撤单（12345平台撤回）", inter["cancelled"]]]
 
 
 def to_csv(report: dict) -> bytes:
@@ -318,7 +319,8 @@ def to_docx(report: dict) -> bytes:
         f"已按时答复{inter['answered_on_time']}件，超期答复{inter['answered_late']}件，"
         + (f"已办结但答复时间不详（导入的历史数据）{inter['answered_time_unknown']}件，" if inter["answered_time_unknown"] else "")
         + f"尚在办理{inter['open']}件"
-        + (f"，因不属本机关职责退回{inter['returned']}件" if inter["returned"] else "") + "。"
+        + (f"，因不属本机关职责退回{inter['returned']}件" if inter["returned"] else "")
+        + (f"，12345平台撤单{inter['cancelled']}件" if inter["cancelled"] else "") + "。"
     )
     if inter["by_channel"]:
         _chart(doc, f"{year}年各渠道受理件数", [(channel_label(c), n) for c, n in inter["by_channel"].items()])

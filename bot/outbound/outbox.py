@@ -145,14 +145,16 @@ class OutboxWorker:
     def _record(self, tx: Tx, outcomes: list[tuple[tuple[OutboxItem, datetime], DeliveryError | None]]) -> None:
         s = tx.session
         now = datetime.now(timezone.utc)
+        delivered = [(item, lease) for (item, lease), error in outcomes if error is None]
+        # One claim, one lease: the delivered are settled in one statement.
+        for lease in {lease for _, lease in delivered}:
+            q.set_messages_sent(s, q.settle_sent(s, [item.id for item, held in delivered if held == lease], lease, now))
+        for item, _ in delivered:
+            self.sent += 1
+            DELIVERIES.labels(item.target, "sent").inc()
+            log.info("outbox item %s (%s) delivered", item.id, item.target)
         for (item, lease), error in outcomes:
             if error is None:
-                if q.settle(s, item.id, lease, status="sent", sent_at=now, locked_until=None, last_error=None) \
-                        and item.message_id:
-                    q.set_message_status(s, item.message_id, "sent")
-                self.sent += 1
-                DELIVERIES.labels(item.target, "sent").inc()
-                log.info("outbox item %s (%s) delivered", item.id, item.target)
                 continue
             message = str(error)[:1000]
             if not error.retryable or item.attempts >= self.opts.max_attempts:

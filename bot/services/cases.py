@@ -19,7 +19,7 @@ from bot.domain.actors import Actor, StaffMember
 from bot.domain.cases import InboundMessage
 from bot.domain.casework import CaseError
 from bot.domain.errors import InvalidInput, NotFound
-from bot.domain.hotline import is_result, progress_payload, result_payload
+from bot.domain.hotline import is_result, progress_message, result_message
 from bot.domain.inbox import CaseFilter, DeadlineState, WeChatWindow
 from bot.domain import lifecycle
 from bot.domain.lifecycle import Clock
@@ -37,7 +37,7 @@ from storage.queries import outbox as outbox_q
 
 from . import intake
 from .accounts import staff_members
-from .lifecycle import CaseLife, life_of
+from .lifecycle import CaseLife, check_signed_for, life_of
 from .runtime import Runtime
 
 PAGE_SIZE = 50
@@ -340,10 +340,9 @@ async def update(rt: Runtime, actor: Actor, case_id: int, changes: dict, *,
 
 
 def hotline_result(case: Case, reply: str, actor: Actor, at: datetime, status: str | None = None) -> dict:
-    """What the 12345 platform learns of an answer or closure (stored in UTC;
-    the sender gives office time)."""
-    return result_payload(order_id=case.external_id, status=status or case.status, reply=reply, replied_at=at,
-                          handler=actor.name if actor.user_id else actor.label, tz=timezone.utc)
+    """What the 12345 platform learns of an answer or closure."""
+    return result_message(order_id=case.external_id, status=status or case.status, reply=reply, replied_at=at,
+                          handler=actor.name if actor.user_id else actor.label)
 
 
 def _hotline_result_without_reply(tx: Tx, case: Case, status: str, actor: Actor, at: datetime) -> None:
@@ -377,6 +376,7 @@ async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, reply_typ
         case = _case_for_update(tx, case_id)
         rules.check_version(case, expected_version)
         body = rules.check_reply(case, text)
+        check_signed_for(case)
         outbound = case.channel in OUTBOUND_CHANNELS
         if require_delivery and not outbound and not delivered_by:
             raise CaseError("请选择答复的送达方式", "delivered_by")
@@ -390,7 +390,7 @@ async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, reply_typ
         s.flush()
         if case.channel == Channel.HOTLINE:
             payload = (hotline_result(case, body, actor, now) if reply_type == ReplyType.FINAL
-                       else progress_payload(order_id=case.external_id, reply=body, replied_at=now, tz=timezone.utc))
+                       else progress_message(order_id=case.external_id, reply=body, replied_at=now))
             outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id, payload=payload, now=now)
         elif case.channel == Channel.WECHAT:
             sent = body

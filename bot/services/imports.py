@@ -25,7 +25,7 @@ from pathlib import Path
 from bot.domain import hotline
 from bot.domain.actors import CLI, Actor
 from bot.domain.cases import InboundMessage
-from bot.domain.vocabulary import CHANNELS, KIND_BY_LABEL, KINDS, STATUS_LABELS, STATUSES, TOPICS, Status
+from bot.domain.vocabulary import CHANNELS, KIND_BY_LABEL, KINDS, STATUS_LABELS, STATUSES, TOPICS, Channel, Status
 
 from . import intake
 from .hotline import inbound_of
@@ -256,7 +256,9 @@ def row_to_inbound(values: list, cols: dict[str, int], layout: str, channel: str
     except hotline.InvalidTime as exc:
         raise RowError(f"办结时间 {exc}") from None
     raw = {h: v for h, v in zip(cols, (values[i] if i < len(values) else None for i in cols.values()))}
-    item = inbound_of(rt, order, channel=channel, raw=raw, kind=kind, topic=topic)
+    # An imported 12345 order was signed for when it was handled, before us.
+    item = inbound_of(rt, order, channel=channel, raw=raw, kind=kind, topic=topic,
+                      accepted_at=order.received_at if channel == Channel.HOTLINE else None)
     item.imported_by = actor.label
     # History keeps its own state: closed, unless the file or --open says otherwise.
     item.initial_status = status or default_status

@@ -21,9 +21,10 @@ from bot import metrics
 from bot.domain import intake as rules
 from bot.domain.casework import end_pause
 from bot.domain.cases import InboundMessage, case_number
+from bot.domain.hotline import accepted_message
 from bot.domain.intake import IntakePolicy, IntakeResult
 from bot.domain.lifecycle import Clock, answer_figures
-from bot.domain.vocabulary import ANSWERED_STATUSES, OPEN_STATUSES, Status
+from bot.domain.vocabulary import ANSWERED_STATUSES, OPEN_STATUSES, Channel, Status
 from nlp.search_tokens import document_tokens
 from storage.queries import intake as q
 from storage.writer import GroupCommitter, raise_failures, retrying
@@ -180,6 +181,12 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
                 audit_rows.append(_audit(now, it.imported_by, "case.imported", result.case_id, {}))
     results = rules.finish(items, triage)
     audit_rows.extend(_entry_duplicates(items, results, now))
+    outbox_rows = [_signed_for(items[idx], case_ids[idx], now) for idx in plan.creators if items[idx].sign_for]
+    if outbox_rows:
+        q.insert_outbox(conn, outbox_rows)
+        audit_rows.extend(_audit(now, f"channel:{items[idx].channel}", "case.accepted", case_ids[idx],
+                                 {"auto": True, "handler": items[idx].sign_for})
+                          for idx in plan.creators if items[idx].sign_for)
     q.insert_messages(conn, message_rows)
     q.insert_audit(conn, audit_rows)
     q.insert_kb_answers(conn, answer_rows)
@@ -203,8 +210,17 @@ def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int,
         "last_message_at": it.received_at, "deadline_at": deadline[0], "deadline_days": deadline[1],
         "deadline_error": deadline[2], "contact_id": contact_id, "external_id": it.external_id,
         "created_at": now, "updated_at": now, "version": 1,
+        "accepted_at": now if it.sign_for else it.accepted_at,
         "search_tokens": document_tokens(it.title, it.text),  # tokenised once, here
     }
+
+
+def _signed_for(it: InboundMessage, case_id: int, now: datetime) -> dict:
+    """签收 of a 12345 order as it is recorded, queued for the platform."""
+    message = accepted_message(order_id=it.external_id, accepted_at=now, handler=it.sign_for)
+    return {"target": Channel.HOTLINE, "case_id": case_id, "message_id": None, "payload": message,
+            "status": "pending", "attempts": 0, "next_attempt_at": now, "locked_until": None, "last_error": None,
+            "created_at": now, "sent_at": None}
 
 
 def _audit(at: datetime, actor: str, action: str, case_id: int | None, detail: dict) -> dict:

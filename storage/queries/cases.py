@@ -36,6 +36,7 @@ class CaseSelection(Protocol):
     text_like: str | None
     urged_or_due_until: datetime | None
     follow_up_only: bool
+    unaccepted_only: bool
 
 
 def open_cases(entity=Case):
@@ -77,6 +78,8 @@ def conditions(selection: CaseSelection) -> list:
             out.append(Case.number < number[:-1] + chr(ord(number[-1]) + 1))
     if selection.tokens:
         out.append(TokenMatch(Case.id, Case.search_tokens, list(selection.tokens)))
+    if selection.unaccepted_only:  # spelled as the partial index ix_cases_unaccepted
+        out += [Case.channel == "hotline", Case.accepted_at.is_(None), Case.external_id.is_not(None)]
     if selection.follow_up_only:
         out.append(Case.follow_up_at.is_not(None))  # the partial index ix_cases_follow_up
     if selection.urged_or_due_until is not None:

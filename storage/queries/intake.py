@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from ..dialects import insert_for
-from ..models import AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message
+from ..models import AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message, OutboxItem
 from ..sqlite_fast import BulkInsert, Prepared
 
 _DELIVERIES = Prepared(
@@ -68,6 +68,7 @@ _NEW_CASES = BulkInsert(Case.__table__, returning=("id", "number"))
 _NEW_MESSAGES = BulkInsert(Message.__table__)
 _NEW_AUDIT = BulkInsert(AuditEntry.__table__)
 _NEW_ANSWERS = BulkInsert(KbAnswer.__table__)
+_NEW_OUTBOX = BulkInsert(OutboxItem.__table__)
 _WAITING = Prepared(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days, Case.deadline_error)
                     .where(Case.id.in_(bindparam("ids", expanding=True))))
 
@@ -137,6 +138,11 @@ def insert_audit(conn: Connection, rows: list[dict]) -> None:
 
 def insert_kb_answers(conn: Connection, rows: list[dict]) -> None:
     _NEW_ANSWERS(conn, rows)
+
+
+def insert_outbox(conn: Connection, rows: list[dict]) -> None:
+    """Deliveries queued with the messages that cause them (a 12345 签收)."""
+    _NEW_OUTBOX(conn, rows)
 
 
 def insert_messages_once(conn: Connection, rows: list[dict]) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Case, Message, OutboxItem
 
@@ -56,28 +57,44 @@ def set_message_status(session: Session, message_id: int, status: str, error: st
     session.execute(update(Message).where(Message.id == message_id).values(status=status, error=error))
 
 
-def due(now: datetime, targets: list[str]):
-    return and_(
-        OutboxItem.status == "pending", OutboxItem.target.in_(targets), OutboxItem.next_attempt_at <= now,
-        or_(OutboxItem.locked_until.is_(None), OutboxItem.locked_until < now),
-    )
+# Targets whose messages about one case must arrive in order (the 12345
+# platform refuses a result before the 签收): a message waits while an
+# earlier one of its case is still on its way.
+IN_ORDER = ("hotline",)
+
+_EARLIER = aliased(OutboxItem)
+# Built once: the worker asks it every poll. Parameters: now, targets.
+_DUE = and_(
+    OutboxItem.status == "pending", OutboxItem.target.in_(bindparam("targets", expanding=True)),
+    OutboxItem.next_attempt_at <= bindparam("now"),
+    or_(OutboxItem.locked_until.is_(None), OutboxItem.locked_until < bindparam("now")),
+    or_(OutboxItem.target.not_in(IN_ORDER), OutboxItem.case_id.is_(None),
+        ~exists().where(_EARLIER.case_id == OutboxItem.case_id, _EARLIER.target == OutboxItem.target,
+                        _EARLIER.id < OutboxItem.id, _EARLIER.status == "pending")),
+)
+_ANY_DUE = select(OutboxItem.id).where(_DUE).limit(1)
+_NEXT = select(OutboxItem).where(_DUE).order_by(OutboxItem.next_attempt_at, OutboxItem.id)
 
 
 def any_due(session: Session, now: datetime, targets: list[str]) -> bool:
-    return session.execute(select(OutboxItem.id).where(due(now, targets)).limit(1)).first() is not None
+    return session.execute(_ANY_DUE, {"now": now, "targets": targets}).first() is not None
 
 
 def claim(session: Session, now: datetime, targets: list[str], *, limit: int, lease: datetime) -> list[OutboxItem]:
     """Lease up to ``limit`` due items (PostgreSQL: FOR UPDATE SKIP LOCKED;
     SQLite's writer already serialises claimers). An attempt is counted at
     claim time: a crash mid-send still uses one up."""
-    stmt = select(OutboxItem).where(due(now, targets)).order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(limit)
+    stmt = _NEXT.limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    items = list(session.execute(stmt).scalars())
-    for item in items:
-        item.attempts += 1
-        item.locked_until = lease
+    items = list(session.execute(stmt, {"now": now, "targets": targets}).scalars())
+    if items:
+        session.execute(update(OutboxItem).where(OutboxItem.id.in_([i.id for i in items]))
+                        .values(attempts=OutboxItem.attempts + 1, locked_until=lease)
+                        .execution_options(synchronize_session=False))
+        for item in items:  # what the statement wrote, known to the objects without another read
+            set_committed_value(item, "attempts", item.attempts + 1)
+            set_committed_value(item, "locked_until", lease)
     return items
 
 
@@ -86,6 +103,25 @@ def settle(session: Session, item_id: int, lease: datetime, **values) -> bool:
     done = session.execute(update(OutboxItem).where(
         OutboxItem.id == item_id, OutboxItem.status == "pending", OutboxItem.locked_until == lease).values(**values))
     return bool(done.rowcount)
+
+
+def settle_sent(session: Session, item_ids: list[int], lease: datetime, now: datetime) -> list[int]:
+    """Mark delivered, in one statement, the items we still hold the lease
+    of; the message ids of those that carry a message (to mark sent too)."""
+    if not item_ids:
+        return []
+    done = session.execute(
+        update(OutboxItem).where(OutboxItem.id.in_(item_ids), OutboxItem.status == "pending",
+                                 OutboxItem.locked_until == lease)
+        .values(status="sent", sent_at=now, locked_until=None, last_error=None)
+        .returning(OutboxItem.message_id).execution_options(synchronize_session=False))
+    return [m for m in done.scalars() if m is not None]
+
+
+def set_messages_sent(session: Session, message_ids: list[int]) -> None:
+    if message_ids:
+        session.execute(update(Message).where(Message.id.in_(message_ids)).values(status="sent", error=None)
+                        .execution_options(synchronize_session=False))
 
 
 def wechat_sent_since(session: Session, contact_id: int, since: datetime) -> int:

@@ -14,8 +14,9 @@ from ..models import OPEN_CASE_STATUSES, Case, DisclosureRequest, DisclosureRevi
 
 def interaction_groups(session: Session, year: int) -> list[tuple]:
     """(channel, kind, count, answered on time, answered late, open,
-    returned) per channel and kind of the cases received in ``year``. Open
-    and returned (退回: not this office's remit) are matters of status; an
+    returned, cancelled) per channel and kind of the cases received in
+    ``year``. Open and returned (退回: not this office's remit) are matters
+    of status, cancelled (撤单 by the 12345 platform) of its time; an
     answered case is on time or late by its answer time, and neither when
     history was imported without one."""
     settled = Case.status.not_in(list(OPEN_CASE_STATUSES))
@@ -29,12 +30,13 @@ def interaction_groups(session: Session, year: int) -> list[tuple]:
             func.sum(case((late, 1), else_=0)),
             func.sum(case((settled, 0), else_=1)),
             func.sum(case((Case.status == "returned", 1), else_=0)),
+            func.count(Case.cancelled_at),
         )
         .where(Case.received_year == year, Case.merged_into_id.is_(None))
         .group_by(Case.channel, Case.kind)
     )
-    return [(ch, kind, n, int(a or 0), int(b or 0), int(c or 0), int(r or 0))
-            for ch, kind, n, a, b, c, r in session.execute(stmt)]
+    return [(ch, kind, n, int(a or 0), int(b or 0), int(c or 0), int(r or 0), int(x or 0))
+            for ch, kind, n, a, b, c, r, x in session.execute(stmt)]
 
 
 def request_buckets(session: Session, year: int) -> list[tuple[str, str, int]]:

@@ -41,11 +41,11 @@ def _count(condition, column=None):
 
 def case_groups(session: Session, by: str, start: date, end: date, now: datetime) -> list[tuple]:
     """(key, received, answered, answered with a known time, late, open
-    overdue, extended, returned, reopened, timed, their working days,
+    overdue, extended, returned, cancelled, reopened, timed, their working days,
     ratings, satisfied ratings) per key: one pass over the range's cases,
     the working days and the ratings read off the figures each case keeps."""
     key = KEY_COLUMNS[by]
-    answered = Case.status.in_(ANSWERED)
+    answered = and_(Case.status.in_(ANSWERED), Case.cancelled_at.is_(None))  # 撤单 closes without an answer
     timed = and_(answered, Case.answer_working_days.is_not(None))
     overdue = or_(and_(Case.status.in_(ACTIVE), Case.deadline_at < now),
                   # waiting pauses the clock: overdue only if it was so when the wait began
@@ -60,6 +60,7 @@ def case_groups(session: Session, by: str, start: date, end: date, now: datetime
             _count(overdue),
             _count(Case.extended_days > 0),
             _count(Case.status == "returned"),
+            func.count(Case.cancelled_at),
             _count(Case.reopened > 0),
             _count(timed),
             func.coalesce(func.sum(Case.answer_working_days).filter(timed), 0),

@@ -42,11 +42,11 @@ def test_counting_a_year_adds_up():
     )
     rows = table3["rows"]
     assert decided == 2 and rows["r6_3"]["commercial"] == 1 and rows["r7"]["total"] == 2
-    interactions = report.count_interactions([("portal", "consultation", 4, 1, 1, 1, 1),
-                                              ("hotline", "help", 1, 0, 0, 0, 0)])
-    assert list(interactions["by_channel"].items()) == [("hotline", 1), ("portal", 4)]  # the vocabulary's order
-    # A returned case (退回) is neither open nor answered, and not "time unknown".
-    assert (interactions["answered_time_unknown"], interactions["returned"]) == (1, 1)
+    interactions = report.count_interactions([("portal", "consultation", 4, 1, 1, 1, 1, 0),
+                                              ("hotline", "help", 2, 0, 0, 0, 0, 1)])
+    assert list(interactions["by_channel"].items()) == [("hotline", 2), ("portal", 4)]  # the vocabulary's order
+    # A returned case (退回) or a cancelled order (撤单) is neither open nor answered, and not "time unknown".
+    assert (interactions["answered_time_unknown"], interactions["returned"], interactions["cancelled"]) == (1, 1, 1)
     built = report.assemble(year=2020, template="2021", office=None, interactions=interactions, table3=table3,
                             table4=report.count_table4([]), decided_requests=decided, unregistered=0)
     assert report.all_checks_pass(built), [c for c in built["checks"] if not c["ok"]]

@@ -44,10 +44,10 @@ def test_bad_input_names_the_field_in_chinese(start, end, by, field):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in str(caught.value))
 
 
-def _group(key, *, n=1, answered=0, known=0, late=0, overdue=0, extended=0, returned=0, reopened=0, timed=0,
-           days=0, rated=0, satisfied=0) -> CaseGroup:
-    return CaseGroup(key, n, answered, known, late, overdue, extended, returned, reopened, timed, days, rated,
-                     satisfied)
+def _group(key, *, n=1, answered=0, known=0, late=0, overdue=0, extended=0, returned=0, cancelled=0, reopened=0,
+           timed=0, days=0, rated=0, satisfied=0) -> CaseGroup:
+    return CaseGroup(key, n, answered, known, late, overdue, extended, returned, cancelled, reopened, timed, days,
+                     rated, satisfied)
 
 
 def test_groups_become_rows_and_a_total():

@@ -162,11 +162,11 @@ async def test_the_numbers_a_person_would_check(server, office):
     assert [r["key"] for r in table["rows"]] == ["lisi", "zhangsan", None]  # 4, 3, 3 received; unassigned last
     assert rows["lisi"]["label"] == "李四" and rows["zhangsan"]["label"] == "zhangsan" and rows[None]["label"] == "未分派"
     assert _counts(rows["zhangsan"]) == {"received": 3, "answered": 3, "on_time": 2, "late": 1, "open_overdue": 0,
-                                         "extended": 0, "returned": 0, "reopened": 1, "rated": 2, "satisfied": 1}
+                                         "extended": 0, "returned": 0, "cancelled": 0, "reopened": 1, "rated": 2, "satisfied": 1}
     assert _counts(rows["lisi"]) == {"received": 4, "answered": 0, "on_time": 0, "late": 0, "open_overdue": 2,
-                                     "extended": 0, "returned": 1, "reopened": 0, "rated": 0, "satisfied": 0}
+                                     "extended": 0, "returned": 1, "cancelled": 0, "reopened": 0, "rated": 0, "satisfied": 0}
     assert _counts(rows[None]) == {"received": 3, "answered": 1, "on_time": 0, "late": 0, "open_overdue": 0,
-                                   "extended": 1, "returned": 0, "reopened": 0, "rated": 0, "satisfied": 0}
+                                   "extended": 1, "returned": 0, "cancelled": 0, "reopened": 0, "rated": 0, "satisfied": 0}
     assert rows["lisi"]["satisfaction_rate"] is None and rows["lisi"]["avg_working_days"] is None
     assert rows[None]["avg_working_days"] is None  # its one answered case has no answer time
     for field in COUNT_FIELDS:
@@ -186,7 +186,7 @@ async def test_every_grouping_adds_up_to_the_same_total(server, office):
     kinds = {r["key"]: r for r in by_kind["rows"]}
     assert (kinds["consultation"]["label"], kinds["consultation"]["received"]) == ("咨询", 5)
     assert _counts(kinds["complaint"]) == {"received": 2, "answered": 1, "on_time": 0, "late": 1, "open_overdue": 0,
-                                           "extended": 0, "returned": 1, "reopened": 0, "rated": 0, "satisfied": 0}
+                                           "extended": 0, "returned": 1, "cancelled": 0, "reopened": 0, "rated": 0, "satisfied": 0}
     assert (kinds["help"]["received"], kinds["help"]["extended"]) == (2, 1)  # the merged duplicate is not one
     channels = {r["key"]: (r["label"], r["received"]) for r in by_channel["rows"]}
     assert channels == {"portal": ("门户网站", 6), "letter": ("信函", 3), "hotline": ("12345热线", 1)}
@@ -227,7 +227,7 @@ async def test_csv_and_xlsx_hold_the_same_numbers_in_chinese(server, office):
     assert resp.status == 200 and resp.content_type == "text/csv"
     assert resp.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.reader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
-    assert rows[0] == ["承办人", "受理", "已答复", "按期", "超期答复", "在办超期", "延期", "退回", "重办", "评价数", "满意数",
+    assert rows[0] == ["承办人", "受理", "已答复", "按期", "超期答复", "在办超期", "延期", "退回", "撤单", "重办", "评价数", "满意数",
                        "满意率", "平均办理工作日"]
     assert [r[0] for r in rows[1:]] == [r["label"] for r in table["rows"]] + ["合计"]
     for line, row in zip(rows[1:], table["rows"] + [table["total"]]):

@@ -11,7 +11,7 @@ import time
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from storage.models import Case, Contact, Message
+from storage.models import Case, Contact, Message, OutboxItem
 from tests.conftest import make_settings
 from tests.hotline_platform import serve_app, signed
 
@@ -71,6 +71,19 @@ async def test_an_order_becomes_one_case_with_the_platforms_deadline(hotline):
     async with hotline.runtime.db.session() as session:
         raw = (await session.execute(select(Message.raw).where(Message.case_id == case.id))).scalar_one()
     assert json.loads(raw)["order_id"] == ORDER["order_id"]  # the order as received, kept
+
+
+async def test_without_a_callback_address_the_signing_for_waits_untried(hotline):
+    # No INTAKE_HOTLINE_CALLBACK_URL: the order is signed for, and the 签收
+    # message waits for the operator to configure the platform's address
+    # instead of failing over and over.
+    assert (await push(hotline, ORDER)).status == 200
+    case, _ = await the_case(hotline, ORDER["order_id"])
+    assert case.accepted_at is not None
+    await asyncio.sleep(1.5)  # more than the outbox worker's poll interval; it was woken by the push
+    async with hotline.runtime.db.session() as session:
+        queued = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == case.id))).scalars().all()
+    assert [(o.payload["type"], o.status, o.attempts, o.last_error) for o in queued] == [("accepted", "pending", 0, None)]
 
 
 async def test_without_a_deadline_the_configured_working_days_apply(hotline):
@@ -185,7 +198,7 @@ async def test_the_hotline_is_off_without_a_secret(server):
 
 
 async def test_an_oversized_batch_is_refused_whole(hotline):
-    from handlers.hotline import MAX_BATCH
+    from bot.domain.hotline_wire import MAX_BATCH
 
     orders = [{"order_id": f"F-{i}", "received_at": "2020-03-15 09:00", "content": "咨询"} for i in range(MAX_BATCH + 1)]
     resp = await push(hotline, {"orders": orders})

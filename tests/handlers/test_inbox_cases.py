@@ -350,23 +350,32 @@ async def test_dashboard_counts_and_downloadable_charts(staff):
     assert (await staff.get("/inbox/dashboard/charts/nope.svg")).status == 404
 
 
-async def test_hotline_answer_goes_back_through_the_12345_outbox(staff):
+async def test_hotline_answer_goes_back_through_the_12345_outbox_after_the_signing_for(staff):
     from storage.models import OutboxItem
 
     s = staff.runtime
     item = InboundMessage(channel="hotline", identity="13800001234", received_at=datetime.now(timezone.utc),
                           text="来电人咨询人防车位产权问题", classification=s.classifier.classify("咨询人防车位产权问题"),
                           external_id="12345-20261125-000001", contact_phone="13800001234")
-    (result,) = await record(s, [item])
+    (result,) = await record(s, [item])  # an order not signed for on receipt
     path = f"/inbox/cases/{result.case_id}"
     html = await page(staff, path)
     assert "12345平台回传" in html and 'name="delivered_by"' not in html  # no delivery choice: the machine delivers
+    assert "未签收" in html and f'action="{path}/accept"' in html
+    # Nothing goes to the platform about an order before its 签收: a clear refusal, nothing queued.
+    refused = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "人防车位不得出售产权。",
+                                                           "type": "final"})
+    assert refused.status == 409 and "签收" in await refused.text()
+    assert (await submit(staff, path, f"{path}/accept", {})).status == 303
+    html = await page(staff, path)
+    assert "已签收" in html and f'action="{path}/accept"' not in html
     resp = await submit(staff, path, f"{path}/reply", {"version": version_of(html), "text": "人防车位不得出售产权。",
                                                         "type": "final"})
     assert resp.status == 303
     async with s.db.session() as session:
-        outbox = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == result.case_id))).scalars().all()
-    assert [o.target for o in outbox] == ["hotline"]
+        outbox = (await session.execute(select(OutboxItem).where(OutboxItem.case_id == result.case_id)
+                                        .order_by(OutboxItem.id))).scalars().all()
+    assert [(o.target, o.payload["type"]) for o in outbox] == [("hotline", "accepted"), ("hotline", "result")]
     assert "人防车位不得出售产权。" in await page(staff, path)
 
 
