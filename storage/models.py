@@ -182,6 +182,7 @@ class Case(Base):
     accepted_at: Mapped[datetime | None]
     return_requested_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    tracking_code_hash: Mapped[str | None] = mapped_column(String(64))  # the 查询码's keyed hash (bot/domain/tracking.py)
 
 
 class Message(Base):
@@ -406,6 +407,17 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+
+
+class RequestCount(Base):
+    """Requests per key (a public page and an address) in the current
+    window: the public pages' limits, shared by every worker."""
+
+    __tablename__ = "request_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CaseNote(Base):
