@@ -19,14 +19,14 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
-from bot.domain import lifecycle
+from bot.domain import lifecycle, notices
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import KINDS, TOPICS
 from bot.domain.workdays import WorkingCalendar
 from bot.outbound.hotline_client import HotlinePuller, HotlineSender, PullError
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
-from bot.outbound.wechat_sender import WeChatSender
+from bot.outbound.wechat_sender import WeChatNoticeSender, WeChatSender
 from bot.services import accounts, dialog, hotline, intake
 from bot.services.knowledge import KnowledgeCache
 from bot.services.runtime import CalendarCache, Runtime
@@ -121,7 +121,8 @@ async def _running(rt: Runtime, outbox_options: OutboxOptions):
 
     if settings.wechat_app_id and settings.wechat_app_secret:
         rt.wechat_api = WeChatApi(settings, rt.db)
-    senders = {"wechat": WeChatSender(rt.db, lambda: rt.wechat_api)}
+    senders = {"wechat": WeChatSender(rt.db, lambda: rt.wechat_api),
+               notices.OUTBOX_TARGET: WeChatNoticeSender(settings, rt.db, lambda: rt.wechat_api)}
     if settings.hotline_callback_url and settings.hotline_secret:
         # Without a platform to tell, 12345 messages wait, untried, for the
         # operator to configure one (retrying them would only churn).

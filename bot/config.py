@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -36,7 +37,7 @@ DEFAULT_DEADLINE_DAYS: dict[str, int] = {
 }
 
 
-URL_FIELDS = frozenset({"database_url", "hotline_callback_url", "hotline_pull_url", "wechat_api_base"})
+URL_FIELDS = frozenset({"database_url", "hotline_callback_url", "hotline_pull_url", "wechat_api_base", "public_url"})
 
 
 def _mask_url_password(url: str) -> str:
@@ -45,6 +46,14 @@ def _mask_url_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+# Our values in a WeChat notice → the template's keys (bot/domain/notices.py);
+# [wechat_notice] fields in the TOML file replaces this.
+DEFAULT_NOTICE_FIELDS = {"number": "character_string1", "status": "phrase2", "title": "thing3", "time": "time4",
+                         "note": "thing5"}
+NOTICE_VALUES = frozenset(DEFAULT_NOTICE_FIELDS)
+_NOTICE_KEY = re.compile(r"[a-z_]+[0-9]{1,2}")
 
 
 class ConfigError(ValueError):
@@ -85,6 +94,12 @@ class Settings:
     extension_approval: bool = False
     # 回访 ([ratings]): re-handlings after low ratings before a leader takes it (督办).
     max_reopen_by_rating: int = 2
+    # Where citizens reach this site (links in WeChat notices to /track).
+    public_url: str | None = None
+    # 订阅通知 ([wechat_notice]): the template WeChat notices use, and which of
+    # its keys carries each of our values (bot/domain/notices.py).
+    wechat_notice_template: str | None = None
+    wechat_notice_fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NOTICE_FIELDS))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -126,7 +141,7 @@ class Settings:
 
 _INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes"}
 _BOOL_FIELDS = {"trust_proxy", "extension_approval", "hotline_auto_accept"}
-_TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days"}  # TOML only
+_TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days", "wechat_notice_fields"}  # TOML only
 
 
 def _coerce(name: str, value: object) -> object:
@@ -176,6 +191,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
             raise ConfigError(f"[ratings] in {config_path} must be a table")
         if "max_reopen" in ratings:
             values["max_reopen_by_rating"] = ratings["max_reopen"]
+        values.update(_notice_settings(data.pop("wechat_notice", {}), config_path))
         known = {f.name for f in fields(Settings)}
         for key, value in data.items():
             name = key.lower().removeprefix("intake_")
@@ -197,6 +213,34 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
     if not settings.secret_key and create_secret:
         settings = Settings(**{**_asdict(settings), "secret_key": _persistent_secret(Path(settings.var_dir))})
     return settings
+
+
+def _notice_settings(table: object, config_path: str) -> dict[str, object]:
+    """[wechat_notice]: ``template_id`` and ``fields`` (our value → template key)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"[wechat_notice] in {config_path} must be a table")
+    out: dict[str, object] = {}
+    unknown = sorted(set(table) - {"template_id", "fields"})
+    if unknown:
+        raise ConfigError(f"[wechat_notice] in {config_path}: unknown setting {unknown[0]!r}")
+    if "template_id" in table:
+        if not isinstance(table["template_id"], str) or not table["template_id"].strip():
+            raise ConfigError(f"[wechat_notice] template_id in {config_path} must be a template id")
+        out["wechat_notice_template"] = table["template_id"].strip()
+    if "fields" in table:
+        mapping = table["fields"]
+        if not isinstance(mapping, dict) or not mapping:
+            raise ConfigError(f"[wechat_notice] fields in {config_path} must be a table such as "
+                              f"{{number = \"character_string1\"}}")
+        for name, key in mapping.items():
+            if name not in NOTICE_VALUES:
+                raise ConfigError(f"[wechat_notice] fields in {config_path}: unknown value {name!r} "
+                                  f"(one of {', '.join(sorted(NOTICE_VALUES))})")
+            if not isinstance(key, str) or not _NOTICE_KEY.fullmatch(key):
+                raise ConfigError(f"[wechat_notice] fields in {config_path}: {name} must name a template key "
+                                  f"such as thing3, got {key!r}")
+        out["wechat_notice_fields"] = dict(mapping)
+    return out
 
 
 def _asdict(settings: Settings) -> dict[str, object]:

@@ -16,7 +16,7 @@ from .common.render import render
 from .common.staff import redirect
 
 STATUS_LABELS = {"pending": "待发送", "sent": "已送达", "failed": "发送失败"}
-TARGET_LABELS = {"hotline": "12345平台", "wechat": "微信"}
+TARGET_LABELS = {"hotline": "12345平台", "wechat": "微信", "wechat_notice": "微信订阅通知"}
 PAGE = 100
 
 

@@ -10,6 +10,14 @@ without the product's code:
 - ``POST /cgi-bin/message/custom/send``: only within 48 h after the user last
   wrote (the test says when, with ``user_wrote``) → else 45015, and at most 5
   messages per window → else 45047. What was sent is kept in ``sent``.
+- ``POST /cgi-bin/message/subscribe/bizsend`` (订阅通知): the template must
+  be one the account added (``templates``: id → its keys) → else 40037; the
+  user must have accepted it (``subscribe(openid, template_id)``) → else
+  43101; every key of the template, and no other, with a value within its
+  type's rules (thing ≤ 20 characters, character_string ≤ 32 letters,
+  digits and symbols, phrase ≤ 5 Chinese characters, time a date and
+  time, number digits) → else 47003 naming the field; ``page`` a web
+  address → else 41030. What was sent is kept in ``notices``.
 - ``POST /cgi-bin/menu/create``: WeChat's limits (≤3 buttons, ≤5 sub-buttons,
   name ≤16/≤60 bytes, click needs key ≤128 bytes, view needs url ≤1024 bytes).
 - failures on demand: ``fail_next(path, errcode=…)``, ``http_status=500``, or
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -61,6 +70,9 @@ class FakeWeChatApi:
     token_requests: list[dict] = field(default_factory=list)
     calls: list[tuple[str, dict]] = field(default_factory=list)  # (path, body) of every API call
     sent: list[dict] = field(default_factory=list)  # custom/send messages accepted
+    templates: dict[str, list[str]] = field(default_factory=dict)  # subscription templates the account added
+    subscriptions: set[tuple[str, str]] = field(default_factory=set)  # (openid, template id) accepted
+    notices: list[dict] = field(default_factory=list)  # bizsend notices accepted
     menu: dict | None = None
     last_wrote: dict[str, float] = field(default_factory=dict)
     window_sent: dict[str, int] = field(default_factory=dict)
@@ -75,6 +87,10 @@ class FakeWeChatApi:
         """The user sent a message at ``at``: a new 48-hour window opens."""
         self.last_wrote[openid] = self.clock() if at is None else at
         self.window_sent[openid] = 0
+
+    def subscribe(self, openid: str, template_id: str) -> None:
+        """The user accepted the template's notices (WeChat's subscription pop-up)."""
+        self.subscriptions.add((openid, template_id))
 
     def expire_token(self) -> None:
         """The current token reaches its expiry (→ 42001)."""
@@ -98,6 +114,7 @@ class FakeWeChatApi:
         app = web.Application()
         app.router.add_post("/cgi-bin/stable_token", self._stable_token)
         app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
+        app.router.add_post("/cgi-bin/message/subscribe/bizsend", self._bizsend)
         app.router.add_post("/cgi-bin/menu/create", self._menu_create)
         app.router.add_get("/cgi-bin/get_current_selfmenu_info", self._menu_get)
         self._runner = web.AppRunner(app, access_log=None)
@@ -197,6 +214,43 @@ class FakeWeChatApi:
         self.sent.append({"touser": openid, "content": data["text"]["content"]})
         return self._json({"errcode": 0, "errmsg": "ok"})
 
+    async def _bizsend(self, request: web.Request) -> web.Response:
+        path = "cgi-bin/message/subscribe/bizsend"
+        data = await self._body(request)
+        self.calls.append((path, data or {}))
+        if (failed := await self._injected(path)) is not None:
+            return failed
+        if (bad := self._token_error(request)) is not None:
+            return bad
+        if data is None:
+            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        openid, template_id = data.get("touser"), data.get("template_id")
+        if not isinstance(openid, str) or not openid:
+            return self._json({"errcode": 40003, "errmsg": "invalid openid"})
+        if template_id not in self.templates:
+            return self._json({"errcode": 40037, "errmsg": "invalid template_id"})
+        if (openid, template_id) not in self.subscriptions:
+            return self._json({"errcode": 43101, "errmsg": "user refuse to accept the msg"})
+        page = data.get("page")
+        if page is not None and (not isinstance(page, str) or not page.startswith(("http://", "https://"))
+                                 or len(page) > 1024):
+            return self._json({"errcode": 41030, "errmsg": "invalid page"})
+        fields = data.get("data")
+        if not isinstance(fields, dict):
+            return self._json({"errcode": 47003, "errmsg": "argument invalid! data is empty"})
+        keys = self.templates[template_id]
+        for key in sorted(set(keys) | set(fields)):
+            if key not in keys:
+                return self._json({"errcode": 47003, "errmsg": f"argument invalid! data.{key} not exist"})
+            item = fields.get(key)
+            value = item.get("value") if isinstance(item, dict) else None
+            problem = template_value_problem(key, value)
+            if problem:
+                return self._json({"errcode": 47003, "errmsg": f"argument invalid! data.{key}.value {problem}"})
+        self.notices.append({"touser": openid, "template_id": template_id, "page": page,
+                             "data": {k: fields[k]["value"] for k in keys}})
+        return self._json({"errcode": 0, "errmsg": "ok"})
+
     async def _menu_create(self, request: web.Request) -> web.Response:
         path = "cgi-bin/menu/create"
         data = await self._body(request)
@@ -217,6 +271,29 @@ class FakeWeChatApi:
         if (bad := self._token_error(request)) is not None:
             return bad
         return self._json({"is_menu_open": 1 if self.menu else 0, "selfmenu_info": self.menu or {}})
+
+
+_TIME = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日( \d{1,2}:\d{2})?|\d{4}-\d{1,2}-\d{1,2}( \d{1,2}:\d{2})?|\d{1,2}:\d{2}")
+
+
+def template_value_problem(key: str, value: object) -> str | None:
+    """Why WeChat refuses a value for a template key of this type, or None."""
+    if not isinstance(value, str) or not value:
+        return "is empty"
+    kind = key.rstrip("0123456789")
+    if kind == "thing" and len(value) > 20:
+        return "exceeds limit"
+    if kind == "character_string" and (len(value) > 32 or not all(33 <= ord(c) < 127 for c in value)):
+        return "invalid"
+    if kind == "phrase" and (len(value) > 5 or not all("\u4e00" <= c <= "\u9fff" for c in value)):
+        return "invalid"
+    if kind == "time" and not _TIME.fullmatch(value):
+        return "invalid"
+    if kind == "number" and (len(value) > 32 or not re.fullmatch(r"\d+(\.\d+)?", value)):
+        return "invalid"
+    if "\n" in value:
+        return "invalid"
+    return None
 
 
 def _nbytes(s: object) -> int:

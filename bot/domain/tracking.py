@@ -44,3 +44,12 @@ def code_matches(secret_key: str, code: str, stored: str | None) -> bool:
     if not stored or not isinstance(code, str) or len(code) > 64:
         return False
     return hmac.compare_digest(code_hash(secret_key, code).encode(), stored.encode())
+
+
+def derived_code(secret_key: str, number: str) -> str:
+    """The code a WeChat notice's link carries for a case with no code of
+    its own: derived from the case number with the server's key, so the
+    plain code is stored nowhere (the sender derives it again) and the case
+    keeps only its hash, like any other code."""
+    digest = hmac.new(secret_key.encode(), b"notice:" + number.encode(), hashlib.sha256).digest()
+    return "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:LENGTH])

@@ -216,6 +216,15 @@ class WeChatApi:
         return await self.call("cgi-bin/message/custom/send",
                                {"touser": openid, "msgtype": "text", "text": {"content": text}})
 
+    async def send_notice(self, openid: str, template_id: str, data: dict, page: str | None) -> dict:
+        """A subscription notice (订阅通知): needs the user's subscription to
+        the template (errcode 43101 otherwise); ``page`` is the web page the
+        card opens."""
+        payload: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if page:
+            payload["page"] = page
+        return await self.call("cgi-bin/message/subscribe/bizsend", payload)
+
     async def create_menu(self, menu: dict) -> dict:
         return await self.call("cgi-bin/menu/create", menu)
 

@@ -22,6 +22,7 @@ from bot.domain.errors import InvalidInput, NotFound
 from bot.domain.hotline import is_result, progress_message, result_message
 from bot.domain.inbox import CaseFilter, DeadlineState, WeChatWindow
 from bot.domain import lifecycle
+from bot.domain import notices, tracking
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import (
     APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, ReplyType, Status,
@@ -393,14 +394,18 @@ async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, reply_typ
                        else progress_message(order_id=case.external_id, reply=body, replied_at=now))
             outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id, payload=payload, now=now)
         elif case.channel == Channel.WECHAT:
-            sent = body
-            # The answer that settles the case asks for its rating (回访); a
-            # supplementary answer afterwards does not ask again.
-            if reply_type == ReplyType.FINAL and previous != Status.ANSWERED and _window_open(tx, case, now):
-                sent = body + lifecycle.RATING_QUESTION
-                case.rating_requested_at = now
-            outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id,
-                             payload={"text": sent, "external_id": case.external_id}, now=now)
+            window_open = _window_open(tx, case, now)
+            if not window_open and reply_type in notices.NOTIFIED and rt.settings.wechat_notice_template:
+                _queue_notice(tx, rt.settings, case, message, reply_type, body, now)
+            else:
+                sent = body
+                # The answer that settles the case asks for its rating (回访); a
+                # supplementary answer afterwards does not ask again.
+                if reply_type == ReplyType.FINAL and previous != Status.ANSWERED and window_open:
+                    sent = body + lifecycle.RATING_QUESTION
+                    case.rating_requested_at = now
+                outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id,
+                                 payload={"text": sent, "external_id": case.external_id}, now=now)
         rules.touch(case, now)
         if case.status != previous:
             detail = {"status": [previous, case.status], **detail}
@@ -411,6 +416,19 @@ async def reply(rt: Runtime, actor: Actor, case_id: int, text: str, *, reply_typ
     message = await rt.db.write(answer)
     rt.outbox_queued()
     return message
+
+
+def _queue_notice(tx: Tx, settings, case: Case, message: Message, reply_type: str, body: str, now: datetime) -> None:
+    """The customer-service window has closed: a subscription notice tells
+    the citizen and links to /track, where the reply is; the case keeps the
+    hash of the code the link carries (derived again when it is sent)."""
+    if case.tracking_code_hash is None:
+        case.tracking_code_hash = tracking.code_hash(settings.secret_key,
+                                                     tracking.derived_code(settings.secret_key, case.number))
+    values = notices.values_for(number=case.number, reply_type=reply_type, title=case.title, text=case.text,
+                                at=now, tz=settings.tz)
+    outbox_q.enqueue(tx.session, notices.OUTBOX_TARGET, case_id=case.id, message_id=message.id,
+                     payload={"values": values, "reply_type": reply_type}, now=now)
 
 
 def _window_open(tx: Tx, case: Case, now: datetime) -> bool:
@@ -490,9 +508,17 @@ async def resend(rt: Runtime, actor: Actor, case_id: int, message_id: int) -> No
         if message.status != "failed":
             raise CaseError("只有发送失败的答复可以重新发送", "message")
         now = _now()
-        payload = outbox_q.last_payload_of(s, message.id) or {"text": message.text, "external_id": case.external_id}
+        target, payload = case.channel, outbox_q.last_payload_of(s, message.id)
+        if payload is not None and "values" in payload:
+            # A notice WeChat refused: the message itself if the citizen's
+            # window has reopened, else the notice again.
+            if _window_open(tx, case, now):
+                payload = None
+            else:
+                target = notices.OUTBOX_TARGET
+        payload = payload or {"text": message.text, "external_id": case.external_id}
         message.status, message.error = "pending", None
-        outbox_q.enqueue(s, case.channel, case_id=case.id, message_id=message.id, payload=payload, now=now)
+        outbox_q.enqueue(s, target, case_id=case.id, message_id=message.id, payload=payload, now=now)
         rules.touch(case, now)
         audit.add(s, actor.label, "case.reply_retried", case.id, message_id=message.id)
 

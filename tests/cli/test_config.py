@@ -30,8 +30,21 @@ def test_extensions_and_ratings_tables(tmp_path):
     ("[extensions]\ncomplaint = -1\n", "0 to 365"),
     ("[extensions]\nrequire_approval = \"yes\"\n", "true or false"),
     ("ratings = 3\n", "[ratings]"),
+    ("[wechat_notice]\ntemplate = \"x\"\n", "'template'"),
+    ("[wechat_notice]\nfields = {numbr = \"thing1\"}\n", "'numbr'"),
+    ("[wechat_notice]\nfields = {number = \"案件编号\"}\n", "such as thing3"),
 ])
 def test_mistakes_in_the_tables_are_named(tmp_path, toml, words):
     with pytest.raises(ConfigError) as info:
         settings_from(tmp_path, toml)
     assert words in str(info.value)
+
+
+def test_the_shipped_example_loads_with_its_notice_template(tmp_path):
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parents[2] / "deploy" / "intake.toml.example").read_text(encoding="utf-8")
+    s = settings_from(tmp_path, example)
+    assert s.public_url == "https://xinfang.example.gov.cn" and s.wechat_notice_template == "your-template-id"
+    assert s.wechat_notice_fields["number"] == "character_string1" and s.hotline_sync_minutes == 10
+    assert settings_from(tmp_path, "").wechat_notice_template is None
