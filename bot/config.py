@@ -85,6 +85,8 @@ class Settings:
     extension_approval: bool = False
     # 回访 ([ratings]): re-handlings after low ratings before a leader takes it (督办).
     max_reopen_by_rating: int = 2
+    # The progress look-up (/track): look-ups one address may make a minute.
+    track_lookups_per_minute: int = 20
 
     @property
     def tz(self) -> ZoneInfo:
@@ -124,7 +126,8 @@ class Settings:
         return out
 
 
-_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes"}
+_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes",
+               "track_lookups_per_minute"}
 _BOOL_FIELDS = {"trust_proxy", "extension_approval", "hotline_auto_accept"}
 _TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days"}  # TOML only
 
