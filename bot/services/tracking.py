@@ -140,36 +140,48 @@ class CitizenView:
     rate_until: date | None  # the last day a rating is taken
 
 
-def _matching(tx: Tx, secret: str, number: str | None, code: str | None, *, for_update: bool = False) -> Case | None:
+def _clean_code(code) -> str:
+    """What the HMAC is computed over: a code that is not text (or not
+    encodable text) is compared as the empty code, with the same work."""
+    if not isinstance(code, str):
+        return ""
+    try:
+        code.encode()
+    except UnicodeEncodeError:  # lone surrogates from a malformed query
+        return ""
+    return code
+
+
+def _matching(tx: Tx, secret: str, number: str | None, code: str | None) -> q.CaseFacts | None:
     wanted = normalise_number(number)
-    case = q.case_by_number(tx.session, wanted, for_update=for_update) if wanted else None
-    stored = case.tracking_code_hash if case is not None and case.tracking_code_hash else _NO_CASE
-    matches = codes.code_matches(secret, code if isinstance(code, str) else "", stored)
-    return case if matches and stored != _NO_CASE else None
+    facts = q.case_facts(tx.conn, wanted) if wanted else None
+    stored = facts.tracking_code_hash if facts is not None and facts.tracking_code_hash else _NO_CASE
+    matches = codes.code_matches(secret, _clean_code(code), stored)
+    return facts if matches and stored != _NO_CASE else None
 
 
-def _rating_window_end(case: Case) -> datetime | None:
+def _rating_window_end(case: q.CaseFacts | Case) -> datetime | None:
     if case.answered_at is None:
         return None
     return case.answered_at + timedelta(days=lifecycle.RATING_DAYS)
 
 
-def _rating_state(tx: Tx, case: Case, now: datetime) -> tuple[bool, bool]:
+def _rating_state(tx: Tx, case: q.CaseFacts | Case, now: datetime) -> tuple[bool, bool]:
     """(may rate now, already rated): an answered case, within the rating
     window of its answer, whose current answer has no rating yet."""
     if case.status != Status.ANSWERED:
         return False, False
-    rated = q.ratings_of_round(tx.session, case.id, case.reopened or 0) > 0
+    rated = q.ratings_of_round(tx.conn, case.id, case.reopened or 0) > 0
     end = _rating_window_end(case)
     return (not rated and end is not None and now <= end), rated
 
 
-def _view(tx: Tx, case: Case, now: datetime, settings: Settings) -> CitizenView:
+def _view(tx: Tx, case: q.CaseFacts, now: datetime, settings: Settings) -> CitizenView:
     tz = settings.tz
     can_rate, rated = _rating_state(tx, case, now)
     end = _rating_window_end(case)
     replies = [ReplyView(at, mask_text(text), kind, REPLY_TYPE_LABELS.get(kind, "回复") if kind else "系统回复")
-               for at, text, kind in q.replies_sent(tx.session, case.id)]
+               for at, text, kind in q.replies_sent(tx.conn, case.id)]
     return CitizenView(
         number=case.number, status=case.status, status_label=STATUS_LABELS.get(case.status, case.status),
         received_date=case.received_date,
@@ -189,7 +201,7 @@ async def look_up(rt: Runtime, address: str, number: str | None, code: str | Non
 
     def find(tx: Tx):
         # Counted first and kept whatever the outcome: nothing below raises.
-        if count_request(tx.session, throttle_key(address), now, LOOKUP_WINDOW) > settings.track_lookups_per_minute:
+        if count_request(tx.conn, throttle_key(address), now, LOOKUP_WINDOW) > settings.track_lookups_per_minute:
             return _THROTTLED
         case = _matching(tx, settings.secret_key, number, code)
         return None if case is None else _view(tx, case, now, settings)
@@ -234,11 +246,12 @@ async def rate(rt: Runtime, address: str, number: str | None, code: str | None, 
     now = _now()
 
     def give(tx: Tx):
-        if count_request(tx.session, throttle_key(address), now, LOOKUP_WINDOW) > settings.track_lookups_per_minute:
+        if count_request(tx.conn, throttle_key(address), now, LOOKUP_WINDOW) > settings.track_lookups_per_minute:
             return _THROTTLED
-        case = _matching(tx, settings.secret_key, number, code, for_update=True)
-        if case is None:
+        facts = _matching(tx, settings.secret_key, number, code)
+        if facts is None:
             return None
+        case = tx.session.get(Case, facts.id, with_for_update=True)
         can_rate, rated = _rating_state(tx, case, now)
         if not can_rate:
             return _refusal(case, rated)
