@@ -100,6 +100,8 @@ class Settings:
     # its keys carries each of our values (bot/domain/notices.py).
     wechat_notice_template: str | None = None
     wechat_notice_fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NOTICE_FIELDS))
+    # The progress look-up (/track): look-ups one address may make a minute.
+    track_lookups_per_minute: int = 20
 
     @property
     def tz(self) -> ZoneInfo:
@@ -139,7 +141,8 @@ class Settings:
         return out
 
 
-_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes"}
+_INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes",
+               "track_lookups_per_minute"}
 _BOOL_FIELDS = {"trust_proxy", "extension_approval", "hotline_auto_accept"}
 _TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days", "wechat_notice_fields"}  # TOML only
 

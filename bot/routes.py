@@ -7,7 +7,7 @@ from aiohttp import web
 
 from handlers import (
     api_cases, api_disclosure, api_kb, api_outbox, api_reports, api_stats, hotline, inbox_admin, inbox_cases,
-    inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, ops, wechat, wechat_answers,
+    inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, ops, track, wechat, wechat_answers,
     wechat_default, wechat_dialog, wechat_ratings,
 )
 from handlers.common.json_api import api_middleware
@@ -32,6 +32,10 @@ ROUTES = (
     web.post("/wechat", wechat.receive),
     web.post("/hotline/orders", hotline.receive_orders),
     web.post("/hotline/events", hotline.receive_events),
+    # citizens' own pages
+    web.get("/track", track.track),
+    web.post("/track/rating", track.track_rating),
+    web.get("/track.css", track.stylesheet),
     # the JSON API (Bearer tokens)
     web.post("/api/v1/cases", api_cases.create_case),
     web.get("/api/v1/cases", api_cases.list_cases),
@@ -44,6 +48,7 @@ ROUTES = (
     web.post(CASE + "/rating", api_cases.post_rating),
     web.post(CASE + "/urge", api_cases.post_urge),
     web.post(CASE + "/accept", api_cases.post_accept),
+    web.post(CASE + "/tracking-code", api_cases.post_tracking_code),
     web.put(DISCLOSURE, api_disclosure.put_disclosure),
     web.get(DISCLOSURE, api_disclosure.get_disclosure),
     web.get(DISCLOSURE + "/answer-letter.docx", api_disclosure.answer_letter),
@@ -82,6 +87,7 @@ ROUTES = (
     web.post("/inbox/cases/{case_id}/rating", inbox_cases.case_rating),
     web.post("/inbox/cases/{case_id}/urge", inbox_cases.case_urge),
     web.post("/inbox/cases/{case_id}/accept", inbox_cases.case_accept),
+    web.post("/inbox/cases/{case_id}/tracking-code", inbox_cases.case_tracking_code),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/retry", inbox_cases.message_retry),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/delivered", inbox_cases.message_delivered),
     web.get("/inbox/dashboard", inbox_dashboard.dashboard),

@@ -10,7 +10,7 @@ from bot.domain.errors import InvalidInput
 from bot.domain.inbox import CaseFilter
 from bot.domain.masking import mask_phone, mask_text
 from bot.domain.vocabulary import CHANNELS, KINDS, REPLY_TYPES, STATUSES, TOPICS, RatingSource, ReplyType
-from bot.services import cases, lifecycle
+from bot.services import cases, lifecycle, tracking
 from bot.services.cases import ManualEntry
 
 from .common.json_api import (
@@ -68,6 +68,9 @@ async def create_case(request: web.Request) -> web.Response:
     )
     detail, duplicate = await cases.enter(rt, request[ACTOR], entry)
     body = case_json(detail.case, rt.settings.tz, contact=detail.contact)
+    # The 查询码 for the receipt (letters, visits, the web), this once; null
+    # on other channels and for a duplicate (POST …/tracking-code gives a new one).
+    body["tracking_code"] = detail.tracking_code
     if duplicate:
         body["duplicate"] = True
     return json_ok(body, 200 if duplicate else 201)
@@ -180,6 +183,12 @@ async def post_rating(request: web.Request) -> web.Response:
     return json_ok({**case_json(result.case, rt.settings.tz),
                     "rating_result": {"id": result.rating.id, "score": result.rating.score,
                                       "reopened": result.outcome.reopened, "supervised": result.outcome.supervised}})
+
+
+async def post_tracking_code(request: web.Request) -> web.Response:
+    """A new 查询码 for the citizen (the old one stops working): shown this once."""
+    code = await tracking.issue_code(request.app[RUNTIME], request[ACTOR], path_id(request))
+    return json_ok({"tracking_code": code}, 201)
 
 
 async def post_accept(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from bot.domain.errors import DomainError, InvalidInput
 from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter, case_marks
 from bot.domain.masking import mask_phone, mask_text
 from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS, Channel, RatingSource
-from bot.services import cases, lifecycle
+from bot.services import cases, lifecycle, tracking
 
 from .common.errors import status_of
 from .common.guards import login_required
@@ -91,7 +91,8 @@ async def inbox_list(request: web.Request) -> web.Response:
 
 
 async def _case_page(request: web.Request, case_id: int, *, status: int = 200, error: str | None = None,
-                     draft: str = "", notice: str | None = None, form_values: dict | None = None) -> web.Response:
+                     draft: str = "", notice: str | None = None, form_values: dict | None = None,
+                     tracking_code: str | None = None) -> web.Response:
     unmask = request.query.get("unmask") == "1"
     ws = await cases.workspace(request.app[RUNTIME], request[ACTOR], case_id, unmask=unmask)
     case, contact = ws.detail.case, ws.detail.contact
@@ -107,7 +108,7 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
         outbound=case.channel in (Channel.WECHAT, Channel.HOTLINE), life=ws.life, statuses=ws.statuses,
         extension_limit=ws.extension_limit, extension_needs_approval=ws.extension_needs_approval,
         marks=case_marks(case), form_values=form_values or {},
-        order=case.channel == Channel.HOTLINE and case.external_id is not None,
+        order=case.channel == Channel.HOTLINE and case.external_id is not None, tracking_code=tracking_code,
     )
 
 
@@ -219,6 +220,15 @@ async def case_accept(request: web.Request) -> web.Response:
         await lifecycle.accept(rt, actor, case_id)
 
     return await _act(request, action, done="accepted")
+
+
+@login_required
+async def case_tracking_code(request: web.Request) -> web.Response:
+    """A new 查询码, shown on the page this once (never in an address or a
+    log): the page is rendered in answer to the POST, not redirected to."""
+    case_id = path_id(request)
+    code = await tracking.issue_code(request.app[RUNTIME], request[ACTOR], case_id)
+    return await _case_page(request, case_id, tracking_code=code)
 
 
 @login_required

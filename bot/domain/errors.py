@@ -43,3 +43,10 @@ class Forbidden(DomainError):
     """The actor may not do this (e.g. staff changing what only admins may)."""
 
     default_code = "forbidden"
+
+
+class TooManyRequests(DomainError):
+    """One asker made too many requests in a short time (a public page's
+    per-address limit); nothing was looked at."""
+
+    default_code = "too_many_requests"

@@ -22,8 +22,10 @@ from bot.domain.errors import InvalidInput, NotFound
 from bot.domain.hotline import is_result, progress_message, result_message
 from bot.domain.inbox import CaseFilter, DeadlineState, WeChatWindow
 from bot.domain import lifecycle
-from bot.domain import notices, tracking
+from bot.domain import notices
+from bot.domain import tracking as codes
 from bot.domain.lifecycle import Clock
+from bot.domain.tracking import needs_code
 from bot.domain.vocabulary import (
     APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, ReplyType, Status,
 )
@@ -36,7 +38,7 @@ from storage.queries import cases as q
 from storage.queries import disclosure as disclosure_q
 from storage.queries import outbox as outbox_q
 
-from . import intake
+from . import intake, tracking
 from .accounts import staff_members
 from .lifecycle import CaseLife, check_signed_for, life_of
 from .runtime import Runtime
@@ -85,11 +87,17 @@ class CaseDetail:
     contact: Contact | None = None
     assignee: str | None = None  # the assignee's user name
     messages: list[Message] = field(default_factory=list)
+    # The 查询码 of a case just entered on a channel without an identity
+    # (letters, visits, the web): shown once, on the receipt; never stored.
+    tracking_code: str | None = None
 
 
 async def enter(rt: Runtime, actor: Actor, entry: ManualEntry) -> tuple[CaseDetail, bool]:
     """A letter, visit, call… typed in by staff. Returns (the case, whether
-    it was known already: one case per external id and channel)."""
+    it was known already: one case per external id and channel). A new case
+    on a channel without an identity (bot/domain/tracking.py: needs_code)
+    gets a 查询码, recorded in the same transaction, returned once in
+    ``tracking_code`` for the receipt."""
     if entry.channel not in CHANNELS:
         raise InvalidInput(f"channel 必须是 {', '.join(CHANNELS)} 之一", "channel")
     if (entry.received_at - _now()).total_seconds() > MAX_FUTURE_SECONDS:
@@ -108,11 +116,14 @@ async def enter(rt: Runtime, actor: Actor, entry: ManualEntry) -> tuple[CaseDeta
         contact_name=entry.contact_name, contact_phone=entry.contact_phone, applicant_type=entry.applicant_type,
         title=entry.title, entered_by=actor.label,
     )
+    code = tracking.receipt_code(rt.settings) if needs_code(entry.channel) else None
+    item.tracking_code_hash = code.hash if code else None
     (result,) = await intake.record(rt, [item])
 
     def load(tx: Tx) -> CaseDetail:
         case = tx.session.get(Case, result.case_id)
-        return CaseDetail(case, tx.session.get(Contact, case.contact_id) if case.contact_id else None)
+        return CaseDetail(case, tx.session.get(Contact, case.contact_id) if case.contact_id else None,
+                          tracking_code=code.code if code and result.created else None)
 
     return await rt.db.read(load), result.duplicate
 
@@ -423,8 +434,8 @@ def _queue_notice(tx: Tx, settings, case: Case, message: Message, reply_type: st
     the citizen and links to /track, where the reply is; the case keeps the
     hash of the code the link carries (derived again when it is sent)."""
     if case.tracking_code_hash is None:
-        case.tracking_code_hash = tracking.code_hash(settings.secret_key,
-                                                     tracking.derived_code(settings.secret_key, case.number))
+        case.tracking_code_hash = codes.code_hash(settings.secret_key,
+                                                  codes.derived_code(settings.secret_key, case.number))
     values = notices.values_for(number=case.number, reply_type=reply_type, title=case.title, text=case.text,
                                 at=now, tz=settings.tz)
     outbox_q.enqueue(tx.session, notices.OUTBOX_TARGET, case_id=case.id, message_id=message.id,

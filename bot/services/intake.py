@@ -212,6 +212,7 @@ def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int,
         "created_at": now, "updated_at": now, "version": 1,
         "accepted_at": now if it.sign_for else it.accepted_at,
         "search_tokens": document_tokens(it.title, it.text),  # tokenised once, here
+        "tracking_code_hash": it.tracking_code_hash,
     }
 
 

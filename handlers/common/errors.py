@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.errors import Conflict, DomainError, Forbidden, NotFound
+from bot.domain.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests
 
 
 def status_of(exc: DomainError) -> int:
@@ -12,4 +12,6 @@ def status_of(exc: DomainError) -> int:
         return 409
     if isinstance(exc, Forbidden):
         return 403
+    if isinstance(exc, TooManyRequests):
+        return 429
     return 400
