@@ -158,6 +158,11 @@ class InboundMessage:
     # in this handler's name; or already signed for before (imported history).
     sign_for: str | None = None
     accepted_at: datetime | None = None
+    # A new case's 查询码, as its keyed hash (bot/domain/tracking.py), and the
+    # writer's consent to publish the answer (the web letter box): written
+    # with the case, in the recording's transaction.
+    tracking_code_hash: str | None = None
+    publish_consent: bool = False
 
     def __post_init__(self) -> None:
         # contacts.identity holds 128 characters; a longer one (a long name
