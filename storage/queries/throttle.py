@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..dialects import dialect_insert
 from ..models import RequestCount
 
 
-def count_request(session: Session, key: str, now: datetime, window: timedelta) -> int:
+def count_request(session: Session | Connection, key: str, now: datetime, window: timedelta) -> int:
     """Count one request of ``key``; how many it has made in the current
     window, this one included (a window older than ``window`` starts over)."""
     stmt = dialect_insert(session, RequestCount).values(key=key, window_start=now, count=1)
