@@ -102,6 +102,9 @@ class Settings:
     wechat_notice_fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NOTICE_FIELDS))
     # The progress look-up (/track): look-ups one address may make a minute.
     track_lookups_per_minute: int = 20
+    # The web letter box: letters one address may send per window (429 after).
+    letters_per_address: int = 5
+    letters_window_minutes: int = 10
 
     @property
     def tz(self) -> ZoneInfo:
@@ -142,7 +145,7 @@ class Settings:
 
 
 _INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes",
-               "track_lookups_per_minute"}
+               "track_lookups_per_minute", "letters_per_address", "letters_window_minutes"}
 _BOOL_FIELDS = {"trust_proxy", "extension_approval", "hotline_auto_accept"}
 _TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days", "wechat_notice_fields"}  # TOML only
 
@@ -211,6 +214,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
         settings.tz
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"INTAKE_TIMEZONE {settings.timezone!r} is not a known time zone") from None
+    if settings.letters_per_address < 1 or settings.letters_window_minutes < 1:
+        raise ConfigError("INTAKE_LETTERS_PER_ADDRESS and INTAKE_LETTERS_WINDOW_MINUTES must be at least 1")
     if settings.wechat_aes_key is not None and len(settings.wechat_aes_key) != 43:
         raise ConfigError("INTAKE_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
     if not settings.secret_key and create_secret:

@@ -7,8 +7,8 @@ from aiohttp import web
 
 from handlers import (
     api_cases, api_disclosure, api_kb, api_outbox, api_reports, api_stats, hotline, inbox_admin, inbox_cases,
-    inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, ops, track, wechat, wechat_answers,
-    wechat_default, wechat_dialog, wechat_ratings,
+    inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, letters, ops, track, wechat,
+    wechat_answers, wechat_default, wechat_dialog, wechat_ratings,
 )
 from handlers.common.json_api import api_middleware
 from handlers.common.render import STATIC, NavItem, page_errors
@@ -36,6 +36,12 @@ ROUTES = (
     web.get("/track", track.track),
     web.post("/track/rating", track.track_rating),
     web.get("/track.css", track.stylesheet),
+    # the public web letter box (网上信箱)
+    web.get("/letters/new", letters.letter_form),
+    web.post("/letters", letters.letter_submit),
+    web.get("/letters/done", letters.letter_done),
+    web.get("/letters", letters.letter_list),
+    web.static("/letters/static/", letters.STATIC, name="letters_static"),
     # the JSON API (Bearer tokens)
     web.post("/api/v1/cases", api_cases.create_case),
     web.get("/api/v1/cases", api_cases.list_cases),
@@ -88,6 +94,7 @@ ROUTES = (
     web.post("/inbox/cases/{case_id}/urge", inbox_cases.case_urge),
     web.post("/inbox/cases/{case_id}/accept", inbox_cases.case_accept),
     web.post("/inbox/cases/{case_id}/tracking-code", inbox_cases.case_tracking_code),
+    web.post("/inbox/cases/{case_id}/publication", inbox_cases.case_publication),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/retry", inbox_cases.message_retry),
     web.post("/inbox/cases/{case_id}/messages/{message_id}/delivered", inbox_cases.message_delivered),
     web.get("/inbox/dashboard", inbox_dashboard.dashboard),

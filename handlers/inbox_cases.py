@@ -11,7 +11,7 @@ from bot.domain.errors import DomainError, InvalidInput
 from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter, case_marks
 from bot.domain.masking import mask_phone, mask_text
 from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS, Channel, RatingSource
-from bot.services import cases, lifecycle, tracking
+from bot.services import cases, letters, lifecycle, tracking
 
 from .common.errors import status_of
 from .common.guards import login_required
@@ -27,7 +27,7 @@ NOTICES = {"updated": "已保存。", "replied": "答复已记录。", "noted": 
            "retried": "已重新排队发送。", "delivered": "已记录送达方式。", "extended": "已延期，办理期限已更新。",
            "extension_requested": "延期申请已提交，待管理员审批。", "extension_decided": "已审批。",
            "returned": "已退回。", "rated": "评价已记录。", "urged": "已提交。", "accepted": "已签收，已告知12345平台。",
-           "return_requested": "退回申请已提交12345平台，待平台答复。"}
+           "return_requested": "退回申请已提交12345平台，待平台答复。", "published": "公开内容已保存。"}
 
 
 class BadQuery(Exception):
@@ -107,7 +107,7 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
         draft=draft, notice=notice, KINDS=KINDS, TOPICS=TOPICS, STATUSES=STATUSES, delivery_ways=DELIVERY_WAYS,
         outbound=case.channel in (Channel.WECHAT, Channel.HOTLINE), life=ws.life, statuses=ws.statuses,
         extension_limit=ws.extension_limit, extension_needs_approval=ws.extension_needs_approval,
-        marks=case_marks(case), form_values=form_values or {},
+        marks=case_marks(case), form_values=form_values or {}, publication=ws.publication,
         order=case.channel == Channel.HOTLINE and case.external_id is not None, tracking_code=tracking_code,
     )
 
@@ -270,3 +270,13 @@ async def message_delivered(request: web.Request) -> web.Response:
                                     str(form.get("delivered_by") or ""))
 
     return await _act(request, action, done="delivered")
+
+
+@login_required
+async def case_publication(request: web.Request) -> web.Response:
+    async def action(rt, actor, case_id, form):
+        await letters.edit_publication(rt, actor, case_id, title=form.get("published_title"),
+                                       letter=form.get("published_letter"), answer=form.get("published_answer"),
+                                       withheld=form.get("withheld") == "1")
+
+    return await _act(request, action, done="published")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -117,6 +118,7 @@ class Case(Base):
         Index("ix_cases_kind_id", "kind", "id"),
         Index("ix_cases_topic_id", "topic", "id"),
         Index("ix_cases_year_day", "received_year", "received_date", "channel", "kind", "merged_into_id"),  # dashboard
+        Index("ix_cases_published", "publish_consent", "answered_at"),  # /letters (issue 16)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -183,6 +185,14 @@ class Case(Base):
     return_requested_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     tracking_code_hash: Mapped[str | None] = mapped_column(String(64))  # the 查询码's keyed hash (bot/domain/tracking.py)
+    # The web letter box (issue 16): the writer's consent to publish the answer
+    # on /letters; staff may withhold it, or edit what is published (None: the
+    # automatic redaction of the letter and the answer is published).
+    publish_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    publish_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    published_title: Mapped[str | None] = mapped_column(String(300))
+    published_letter: Mapped[str | None] = mapped_column(Text)
+    published_answer: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(Base):

@@ -158,9 +158,11 @@ class InboundMessage:
     # in this handler's name; or already signed for before (imported history).
     sign_for: str | None = None
     accepted_at: datetime | None = None
-    # The 查询码's keyed hash, for a new case on a channel without an identity
-    # (bot/domain/tracking.py); a message joining a case leaves its code alone.
+    # A new case's 查询码, as its keyed hash (bot/domain/tracking.py), and the
+    # writer's consent to publish the answer (the web letter box): written
+    # with the case, in the recording's transaction.
     tracking_code_hash: str | None = None
+    publish_consent: bool = False
 
     def __post_init__(self) -> None:
         # contacts.identity holds 128 characters; a longer one (a long name

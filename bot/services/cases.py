@@ -40,6 +40,7 @@ from storage.queries import outbox as outbox_q
 
 from . import intake, tracking
 from .accounts import staff_members
+from .letters import PublicationState, publication_of
 from .lifecycle import CaseLife, check_signed_for, life_of
 from .runtime import Runtime
 
@@ -246,6 +247,7 @@ class CaseWorkspace:
     statuses: list[str]  # what staff may set the status to from here (the current one first)
     extension_limit: int  # working days of extension this kind allows in all
     extension_needs_approval: bool  # for this staff member (admins decide themselves)
+    publication: PublicationState | None = None  # a web letter box letter's publication on /letters
 
 
 async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = False) -> CaseWorkspace:
@@ -275,7 +277,8 @@ async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = F
             s.get(Case, case.merged_into_id) if case.merged_into_id else None, names, window,
             views.deadline_state(case, now, tz, calendar), life_of(tx, case.id),
             [case.status, *sorted(lifecycle.SETTABLE.get(case.status, ()), key=list(Status).index)],
-            rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin)
+            rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin,
+            publication_of(tx, case, contact))
 
     return await (rt.db.write(load) if unmask else rt.db.read(load))
 

@@ -211,8 +211,8 @@ def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int,
         "deadline_error": deadline[2], "contact_id": contact_id, "external_id": it.external_id,
         "created_at": now, "updated_at": now, "version": 1,
         "accepted_at": now if it.sign_for else it.accepted_at,
+        "tracking_code_hash": it.tracking_code_hash, "publish_consent": it.publish_consent,
         "search_tokens": document_tokens(it.title, it.text),  # tokenised once, here
-        "tracking_code_hash": it.tracking_code_hash,
     }
 
 

@@ -1,0 +1,69 @@
+"""The web letter box in a real browser on a phone-sized screen: a citizen
+writes a letter with the form (no script needed), sees the number and the
+查询码, staff answer it in the inbox, and the letter appears on /letters
+without the writer's personal data."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.domain.tracking import code_matches
+from storage.models import Case
+from tests.browser.test_inbox_browser import logged_in_page
+from tests.inbox_staff import add_user
+
+PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True, "locale": "zh-CN"}
+
+
+async def test_write_a_letter_on_a_phone_staff_answer_it_and_it_is_published(server, browser):
+    await add_user(server.runtime, "liming", display_name="李明")
+    context = await browser.new_context(**PHONE, java_script_enabled=False)  # the form works without script
+    phone = await context.new_page()
+    await phone.goto(str(server.make_url("/letters/new")))
+    # Fits the screen: nothing wider than the viewport, the honeypot out of sight.
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 375
+    assert not await phone.is_visible("#website") or (await phone.locator("#website").bounding_box())["x"] < 0
+    await phone.fill("#name", "赵六")
+    await phone.fill("#phone", "13900001111")
+    await phone.fill("#title", "赵六反映地下车库警报噪音")
+    await phone.fill("#content", "我是住在3栋的赵六，电话13900001111。地下车库的防空警报每天早上误响，请检查。")
+    await phone.check("input[name=publish]")
+    await phone.click("button[type=submit]")
+    await phone.wait_for_url(re.compile(r"/letters/done$"))
+    number = (await phone.inner_text("dd.number")).strip()
+    code = (await phone.inner_text("dd.code")).strip()
+    assert re.fullmatch(r"WZ\d{8}-\d{4}", number) and len(code) >= 6
+    assert "只在此显示一次" in await phone.inner_text("main")
+    async with server.runtime.db.session() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert case.number == number and case.publish_consent is True
+    assert code_matches(server.runtime.settings.secret_key, code, case.tracking_code_hash)
+    await phone.reload()
+    assert code not in await phone.inner_text("main")  # shown once
+
+    staff = await logged_in_page(browser, server)
+    await staff.goto(str(server.make_url(f"/inbox/cases/{case.id}")))
+    assert "门户网站" in await staff.inner_text(".facts") and "139****1111" in await staff.inner_text(".facts")
+    await staff.fill("#reply-text", "赵六您好：经检查，警报线路受潮，已修复。")
+    await staff.check("form.reply input[name=type][value=final]")
+    await staff.select_option("form.reply select[name=delivered_by]", "网站回复")
+    await staff.click("form.reply button[type=submit]")
+    await staff.wait_for_selector(".alert.ok")
+    assert "已在网上信箱公开" in await staff.inner_text(".publication-state")
+
+    await phone.goto(str(server.make_url("/letters")))
+    shown = await phone.inner_text("main")
+    assert "反映地下车库警报噪音" in shown and "警报线路受潮，已修复" in shown
+    assert "赵六" not in shown and "13900001111" not in shown
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 375
+
+    # Staff correct the published answer; the phone sees the edit.
+    await staff.fill("form.publication textarea[name=published_answer]", "经检查，警报线路受潮，已修复。")
+    await staff.click("form.publication button[type=submit]")
+    await staff.wait_for_selector(".alert.ok")
+    await phone.reload()
+    assert "您好" not in await phone.inner_text("article.letter")
+    assert staff.alerts == []
+    await context.close()
