@@ -21,10 +21,11 @@ from bot.domain.casework import CaseError
 from bot.domain.errors import InvalidInput, NotFound
 from bot.domain.hotline import is_result, progress_message, result_message
 from bot.domain.inbox import CaseFilter, DeadlineState, WeChatWindow
+from bot.domain import disclosure as dz
 from bot.domain import lifecycle
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import (
-    APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, ReplyType, Status,
+    APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, Kind, ReplyType, Status,
 )
 from bot.domain.workdays import UnknownCalendarYear
 from nlp.search_tokens import query_tokens
@@ -234,6 +235,9 @@ class CaseWorkspace:
     statuses: list[str]  # what staff may set the status to from here (the current one first)
     extension_limit: int  # working days of extension this kind allows in all
     extension_needs_approval: bool  # for this staff member (admins decide themselves)
+    # A disclosure request's registration: labels of the application's
+    # elements still missing (None: no registration on this case).
+    disclosure_missing: tuple[str, ...] | None = None
 
 
 async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = False) -> CaseWorkspace:
@@ -263,9 +267,17 @@ async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = F
             s.get(Case, case.merged_into_id) if case.merged_into_id else None, names, window,
             views.deadline_state(case, now, tz, calendar), life_of(tx, case.id),
             [case.status, *sorted(lifecycle.SETTABLE.get(case.status, ()), key=list(Status).index)],
-            rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin)
+            rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin,
+            _disclosure_missing(s, case))
 
     return await (rt.db.write(load) if unmask else rt.db.read(load))
+
+
+def _disclosure_missing(s, case: Case) -> tuple[str, ...] | None:
+    if case.kind != Kind.DISCLOSURE_REQUEST:
+        return None
+    req = disclosure_q.request_of_case(s, case.id)
+    return None if req is None else tuple(dz.REQUIRED_FIELDS[m] for m in dz.missing_fields(req))
 
 
 # ---- staff actions -------------------------------------------------------------------
