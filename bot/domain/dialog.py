@@ -71,7 +71,12 @@ CLOSED_BY_STAFF = ("您的申请（受理编号 {number}）已由工作人员办
 def normalise(text: str) -> str:
     """What the citizen typed, compared as they mean it: full-width letters
     and digits as ASCII, control characters gone, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text)
+    return clean(unicodedata.normalize("NFKC", text))
+
+
+def clean(text: str) -> str:
+    """What the citizen typed, kept as typed, less control characters and
+    runs of spaces."""
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     return " ".join(text.split())
 
@@ -97,13 +102,13 @@ def advance(step: str, text: str, data: dict) -> tuple[str, str]:
     """(next step, reply) for one answer; validates and fills ``data``
     (``name``, ``contact``, ``info``, ``form``). The last step's reply is
     "" (the caller writes the confirmation)."""
-    text = normalise(text)
+    kept, text = clean(text), normalise(text)
     if step == "name":
         if _is_question(text):
             return step, WHY_NAME + ASK_NAME
         if not (1 <= len(text) <= 100 and NAME_CHARS.match(text) and HAS_LETTER.search(text)):
             return step, BAD_NAME + ASK_NAME
-        data["name"] = text
+        data["name"] = kept
         return "contact", ASK_CONTACT
     if step == "contact":
         compact = re.sub(r"[\s\-()（）]", "", text)
@@ -121,7 +126,7 @@ def advance(step: str, text: str, data: dict) -> tuple[str, str]:
     if step == "info":
         if len(text) < 4 or not HAS_LETTER.search(text):
             return step, BAD_INFO + ASK_INFO
-        data["info"] = text[:2000]
+        data["info"] = kept[:2000]
         return "form", ASK_FORM
     if step == "form":
         form = delivery_form(text)

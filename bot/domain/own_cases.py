@@ -20,9 +20,9 @@ COMMAND = "查询"
 MENU_KEY = "my-cases"  # the CLICK key of the menu button that sends `查询` (deploy/wechat_menu.yaml)
 RECENT_LIMIT = 5
 MAX_REPLY_BYTES = 1900  # WeChat's limit is 2000; room for what the XML adds
-# `查询` alone, or followed by one token with no Chinese in it (a case number,
-# or something typed wrong); "查询一下人防车位…" is an ordinary message.
-_COMMAND = re.compile(r"查询(?:[\s:：#]*([^\s\u3400-\u9fff\uf900-\ufaff]{1,64}))?")
+# `查询` alone, or followed by text with no Chinese in it (a case number, or
+# something typed wrong); "查询一下人防车位…" is an ordinary message.
+_COMMAND = re.compile(r"查询(?:[\s:：#]*([^\u3400-\u9fff\uf900-\ufaff]{1,64}))?")
 NUMBER = re.compile(r"[A-Z]{2}\d{8}-\d{4,6}")
 
 NONE_YET = "没有查到您在本公众号提交的办件。直接发送您的诉求即可登记，回复中会给出受理编号。"
@@ -49,7 +49,7 @@ def parse(text: str) -> Query | None:
     arg = m.group(1)
     if not arg:
         return Query(None)
-    number = arg.upper()
+    number = re.sub(r"\s+", "", arg).upper()
     return Query(number, bool(NUMBER.fullmatch(number)))
 
 
