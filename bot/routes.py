@@ -8,7 +8,7 @@ from aiohttp import web
 from handlers import (
     api_cases, api_disclosure, api_kb, api_outbox, api_reports, api_stats, hotline, inbox_admin, inbox_cases,
     inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, letters, ops, track, wechat,
-    wechat_answers, wechat_default, wechat_dialog, wechat_ratings,
+    wechat_answers, wechat_default, wechat_dialog, wechat_own_cases, wechat_ratings,
 )
 from handlers.common.json_api import api_middleware
 from handlers.common.render import STATIC, NavItem, page_errors
@@ -138,10 +138,12 @@ NAV = (
 
 
 def wechat_router() -> Router:
-    """Who answers a WeChat push, in order: the disclosure dialog, the
+    """Who answers a WeChat push, in order: `查询` (the sender's own cases,
+    and its menu button), the disclosure dialog, the
     answer to a rating question (回访), instant answers (keyword rules, the
     knowledge base, menu clicks), then the default handlers that record a case."""
     root = Router("wechat")
+    root.include_router(wechat_own_cases.router())
     root.include_router(wechat_dialog.router())
     root.include_router(wechat_ratings.router())
     root.include_router(wechat_answers.router())

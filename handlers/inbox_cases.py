@@ -108,6 +108,7 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
         outbound=case.channel in (Channel.WECHAT, Channel.HOTLINE), life=ws.life, statuses=ws.statuses,
         extension_limit=ws.extension_limit, extension_needs_approval=ws.extension_needs_approval,
         marks=case_marks(case), form_values=form_values or {}, publication=ws.publication,
+        disclosure_missing=ws.disclosure_missing,
         order=case.channel == Channel.HOTLINE and case.external_id is not None, tracking_code=tracking_code,
     )
 

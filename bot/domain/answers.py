@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any, Iterable
 
 from .errors import InvalidInput
+from .own_cases import MENU_KEY
 from .vocabulary import TOPICS
 
 MAX_ANSWER_CHARS = 600  # the passive reply also carries the case number; WeChat caps it at 2000 bytes
@@ -334,6 +335,8 @@ def rule_data(r: KeywordRule) -> dict:
 # ---- the custom menu -------------------------------------------------------------------
 
 MAX_BUTTONS, MAX_SUB_BUTTONS = 3, 5
+# CLICK keys the account answers itself, not from the knowledge base: 查询 (own_cases.MENU_KEY).
+COMMAND_KEYS = frozenset({MENU_KEY})
 MAX_NAME_BYTES, MAX_SUB_NAME_BYTES = 16, 60
 MAX_KEY_BYTES, MAX_URL_BYTES = 128, 1024
 _URL = re.compile(r"^https?://[^\s/]+", re.I)
@@ -403,7 +406,7 @@ def _leaf(b: dict, where: str, label: str, known_keys: set[str] | None) -> dict:
             raise AnswersError(f"{label}：click 菜单需要 key", f"{where}.key")
         if _nbytes(key) > MAX_KEY_BYTES:
             raise AnswersError(f"{label}：key 最多 {MAX_KEY_BYTES} 字节", f"{where}.key")
-        if known_keys is not None and key not in known_keys:
+        if known_keys is not None and key not in known_keys and key not in COMMAND_KEYS:
             raise AnswersError(f"{label}：key {key} 在知识库中没有对应条目，点击后将无从答复", f"{where}.key")
         return {"type": "click", "name": b["name"], "key": key}
     if kind == "view":

@@ -147,6 +147,9 @@ class InboundMessage:
     # number, and a new case it alone opens is answered on the spot unless a
     # person must follow up.
     auto_answer: AutoAnswer | None = None
+    # A reply of the caller's own, "{number}" standing for the case number
+    # (the disclosure dialog's first question).
+    reply_template: str | None = None
     # Typed in by staff (the API's manual entry): who, for the audit trail.
     entered_by: str | None = None
     # Imported history: who imported it, the state it is in (closed unless the

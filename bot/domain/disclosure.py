@@ -457,6 +457,20 @@ def warnings(req: DisclosureRecord, today: date, calendar: WorkingCalendar) -> l
     return out
 
 
+# The application's elements (第二十九条) a registration may still lack, as
+# staff read them: a WeChat dialog the citizen left midway registers what it got.
+REQUIRED_FIELDS: dict[str, str] = {
+    "name": "申请人姓名或名称", "contact": "联系方式", "description": "申请公开的信息", "delivery_form": "获取方式",
+}
+
+
+def missing_fields(req: DisclosureRecord) -> list[str]:
+    """The elements of the application not given yet (keys of REQUIRED_FIELDS)."""
+    present = {"name": req.applicant_name, "contact": req.contact_protected,
+               "description": (req.description or "").strip(), "delivery_form": req.delivery_form}
+    return [name for name in REQUIRED_FIELDS if not present[name]]
+
+
 def to_view(req: DisclosureRecord, secret_key: str, *, unmask: bool = False) -> dict:
     """What staff see: personal data masked unless asked for (and audited)."""
     id_proof = reveal(req.id_proof_protected, secret_key)
@@ -479,6 +493,8 @@ def to_view(req: DisclosureRecord, secret_key: str, *, unmask: bool = False) -> 
         "outcome_label": OUTCOME_LABELS.get(req.outcome) if req.outcome else None,
         "decided_at": _d(req.decided_on), "late": is_late(req), "archived_on": _d(req.archived_on),
         "version": req.version,
+        "missing": missing_fields(req),
+        "missing_labels": [REQUIRED_FIELDS[name] for name in missing_fields(req)],
     }
 
 

@@ -221,6 +221,8 @@ def takes_kind_of(case_kind: str, item: InboundMessage) -> bool:
 def reply_text(item: InboundMessage, result: IntakeResult, policy: IntakePolicy, *, has_deadline: bool) -> str:
     """What the citizen is told: the receipt with the case number and the
     time limit, or the knowledge-base answer with the case number."""
+    if item.reply_template is not None:
+        return item.reply_template.replace("{number}", result.number or "")
     kind = result.kind or Kind.OTHER
     days = policy.deadline_days(item.channel, kind)
     if result.classified:  # the citizen's real question, at last: the receipt says when it is answered

@@ -21,13 +21,14 @@ from bot.domain.casework import CaseError
 from bot.domain.errors import InvalidInput, NotFound
 from bot.domain.hotline import is_result, progress_message, result_message
 from bot.domain.inbox import CaseFilter, DeadlineState, WeChatWindow
+from bot.domain import disclosure as dz
 from bot.domain import lifecycle
 from bot.domain import notices
 from bot.domain import tracking as codes
 from bot.domain.lifecycle import Clock
 from bot.domain.tracking import needs_code
 from bot.domain.vocabulary import (
-    APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, ReplyType, Status,
+    APPLICANT_TYPES, CHANNELS, KINDS, OUTBOUND_CHANNELS, Channel, Kind, ReplyType, Status,
 )
 from bot.domain.workdays import UnknownCalendarYear
 from nlp.search_tokens import query_tokens
@@ -248,6 +249,9 @@ class CaseWorkspace:
     extension_limit: int  # working days of extension this kind allows in all
     extension_needs_approval: bool  # for this staff member (admins decide themselves)
     publication: PublicationState | None = None  # a web letter box letter's publication on /letters
+    # A disclosure request's registration: labels of the application's
+    # elements still missing (None: no registration on this case).
+    disclosure_missing: tuple[str, ...] | None = None
 
 
 async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = False) -> CaseWorkspace:
@@ -278,9 +282,16 @@ async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = F
             views.deadline_state(case, now, tz, calendar), life_of(tx, case.id),
             [case.status, *sorted(lifecycle.SETTABLE.get(case.status, ()), key=list(Status).index)],
             rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin,
-            publication_of(tx, case, contact))
+            publication_of(tx, case, contact), _disclosure_missing(s, case))
 
     return await (rt.db.write(load) if unmask else rt.db.read(load))
+
+
+def _disclosure_missing(s, case: Case) -> tuple[str, ...] | None:
+    if case.kind != Kind.DISCLOSURE_REQUEST:
+        return None
+    req = disclosure_q.request_of_case(s, case.id)
+    return None if req is None else tuple(dz.REQUIRED_FIELDS[m] for m in dz.missing_fields(req))
 
 
 # ---- staff actions -------------------------------------------------------------------

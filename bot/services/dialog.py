@@ -1,35 +1,50 @@
-"""The WeChat disclosure dialog (bot/domain/dialog.py) as a use case: one
-step per message, in one write transaction; the last step registers the
-request (the same registration as staff make, bot/services/disclosure.py)
-and its case (the one recording path, bot/services/intake.py).
+"""The WeChat disclosure dialog (bot/domain/dialog.py) as a use case.
+
+A text that reads as a disclosure request is a case at once: it is recorded
+through the one recording path (bot/services/intake.py), its reply gives the
+case number with the dialog's first question, and the case is registered as
+a request straight away with what is known (a partial registration: staff
+see what is missing). Each later answer is one step in one write
+transaction that writes the answer into the registration (the same
+registration staff make, bot/services/disclosure.py) and joins the case's
+thread. A citizen who stops, or leaves the dialog, leaves a case with a
+partial registration, never nothing.
 
 The dialog's state is a database row, so any worker can continue it; the
 row remembers the last message handled and its reply, so a WeChat retry of
 the same message gets the same reply and never advances the dialog twice.
+It holds no personal data: the answers go into the registration, where
+contact details are encrypted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from bot.domain import dialog as rules
 from bot.domain import disclosure as dz
 from bot.domain.cases import InboundMessage
 from bot.domain.disclosure import Applicant, DisclosureError
-from bot.domain.vocabulary import Channel, Kind
+from bot.domain.vocabulary import ApplicantType, Channel, Kind
 from bot.domain.wechat import Push, message_key, received_at
+from bot.domain.workdays import WorkingCalendar
 from nlp.labels import Classification
 from storage.database import Tx
-from storage.models import Case, DisclosureDialog, Message
+from storage.models import Case, DisclosureDialog, DisclosureRequest
 from storage.queries import audit, dialogs
+from storage.queries import disclosure as disclosure_q
 from storage.queries import intake as q
 
+from . import intake
 from .batching import BatchLookup
 from .disclosure import register_in
-from .intake import record_batch
 from .runtime import Runtime
 
 CHANNEL = Channel.WECHAT
+TITLE = "政府信息公开申请"
+ACTOR = "channel:wechat"
+# Which registration field each step's answer fills.
+ANSWER_FIELDS = {"name": "name", "contact": "contact", "info": "description", "form": "delivery_form"}
 
 
 def active_dialogs(rt: Runtime) -> BatchLookup[str, bool]:
@@ -53,14 +68,56 @@ async def step(rt: Runtime, push: Push) -> str | None:
     """The dialog's reply to a text, or None when the sender is in no
     dialog and the text is not a disclosure request."""
     text = push.content.strip()
-    if not await rt.dialogs.get(push.source):
-        if rt.classifier.classify(text).kind != Kind.DISCLOSURE_REQUEST:
-            return None
+    if await rt.dialogs.get(push.source):
+        calendar = await rt.calendar.refresh()
+        return await rt.db.write(_step, rt, push, text, datetime.now(timezone.utc), calendar)
+    classification = rt.classifier.classify(text)
+    if classification.kind != Kind.DISCLOSURE_REQUEST:
+        return None
+    return await _open(rt, push, text, classification)
+
+
+async def _open(rt: Runtime, push: Push, text: str, classification: Classification) -> str:
+    """The request's first message: a case of its own (never joined to the
+    sender's open case), recorded like every message; then the dialog and
+    the partial registration, in a second transaction that a retry repeats
+    harmlessly."""
+    key = message_key(push)
+    item = InboundMessage(
+        channel=CHANNEL, identity=push.source, received_at=received_at(push), text=push.content,
+        classification=classification, dedupe_key=key, raw=push.raw, passive_reply=True, title=TITLE,
+        applicant_type=ApplicantType.NATURAL_PERSON, reply_template=rules.INTRO,
+    )
+    (result,) = await intake.record(rt, [item])
+    if result.duplicate:
+        # A retry: the same answer, and the dialog is not started again (the
+        # first delivery started it, and it may have moved on or ended since).
+        return result.reply_text
     calendar = await rt.calendar.refresh()
-    return await rt.db.write(_step, rt, push, text, datetime.now(timezone.utc), calendar)
+    await rt.db.write(_start, rt, push, key, result.case_id, result.number, result.reply_text,
+                      datetime.now(timezone.utc), calendar)
+    return result.reply_text
 
 
-def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar) -> str:
+def _start(tx: Tx, rt: Runtime, push: Push, key: str, case_id: int, number: str, reply: str, now: datetime,
+           calendar: WorkingCalendar) -> None:
+    conn = tx.conn
+    _, _, last_key, _, _ = dialogs.lock(conn, push.source, now)
+    if last_key == key:
+        return  # a retry: the dialog has started already
+    case = tx.session.get(Case, case_id)
+    try:
+        _fill(tx, rt, case, {}, calendar, receipt_date=received_at(push).astimezone(rt.settings.tz).date(),
+              now=now)
+    except DisclosureError as exc:
+        # The calendar can't date the deadline (a year not entered yet): the
+        # case is kept unregistered, staff register it by hand.
+        audit.add(tx.session, ACTOR, "disclosure.registration_failed", case_id, via="wechat_dialog", error=str(exc))
+    dialogs.save(conn, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
+                 last_reply=reply, at=now)
+
+
+def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar: WorkingCalendar) -> str | None:
     conn = tx.conn
     key = message_key(push)
     # A retry of any message the dialog already answered (not only the last
@@ -72,71 +129,80 @@ def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar) -
     if last_key == key:
         return last_reply  # a retry: same answer, no step taken
     data = dict(stored_data or {})
-    if not rules.is_active(current, now - updated_at):
-        next_step, data, reply = "name", {"request": text[:2000]}, rules.INTRO
-    elif text in rules.CANCEL_WORDS:
-        next_step, reply = "cancelled", rules.CANCELLED
+    case = tx.session.get(Case, data["case_id"]) if data.get("case_id") else None
+    if case is None or not rules.is_active(current, now - updated_at):
+        # Ended since the look-up (or a dialog of a version before cases were
+        # made at once): an ordinary message, for the next handler.
+        return None
+    number = case.number
+    if rules.is_stop(text):
+        next_step, reply = "stopped", rules.STOPPED.format(number=number)
+        audit.add(tx.session, ACTOR, "disclosure.dialog_stopped", case.id, step=current)
     else:
-        next_step, reply = rules.advance(current, text, data)
-        if next_step == "done":
-            reply = _register(tx, rt, push, key, data, calendar)
-    if next_step != "done":
-        # Every step is logged as it is answered (no case yet); the
-        # registered case takes the whole dialog into its thread.
-        _store_step(conn, push, key, text, reply, now)
-        data["keys"] = [*data.get("keys", []), key]
-    dialogs.save(conn, push.source, step=next_step, data=data if next_step != "done" else {}, last_key=key,
+        answer: dict = {}
+        next_step, reply = rules.advance(current, text, answer)
+        if next_step != current:
+            done = next_step == "done"
+            today = now.astimezone(rt.settings.tz).date()
+            try:
+                req = _fill(tx, rt, case, {ANSWER_FIELDS[k]: v for k, v in answer.items()}, calendar,
+                            receipt_date=today if done else None, now=now)
+            except DisclosureError as exc:
+                # Staff archived the request meanwhile, or the calendar can't date it.
+                req = None
+                audit.add(tx.session, ACTOR, "disclosure.registration_failed", case.id, via="wechat_dialog",
+                          error=str(exc))
+                if not done:
+                    next_step, reply = "stopped", rules.CLOSED_BY_STAFF.format(number=number)
+            if done:
+                if req is not None and req.answer_due is not None:
+                    reply = rules.done_text(number, req.receipt_date, req.answer_due)
+                    audit.add(tx.session, ACTOR, "disclosure.dialog_completed", case.id, via="wechat_dialog")
+                else:
+                    reply = rules.NO_DEADLINE.format(number=number, day=rules.cn_day(today))
+    _store_step(conn, push, key, text, reply, now, case.id)
+    case.last_message_at = max(case.last_message_at, received_at(push)) if case.last_message_at else received_at(push)
+    case.updated_at = now
+    dialogs.save(conn, push.source, step=next_step, data={"case_id": case.id, "number": number}, last_key=key,
                  last_reply=reply, at=now)
     return reply
 
 
-def _register(tx: Tx, rt: Runtime, push: Push, key: str, data: dict, calendar) -> str:
-    """The completed application becomes a case and a disclosure request in
-    the dialog's own transaction; the date of receipt is today, the day both
-    sides confirm (第三十一条)."""
-    settings, tz = rt.settings, rt.settings.tz
-    at = received_at(push)
-    today = at.astimezone(tz).date()
-    description = data["info"]
-    c = rt.classifier.classify(description, hint_kind=Kind.DISCLOSURE_REQUEST)
-    item = InboundMessage(
-        channel=CHANNEL, identity=push.source, received_at=at, text=rules.case_text(data),
-        classification=Classification(Kind.DISCLOSURE_REQUEST, c.topic, c.confidence, c.matched, False, "feed"),
-        dedupe_key=key, raw=push.raw, contact_name=data["name"],
-        contact_phone=data["contact"] if rules.PHONE.match(data["contact"]) else None,
-        applicant_type="natural_person", title="政府信息公开申请",
-    )
-    (result,) = record_batch(tx.conn, [item], rt.intake_policy())
-    q.attach_messages(tx.conn, [k for earlier in data.get("keys", []) for k in (earlier, earlier + "#reply")],
-                      result.case_id)
-    case = tx.session.get(Case, result.case_id)
-    applicant = Applicant(applicant_type="natural_person", name=data["name"], contact=data["contact"],
-                          description=description, delivery_form=data["form"])
-    note = None
-    try:
-        req = register_in(tx, case, applicant, receipt_date=today, receipt_basis="confirmed", calendar=calendar,
-                          secret_key=settings.secret_key)
-    except DisclosureError as exc:
-        # The calendar can't date the deadline (a year not entered yet): the
-        # case is kept, staff register the request by hand.
-        reply, note = rules.NO_DEADLINE.format(number=result.number, day=today), str(exc)
+def _fill(tx: Tx, rt: Runtime, case: Case, fields: dict, calendar: WorkingCalendar, *, receipt_date: date | None,
+          now: datetime) -> DisclosureRequest | None:
+    """The case's registration with ``fields`` (registration field → value)
+    written in: made on the first message (what is not known yet is
+    missing), and, when the citizen confirms the last step, dated that day
+    (第三十一条: an online request is received on the day both sides
+    confirm) unless staff have moved it on already."""
+    settings = rt.settings
+    req = disclosure_q.request_of_case(tx.session, case.id)
+    if req is None:
+        if receipt_date is None:
+            return None  # registration failed at the start: staff register it by hand
+        applicant = Applicant(applicant_type=ApplicantType.NATURAL_PERSON, name=fields.get("name"),
+                              contact=fields.get("contact"), description=fields.get("description") or "",
+                              delivery_form=fields.get("delivery_form"))
+        req = register_in(tx, case, applicant, receipt_date=receipt_date, receipt_basis="confirmed",
+                          calendar=calendar, secret_key=settings.secret_key)
+        audit.add(tx.session, ACTOR, "disclosure.registered", case.id, via="wechat_dialog",
+                  missing=dz.missing_fields(req))
     else:
-        dz.sync_case(case, req, tz, datetime.now(timezone.utc), calendar=calendar, staff_acted=False)
-        reply = rules.done_text(result.number, today, req.answer_due)
-    q.set_reply(tx.conn, key, reply)
-    tx.session.add(Message(case_id=result.case_id, direction="out", channel=CHANNEL, msg_type="text", text=reply,
-                           status="sent", created_at=datetime.now(timezone.utc)))
-    audit.add(tx.session, "channel:wechat", "disclosure.registered", result.case_id, via="wechat_dialog",
-              **({"calendar_error": note} if note else {}))
-    return reply
+        changes = dict(fields)
+        if receipt_date is not None and req.correction_sent_on is None and req.outcome is None:
+            changes["receipt_date"] = receipt_date
+        dz.update_details(req, changes, calendar=calendar, secret_key=settings.secret_key)
+    dz.sync_case(case, req, settings.tz, now, calendar=calendar, staff_acted=False)
+    tx.flush()
+    return req
 
 
-def _store_step(conn, push: Push, key: str, text: str, reply: str, now: datetime) -> None:
+def _store_step(conn, push: Push, key: str, text: str, reply: str, now: datetime, case_id: int) -> None:
     at = received_at(push)
     contact = q.ensure_contacts(conn, CHANNEL, {push.source: {"at": now}})[push.source]
     q.insert_messages_once(conn, [
-        dict(contact_id=contact, direction="in", channel=CHANNEL, msg_type="text", text=text, raw=push.raw,
-             dedupe_key=key, reply_text=reply, status="received", created_at=at),
-        dict(contact_id=contact, direction="out", channel=CHANNEL, msg_type="text", text=reply, raw=None,
-             dedupe_key=key + "#reply", reply_text=None, status="sent", created_at=now),
+        dict(case_id=case_id, contact_id=contact, direction="in", channel=CHANNEL, msg_type="text", text=text,
+             raw=push.raw, dedupe_key=key, reply_text=reply, status="received", created_at=at),
+        dict(case_id=case_id, contact_id=contact, direction="out", channel=CHANNEL, msg_type="text", text=reply,
+             raw=None, dedupe_key=key + "#reply", reply_text=None, status="sent", created_at=now),
     ])

@@ -273,6 +273,7 @@ class RequestRow:
     request: DisclosureRequest
     number: str
     warnings: list[Warning]
+    missing: tuple[str, ...] = ()  # labels of the application's elements not given yet
 
 
 async def open_requests(rt: Runtime) -> tuple[list[RequestRow], list]:
@@ -283,7 +284,8 @@ async def open_requests(rt: Runtime) -> tuple[list[RequestRow], list]:
     today = datetime.now(rt.settings.tz).date()
     rows, unregistered = await rt.db.read(lambda tx: (q.requests_by_urgency(tx.session, 500),
                                                       q.unregistered_cases(tx.session, Kind.DISCLOSURE_REQUEST, 200)))
-    return [RequestRow(r, number, dz.warnings(r, today, calendar)) for r, number in rows], unregistered
+    return [RequestRow(r, number, dz.warnings(r, today, calendar),
+                       tuple(dz.REQUIRED_FIELDS[m] for m in dz.missing_fields(r))) for r, number in rows], unregistered
 
 
 # ---- reviews (table 四) -----------------------------------------------------------

@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import metrics
+from bot.domain import own_cases as own
 from bot.domain.answers import AutoAnswer
 from bot.domain.cases import InboundMessage
 from bot.domain.vocabulary import Channel
 from bot.domain.wechat import Push, message_key, message_text, question, received_at
 from nlp.labels import Classification
 from storage.queries import intake as q
+from storage.queries import own_cases as own_q
 
 from . import intake
 from .runtime import Runtime
@@ -98,6 +100,33 @@ async def note_subscription(rt: Runtime, push: Push, *, subscribed: bool) -> str
 async def keep_event(rt: Runtime, push: Push) -> None:
     """An event kept for the record (CLICK, SCAN, events WeChat adds later); no case."""
     await rt.db.write(_store_event, push, None)
+
+
+async def look_up_own_cases(rt: Runtime, push: Push, query: own.Query) -> str:
+    """`查询`: the sender's recent cases; `查询 <受理编号>`: one of them. Read
+    only (nothing is stored: a look-up is no matter for the office); a
+    number that is not the sender's gets the same answer as an unknown or
+    malformed one."""
+    tz = rt.settings.tz
+    if query.number is None:
+        rows = await rt.db.read(lambda tx: own_q.recent_cases(tx.session, CHANNEL, push.source, own.RECENT_LIMIT))
+        metrics.labelled(metrics.MESSAGES, CHANNEL, "own_cases").inc()
+        return own.list_text([own.CaseLine(number, status, kind, received) for _, number, status, kind, received, _, _
+                              in rows], tz)
+    metrics.labelled(metrics.MESSAGES, CHANNEL, "own_case").inc()
+    if not query.well_formed:
+        return own.NOT_FOUND
+
+    def load(tx):
+        row = own_q.own_case(tx.session, CHANNEL, push.source, query.number)
+        return None if row is None else (row, own_q.replies_sent(tx.session, row[0]))
+
+    found = await rt.db.read(load)
+    if found is None:
+        return own.NOT_FOUND
+    (_, number, status, kind, received, deadline, answered), replies = found
+    return own.detail_text(own.CaseDetail(number, status, kind, received, deadline, answered,
+                                          [own.Reply(text, at) for text, at in replies]), tz)
 
 
 # ---- in the write transaction ----------------------------------------------------

@@ -92,7 +92,10 @@ def test_starter_knowledge_base_is_valid():
     rules = [make_rule(r) for r in doc["rules"]]
     assert first_rule(rules, "我要转人工").pattern == "人工"
     menu = validate_menu(read_document("deploy/wechat_menu.yaml"), known_keys={e.key for e in entries})
-    assert set(menu_click_keys(menu)) <= {e.key for e in entries}
+    # Every button is answered: from the knowledge base, or by the account itself (查询).
+    from bot.domain.answers import COMMAND_KEYS
+    assert set(menu_click_keys(menu)) <= {e.key for e in entries} | COMMAND_KEYS
+    assert "my-cases" in menu_click_keys(menu)
 
 
 def test_keyword_rules():
