@@ -14,19 +14,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("cases") as batch:
-        batch.add_column(sa.Column("publish_consent", sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch.add_column(sa.Column("publish_withheld", sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch.add_column(sa.Column("published_title", sa.String(300), nullable=True))
-        batch.add_column(sa.Column("published_letter", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("published_answer", sa.Text(), nullable=True))
+    # Plain ADD COLUMN, not a batch: on SQLite a batch may copy the table,
+    # which drops the full-text index's triggers on cases (migration 0003).
+    op.add_column("cases", sa.Column("publish_consent", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column("cases", sa.Column("publish_withheld", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column("cases", sa.Column("published_title", sa.String(300), nullable=True))
+    op.add_column("cases", sa.Column("published_letter", sa.Text(), nullable=True))
+    op.add_column("cases", sa.Column("published_answer", sa.Text(), nullable=True))
     # /letters: the consenting writers' answered letters, newest answer first.
     op.create_index("ix_cases_published", "cases", ["publish_consent", "answered_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_cases_published", table_name="cases")
-    with op.batch_alter_table("cases") as batch:
-        for name in ("published_answer", "published_letter", "published_title", "publish_withheld",
-                     "publish_consent"):
-            batch.drop_column(name)
+    for name in ("published_answer", "published_letter", "published_title", "publish_withheld", "publish_consent"):
+        op.drop_column("cases", name)  # SQLite 3.35+: a plain DROP COLUMN
