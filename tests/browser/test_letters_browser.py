@@ -67,3 +67,56 @@ async def test_write_a_letter_on_a_phone_staff_answer_it_and_it_is_published(ser
     assert "您好" not in await phone.inner_text("article.letter")
     assert staff.alerts == []
     await context.close()
+
+
+async def test_a_letter_from_the_form_to_its_rating_and_publication(server, browser):
+    """The whole citizen's side: write, look up with the receipt's code, see
+    progress and the answer arrive, rate it, find it published."""
+    await add_user(server.runtime, "liming", display_name="李明")
+    context = await browser.new_context(**PHONE)
+    citizen = await context.new_page()
+    await citizen.goto(str(server.make_url("/letters/new")))
+    await citizen.fill("#name", "钱七")
+    await citizen.fill("#phone", "13600002222")
+    await citizen.fill("#title", "人防工程出入口被占用")
+    await citizen.fill("#content", "我叫钱七，身份证110101199003071234，小区人防工程出入口被杂物堵住，请处理。")
+    await citizen.check("input[name=publish]")
+    await citizen.click("button[type=submit]")
+    await citizen.wait_for_url(re.compile(r"/letters/done$"))
+    number = (await citizen.inner_text("dd.number")).strip()
+    code = (await citizen.inner_text("dd.code")).strip()
+
+    await citizen.goto(str(server.make_url("/track")))
+    await citizen.fill("#number", number)
+    await citizen.fill("#code", code)
+    await citizen.click("form.lookup button[type=submit]")
+    await citizen.wait_for_selector("dl.progress")
+    assert "暂无答复" in await citizen.inner_text("main")
+    tracked = citizen.url  # the look-up's own address, reloaded as the citizen comes back
+
+    async with server.runtime.db.session() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    staff = await logged_in_page(browser, server)
+    await staff.goto(str(server.make_url(f"/inbox/cases/{case.id}")))
+    for text, kind in (("钱七您好，已通知物业清理，三日内回复。", "interim"), ("钱七您好，杂物已清理完毕。", "final")):
+        await staff.fill("#reply-text", text)
+        await staff.check(f"form.reply input[name=type][value={kind}]")
+        await staff.select_option("form.reply select[name=delivered_by]", "网站回复")
+        await staff.click("form.reply button[type=submit]")
+        await staff.wait_for_selector(".alert.ok")
+        await citizen.goto(tracked)
+        assert text in await citizen.inner_text("main")
+    assert (await citizen.inner_text("dd.status")).strip() == "已答复"
+    assert "李明" not in await citizen.inner_text("main")
+
+    await citizen.check("form.rating input[name=score][value='5']")
+    await citizen.click("form.rating button[type=submit]")
+    await citizen.wait_for_selector(".alert.ok")
+    assert await citizen.locator("form.rating").count() == 0
+
+    await citizen.goto(str(server.make_url("/letters")))
+    shown = await citizen.inner_text("main")
+    assert "人防工程出入口被占用" in shown and "杂物已清理完毕" in shown
+    assert "钱七" not in shown and "13600002222" not in shown and "110101199003071234" not in shown
+    assert staff.alerts == []
+    await context.close()
