@@ -10,9 +10,12 @@
    aiohttp page that does an indexed SELECT by number (sqlite3) and answers
    a small HTML page. Every answer must be 200 with its case's number.
 
-Further parts (the letter box) add their own ``--skip-…`` flag.
+2. Letters: letters posted through the web letter box's form on the real
+   server, beside a bare aiohttp form handler (bench/bench_letters.py, which
+   also runs alone, and on PostgreSQL).
 
     .venv/bin/python bench/bench_track.py [--cases 1000000] [--lookups 20000] [-c 8] [--reuse] [--skip-lookups]
+        [--letters 5000] [--skip-letters]
 """
 
 from __future__ import annotations
@@ -226,6 +229,8 @@ def main() -> int:
     p.add_argument("-c", "--concurrency", type=int, default=8)
     p.add_argument("--reuse", action="store_true", help="keep an existing bench database of that size")
     p.add_argument("--skip-lookups", action="store_true")
+    p.add_argument("--letters", type=int, default=5000, help="letters to post through the form")
+    p.add_argument("--skip-letters", action="store_true")
     args = p.parse_args()
     out: dict = {}
     if not args.skip_lookups:
@@ -235,6 +240,18 @@ def main() -> int:
               f"intake {i['per_s']} look-ups/s (p50 {i['p50_ms']} ms, p99 {i['p99_ms']} ms, "
               f"{i['server_cpu_us_per_lookup']} µs server CPU each, {i['failed']} failed) vs bare aiohttp "
               f"{b['per_s']} look-ups/s ({b['server_cpu_us_per_lookup']} µs CPU each, {b['failed']} failed)")
+    if not args.skip_letters:
+        import tempfile
+
+        from bench import bench_letters
+
+        with tempfile.TemporaryDirectory(prefix="bench_track_letters_") as d:
+            out["letters"] = r = bench_letters.bench(
+                argparse.Namespace(n=args.letters, concurrency=args.concurrency, database_url=None), Path(d))
+        i, b = r["intake"], r["bare"]
+        print(f"letters ({args.letters}, c={args.concurrency}, sqlite): intake {i['per_s']} letters/s "
+              f"({i['server_cpu_us_per_letter']} µs server CPU per letter) vs bare aiohttp form handler "
+              f"{b['per_s']} letters/s ({b['server_cpu_us_per_letter']} µs); each stored once: {r['each_stored_once']}")
     out["at"] = datetime.now(timezone.utc).isoformat()
     print(f"written to {write_result('track', out)}")
     return 0
