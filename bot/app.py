@@ -27,7 +27,7 @@ from bot.outbound.hotline_client import HotlinePuller, HotlineSender, PullError
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
 from bot.outbound.wechat_sender import WeChatNoticeSender, WeChatSender
-from bot.services import accounts, dialog, hotline, intake
+from bot.services import accounts, dialog, hotline, intake, ops
 from bot.services.knowledge import KnowledgeCache
 from bot.services.runtime import CalendarCache, Runtime
 from handlers.common.keys import RUNTIME, WECHAT_CRYPTO, WECHAT_ROUTER
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 CALENDAR_RELOAD_SECONDS = 30.0
 KNOWLEDGE_RELOAD_SECONDS = 3.0  # an edit made on another worker reaches this one within seconds
 STATISTICS_SECONDS = 6 * 3600.0
+COUNTS_CLEANUP_SECONDS = 3600.0
 
 
 def check_classifier_labels() -> None:
@@ -133,6 +134,8 @@ async def _running(rt: Runtime, outbox_options: OutboxOptions):
         _every(CALENDAR_RELOAD_SECONDS, rt.calendar.refresh, "reloading the holiday calendar"),
         *_reconciliation(rt, http_session),
         _every(KNOWLEDGE_RELOAD_SECONDS, rt.knowledge.reload_if_changed, "reloading the knowledge base"),
+        _every(COUNTS_CLEANUP_SECONDS, lambda: ops.forget_old_request_counts(rt),
+               "dropping old per-address counts"),
         _every(STATISTICS_SECONDS, lambda: refresh_planner_statistics(rt.db.engine),
                "refreshing the query planner's statistics", first=True),
     ]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+from storage.queries import throttle
+
 from .runtime import Runtime
+
+# The public pages' per-address counts use windows of minutes: a day-old one is of no use.
+COUNTS_KEPT = timedelta(days=1)
 
 
 async def database_problem(rt: Runtime) -> str | None:
@@ -13,3 +20,9 @@ async def database_problem(rt: Runtime) -> str | None:
     except Exception as exc:  # report, don't crash: this is what the probe is for
         return type(exc).__name__
     return None
+
+
+async def forget_old_request_counts(rt: Runtime) -> int:
+    """Drop the public pages' per-address counts whose window is long over."""
+    before = datetime.now(timezone.utc) - COUNTS_KEPT
+    return await rt.db.write(lambda tx: throttle.forget_old(tx.session, before))
