@@ -1,5 +1,5 @@
 """A local 12345 platform that keeps its own state of each work order,
-written from the protocol in README.md ("12345 hotline", "The protocol"),
+written from the protocol in docs/hotline.md ("The protocol"),
 not from the server's code.
 
 It dispatches (派单) orders and pushes its events to the unit's server, and

@@ -1,6 +1,6 @@
 """The 12345 platform's wire format: the one module a second city's mapping
 replaces. Field and type names, times, signatures, the shape of a page of
-reconciliation; README.md ("12345 hotline", "The protocol") documents it
+reconciliation; docs/hotline.md ("The protocol") documents it
 for the platform's side.
 
 Everything else speaks the product's terms: a ``HotlineOrder``, a
