@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchlib import REPO, VENV_BIN, cpu_seconds, free_port, pinned, start, stop, write_result  # noqa: E402
+from bench.benchlib import REPO, VENV_BIN, cpu_seconds, free_port, pinned, run_in_cpu, start, stop, write_result  # noqa: E402
 from bot.domain.hotline_wire import sign  # noqa: E402
 
 SECRET = "bench-hotline-secret"
@@ -148,14 +148,6 @@ async def fire(url: str, batches: list[bytes], concurrency: int) -> dict:
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1)}
 
 
-def run_in_cpu(cpus: str, coro_factory):
-    """Run the load generator pinned away from the server's CPU."""
-    if hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
-        except OSError:
-            pass
-    return asyncio.run(coro_factory())
 
 
 def count_cases(url: str) -> int:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_hotline import count_cases, run_in_cpu  # noqa: E402
-from bench.benchlib import VENV_BIN, cpu_seconds, free_port, start, stop, write_result  # noqa: E402
+from bench.bench_hotline import count_cases  # noqa: E402
+from bench.benchlib import VENV_BIN, cpu_seconds, free_port, run_in_cpu, start, stop, write_result  # noqa: E402
 
 WARM_UP = 50  # letters, not measured (jieba loads its dictionary on first use)
 TEXTS = ["请问小区人防车位开发商能否出售，产权归谁？我们业主想了解清楚。",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sqlite3
 import sys
@@ -34,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchlib import OUT, VENV_BIN, cpu_seconds, free_port, start, stop, write_result  # noqa: E402
+from bench.benchlib import OUT, VENV_BIN, cpu_seconds, free_port, run_in_cpu, start, stop, write_result  # noqa: E402
 from bot.domain.tracking import ALPHABET, LENGTH, code_hash  # noqa: E402
 from bot.domain.vocabulary import CHANNEL_PREFIX  # noqa: E402
 
@@ -174,14 +173,6 @@ async def fire(base: str, queries: list[str], concurrency: int) -> dict:
             "p99_ms": round(latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000, 2)}
 
 
-def run_in_cpu(cpus: str, coro_factory):
-    """The load generator, pinned away from the server's CPU."""
-    if hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
-        except OSError:
-            pass
-    return asyncio.run(coro_factory())
 
 
 def measure(proc, port: int, warm: list[str], queries: list[str], concurrency: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,6 +18,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 OUT = REPO / "bench" / "out"
+
+
+def run_in_cpu(cpus: str, coro_factory):
+    """Run a load generator's coroutine pinned away from the server's CPU."""
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+        except OSError:
+            pass
+    return asyncio.run(coro_factory())
 
 
 def free_port() -> int:
