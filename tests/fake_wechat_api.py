@@ -154,6 +154,19 @@ class FakeWeChatApi:
             return None
         return data if isinstance(data, dict) else None
 
+    async def _call(self, path: str, request: web.Request) -> tuple[dict, None] | tuple[None, web.Response]:
+        """What every API call does first, as WeChat does: record it, fail
+        if told to, check the access token, read the JSON body."""
+        data = await self._body(request)
+        self.calls.append((path, data or {}))
+        if (failed := await self._injected(path)) is not None:
+            return None, failed
+        if (bad := self._token_error(request)) is not None:
+            return None, bad
+        if data is None:
+            return None, self._json({"errcode": 47001, "errmsg": "data format error"})
+        return data, None
+
     async def _stable_token(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         if data is None:
@@ -190,15 +203,9 @@ class FakeWeChatApi:
         return None
 
     async def _custom_send(self, request: web.Request) -> web.Response:
-        path = "cgi-bin/message/custom/send"
-        data = await self._body(request)
-        self.calls.append((path, data or {}))
-        if (failed := await self._injected(path)) is not None:
-            return failed
-        if (bad := self._token_error(request)) is not None:
-            return bad
-        if data is None:
-            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        data, refused = await self._call("cgi-bin/message/custom/send", request)
+        if refused is not None:
+            return refused
         openid = data.get("touser")
         if not isinstance(openid, str) or not openid:
             return self._json({"errcode": 40003, "errmsg": "invalid openid"})
@@ -215,15 +222,9 @@ class FakeWeChatApi:
         return self._json({"errcode": 0, "errmsg": "ok"})
 
     async def _bizsend(self, request: web.Request) -> web.Response:
-        path = "cgi-bin/message/subscribe/bizsend"
-        data = await self._body(request)
-        self.calls.append((path, data or {}))
-        if (failed := await self._injected(path)) is not None:
-            return failed
-        if (bad := self._token_error(request)) is not None:
-            return bad
-        if data is None:
-            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        data, refused = await self._call("cgi-bin/message/subscribe/bizsend", request)
+        if refused is not None:
+            return refused
         openid, template_id = data.get("touser"), data.get("template_id")
         if not isinstance(openid, str) or not openid:
             return self._json({"errcode": 40003, "errmsg": "invalid openid"})
@@ -252,15 +253,9 @@ class FakeWeChatApi:
         return self._json({"errcode": 0, "errmsg": "ok"})
 
     async def _menu_create(self, request: web.Request) -> web.Response:
-        path = "cgi-bin/menu/create"
-        data = await self._body(request)
-        self.calls.append((path, data or {}))
-        if (failed := await self._injected(path)) is not None:
-            return failed
-        if (bad := self._token_error(request)) is not None:
-            return bad
-        if data is None:
-            return self._json({"errcode": 47001, "errmsg": "data format error"})
+        data, refused = await self._call("cgi-bin/menu/create", request)
+        if refused is not None:
+            return refused
         problem = menu_problem(data)
         if problem is not None:
             return self._json({"errcode": problem[0], "errmsg": problem[1]})
