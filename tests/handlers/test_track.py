@@ -29,9 +29,10 @@ def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def today_at(server, hour: int = 9) -> str:
-    now = datetime.now(server.runtime.settings.tz)
-    return now.replace(hour=hour, minute=0, second=0, microsecond=0).isoformat()
+def today_at(server) -> str:
+    # A minute ago, not a fixed hour: 09:00 today is in the future before 09:00 (and the API refuses that).
+    now = datetime.now(server.runtime.settings.tz) - timedelta(minutes=1)
+    return now.replace(microsecond=0).isoformat()
 
 
 async def enter_letter(server, token, channel="letter", **extra) -> dict:
