@@ -135,6 +135,26 @@ async def server(settings, classifier):
         yield client
 
 
+async def enter_next_year(runtime) -> None:
+    """Next year's calendar entered (1 January its only holiday). In December
+    a deadline of 15 or 20 working days reaches next year, which the installed
+    chinesecalendar may not know yet; without it the deadline is (rightly)
+    left to staff. Tests about something else enter it so that they hold in
+    every month."""
+    from datetime import date, datetime
+
+    from bot.domain.actors import Actor
+    from bot.services import calendar
+
+    year = datetime.now(runtime.settings.tz).year + 1
+    await calendar.enter_year(runtime, Actor("test"), year, [date(year, 1, 1)], [])
+
+
+@pytest_asyncio.fixture
+async def next_year_entered(server):
+    await enter_next_year(server.runtime)
+
+
 async def make_token(runtime, username: str = "zhangsan", display_name: str | None = None, role: str = "staff") -> str:
     """A staff account and a Bearer token for it, stored as the CLI stores them."""
     from bot.domain.security import hash_password, new_token, token_hash

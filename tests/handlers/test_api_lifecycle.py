@@ -11,16 +11,21 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.models import AuditEntry, Case, CaseExtension, CaseRating, CaseUrge, Message
-from tests.conftest import make_settings, make_token, serve
+from tests.conftest import enter_next_year, make_settings, make_token, serve
+
+# Deadlines of cases received in December reach next year.
+pytestmark = pytest.mark.usefixtures("next_year_entered")
 
 
 def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def today_at(server, hour: int = 9) -> str:
-    now = datetime.now(server.runtime.settings.tz)
-    return now.replace(hour=hour, minute=0, second=0, microsecond=0).isoformat()
+def today_at(server) -> str:
+    # A minute ago but still today: a fixed hour such as 09:00 is in the future
+    # before 09:00 office time, and the API rightly refuses a future received_at.
+    now = datetime.now(server.runtime.settings.tz).replace(microsecond=0)
+    return max(now - timedelta(minutes=1), now.replace(hour=0, minute=0, second=0)).isoformat()
 
 
 async def new_case(server, token, text="小区人防工程漏水，物业一直不修，我要投诉", received_at=None) -> dict:
@@ -81,6 +86,7 @@ async def test_extension_moves_the_deadline_and_is_logged(server, api_token):
 async def test_an_extension_waits_for_an_admin_when_approval_is_required(db_url, tmp_path, classifier):
     settings = make_settings(db_url, tmp_path, extension_approval=True)
     async with serve(settings, classifier) as server:
+        await enter_next_year(server.runtime)
         staff = await make_token(server.runtime, "zhangsan")
         admin = await make_token(server.runtime, "boss", role="admin")
         case = await new_case(server, staff)

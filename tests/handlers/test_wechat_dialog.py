@@ -18,19 +18,7 @@ from tests.conftest import WECHAT
 from tests.inbox_staff import add_user, login
 from tests.wechat_peer import WeChatPeer, case_number_in
 
-@pytest.fixture(autouse=True)
-async def next_year_known(server):
-    # In December a 20-working-day deadline reaches next year; without its
-    # calendar the registration is (rightly) left to staff. These tests are
-    # about the dialog, so next year's calendar is entered (no holidays).
-    from datetime import date, datetime
-
-    from bot.domain.actors import Actor
-    from bot.services import calendar
-
-    year = datetime.now().year + 1
-    await calendar.enter_year(server.runtime, Actor("test"), year, [date(year, 1, 1)], [])
-
+pytestmark = pytest.mark.usefixtures("next_year_entered")
 
 peer = WeChatPeer(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"], WECHAT["account"])
 _ids = iter(range(5_000_000, 6_000_000))
