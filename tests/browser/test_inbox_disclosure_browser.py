@@ -9,12 +9,14 @@ import re
 
 from openpyxl import load_workbook
 
+from tests.conftest import enter_next_year
 from tests.inbox_staff import PASSWORD, add_user
 from tests.handlers.test_inbox_cases import new_case
 
 
 async def test_register_answer_and_download_the_report(server, browser):  # noqa: F811
     s = server.runtime
+    await enter_next_year(s)  # in December the 20 working days reach next year
     await add_user(s, "gongkai", display_name="公开办")
     case = await new_case(s, "申请公开2023年人防工程易地建设费收支情况", kind="disclosure_request", channel="letter")
     page = await browser.new_page(locale="zh-CN", accept_downloads=True)
