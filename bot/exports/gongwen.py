@@ -110,16 +110,12 @@ def add_body(doc, text: str = "", *, indent: bool = True):
 
 def add_signature(doc, office: str, when: str) -> None:
     """7.3.5.1 (a sealed document): the 成文日期 (``cn_date``) 右空四字, the
-    署名 centred over the date (when the 署名 is the longer, it 右空二字 and
-    the date is centred under it); two empty lines above for the seal."""
-    w_office, w_date = _width(office), _width(when)
-    if w_office <= w_date:
-        office_right, date_right = 4 + (w_date - w_office) / 2, 4.0
-    else:
-        office_right, date_right = 2.0, 2 + (w_office - w_date) / 2
+    署名 centred over it (a name too long for that ends at the margin); two
+    empty lines above for the seal."""
+    office_right = max(0.0, 4 + (_width(when) - _width(office)) / 2)
     for _ in range(2):
         add_body(doc, indent=False)
-    for text, chars in ((office, office_right), (when, date_right)):
+    for text, chars in ((office, office_right), (when, 4.0)):
         p = add_body(doc, text, indent=False)
         p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
         p.paragraph_format.right_indent = Pt(BODY_PT * chars)
