@@ -457,7 +457,8 @@ def to_docx(report: dict, *, today: date | None = None) -> bytes:
                           "以及本机关认为需要报告的其他事项。）")
     gongwen.add_signature(doc, office, gongwen.cn_date(today or date.today()))
 
-    doc.add_heading("附：数据校验", level=2)
+    # Not part of the published report: on a page of its own, for the officer.
+    doc.add_heading("附：数据校验", level=2).paragraph_format.page_break_before = True
     failed = [c for c in report["checks"] if not c["ok"]]
     gongwen.add_body(doc, f"共 {len(report['checks'])} 条校验规则，" + ("全部通过。" if not failed else f"{len(failed)} 条未通过，请核对："))
     for c in failed:
