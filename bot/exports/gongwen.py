@@ -48,6 +48,7 @@ BODY_CHAR_SPACING_PT = -0.25
 PAGE_NUMBER_GAP_MM = 7
 
 TABLE_STYLE = "公文表格文字"
+TABLE_STYLE_ID = "GongwenTableText"
 
 # What follows an element in its parent, in the schema's order (Word refuses a
 # file whose elements are out of it).
@@ -102,7 +103,7 @@ def add_title(doc, *lines: str, blank_after: bool = True):
 
 def add_body(doc, text: str = "", *, indent: bool = True):
     """A paragraph of the body: 左空二字, 回行顶格 (or 顶格 for the 主送机关)."""
-    p = doc.add_paragraph(text, style="Normal")
+    p = doc.add_paragraph(text)  # Normal
     if not indent:
         _no_indent(p)
     return p
@@ -122,7 +123,9 @@ def add_signature(doc, office: str, when: str) -> None:
 
 
 def add_table(doc, rows: int, cols: int, widths_mm: list[float]):
-    """A bordered table in the 版心's width, its text in 5号仿宋, centred."""
+    """A bordered table in the 版心's width, its text in 5号仿宋, centred
+    vertically. The cells are set through their XML, once each: python-docx's
+    cell look-ups lay out the whole grid on every call."""
     table = doc.add_table(rows=rows, cols=cols)
     table.style = "Table Grid"
     table.autofit = False
@@ -133,32 +136,46 @@ def add_table(doc, rows: int, cols: int, widths_mm: list[float]):
         "w:tblLook", "w:tblCaption", "w:tblDescription", "w:tblPrChange")  # 1 mm each side
     for i, w in enumerate(widths_mm):
         table.columns[i].width = Mm(w)
-    for row in table.rows:
-        for i, cell in enumerate(row.cells):
-            cell.width = Mm(widths_mm[i])
-            cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
-            cell.paragraphs[0].style = TABLE_STYLE
+    for tr in table._tbl.tr_lst:
+        for i, tc in enumerate(tr.tc_lst):
+            tc.width = Mm(widths_mm[i])
+            tc.get_or_add_tcPr().vAlign_val = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+            tc.p_lst[0].get_or_add_pPr().style = TABLE_STYLE_ID
     return table
 
 
-def fill(cell, value, *, bold: bool = False, left: bool = False) -> None:
-    """Write a cell's one paragraph (after any merge, which joins the texts)."""
-    p = cell.paragraphs[0]
-    for extra in cell.paragraphs[1:]:
-        extra._p.getparent().remove(extra._p)
-    for run in list(p.runs):
-        run._r.getparent().remove(run._r)
-    p.style = TABLE_STYLE
-    run = p.add_run("" if value is None else str(value))
-    run.bold = bold
-    p.alignment = WD_ALIGN_PARAGRAPH.LEFT if left else WD_ALIGN_PARAGRAPH.CENTER
+def fill_table(table, cells) -> None:
+    """Write ``cells``: (first row, first column, last row, last column,
+    value, bold, left-aligned), 0-based and inclusive; a cell over more than
+    one row or column is merged (w:gridSpan across, w:vMerge down)."""
+    grid = [list(tr.tc_lst) for tr in table._tbl.tr_lst]  # before any merge
+    for r1, c1, r2, c2, value, bold, left in cells:
+        tc = grid[r1][c1]
+        if (r1, c1) != (r2, c2):
+            tc = tc.merge(grid[r2][c2])
+        _write(tc, value, bold=bold, left=left)
+
+
+def _write(tc, value, *, bold: bool, left: bool) -> None:
+    """A cell's one paragraph (a merge gathers the merged cells' paragraphs)."""
+    first, *rest = tc.p_lst
+    for p in rest:
+        tc.remove(p)
+    for r in first.r_lst:
+        first.remove(r)
+    ppr = first.get_or_add_pPr()
+    ppr.style = TABLE_STYLE_ID
+    ppr.jc_val = WD_ALIGN_PARAGRAPH.LEFT if left else WD_ALIGN_PARAGRAPH.CENTER
+    run = first.add_r()
+    run.text = "" if value is None else str(value)
+    if bold:
+        run.get_or_add_rPr().get_or_add_b()
 
 
 def repeat_header(table, rows: int) -> None:
     """The first ``rows`` rows repeat on each page the table runs onto."""
-    for row in table.rows[:rows]:
-        tr_pr = row._tr.get_or_add_trPr()
-        tr_pr.append(OxmlElement("w:tblHeader"))
+    for tr in table._tbl.tr_lst[:rows]:
+        tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
 
 
 # ---- the page ------------------------------------------------------------------
@@ -242,6 +259,7 @@ def _styles(doc) -> None:
         hf.line_spacing = Pt(LINE_PT)
 
     table_text = styles.add_style(TABLE_STYLE, WD_STYLE_TYPE.PARAGRAPH)
+    table_text.style_id = TABLE_STYLE_ID
     table_text.base_style = normal
     _text(table_text, BODY_FONT, TABLE_PT)
     tt = table_text.paragraph_format

@@ -323,11 +323,8 @@ def _docx_table(doc, header: list, body: list[list]):
     first = min(40.0, 156 / n * 1.6) if n > 1 else 156.0
     widths = [first] + [(156 - first) / (n - 1)] * (n - 1) if n > 1 else [first]
     table = gongwen.add_table(doc, 1 + len(body), n, widths)
-    for cell, h in zip(table.rows[0].cells, header):
-        gongwen.fill(cell, h, bold=True)
-    for row, values in zip(table.rows[1:], body):
-        for i, (cell, v) in enumerate(zip(row.cells, values)):
-            gongwen.fill(cell, v, left=i == 0)
+    gongwen.fill_table(table, [(0, c, 0, c, h, True, False) for c, h in enumerate(header)]
+                       + [(1 + r, c, 1 + r, c, v, False, c == 0) for r, row in enumerate(body) for c, v in enumerate(row)])
     gongwen.repeat_header(table, 1)
     return table
 
@@ -337,11 +334,7 @@ def _docx_official_table(doc, blocks: list[Block], rows: int, widths_mm: list[fl
     from . import gongwen
 
     table = gongwen.add_table(doc, rows, len(widths_mm), widths_mm)
-    for b in blocks:
-        cell = table.cell(b.r1, b.c1)
-        if (b.r1, b.c1) != (b.r2, b.c2):
-            cell = cell.merge(table.cell(b.r2, b.c2))
-        gongwen.fill(cell, b.value, bold=b.kind == "head", left=b.kind == "label")
+    gongwen.fill_table(table, [(b.r1, b.c1, b.r2, b.c2, b.value, b.kind == "head", b.kind == "label") for b in blocks])
     gongwen.repeat_header(table, head_rows)
     return table
 
