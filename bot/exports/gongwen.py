@@ -35,9 +35,9 @@ FALLBACK_FONTS = {TITLE_FONT: "宋体", BODY_FONT: "仿宋", "楷体_GB2312": "�
 TITLE_PT = 22  # 2号
 BODY_PT = 16  # 3号
 PAGE_NUMBER_PT = 14  # 4号
-TABLE_PT = 10.5  # 5号: the report's wide tables (8: 表格 may be set smaller)
+TABLE_PT = 10.5  # 5号 for the report's wide tables (the standard gives tables no size)
 # 5.2.3: 22 lines of 28 characters fill the 版心: the line pitch is 225 mm / 22
-# = 28.95 pt (the document grid's, which Word and LibreOffice both follow),
+# = 28.95 pt (the body's exact line spacing and the document grid's pitch),
 # and 28 characters of 16 pt are 2 mm too wide for 156 mm: the body's
 # characters are set 0.25 pt closer (3号 of the old typesetting, 15.75 pt).
 # (Word's character grid would do the same, but LibreOffice spreads a
