@@ -29,6 +29,7 @@ BENCHES = {
     "inbox": ("bench_inbox.py", [], ["--cases", "20000", "--repeat", "3"]),
     "report": ("bench_report.py", [], ["--cases", "20000", "--runs", "1"]),
     "stats": ("bench_stats.py", [], ["--cases", "20000", "--runs", "1"]),
+    "docx": ("bench_docx.py", [], ["--runs", "2"]),
     "track": ("bench_track.py", [], ["--cases", "20000", "--lookups", "2000", "--letters", "300"]),  # and letters
 }
 NEEDS_WRK = {"wechat", "siren"}

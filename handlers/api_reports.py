@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from bot.domain.errors import InvalidInput
@@ -29,4 +31,5 @@ async def get_report(request: web.Request) -> web.Response:
         return json_ok(report)
     headers = {} if fmt in ("csv", "md") and request.query.get("download") != "1" else {
         "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"'}
-    return web.Response(body=render(report, fmt), headers={"Content-Type": CONTENT_TYPES[fmt], **headers})
+    today = datetime.now(rt.settings.tz).date()  # the office's date, on the DOCX draft
+    return web.Response(body=render(report, fmt, today=today), headers={"Content-Type": CONTENT_TYPES[fmt], **headers})

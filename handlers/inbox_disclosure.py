@@ -133,5 +133,6 @@ async def report_download(request: web.Request) -> web.Response:
                                       office=rt.settings.office_name or None)
     except ReportError as exc:
         return render(request, "error.html", status=400, message=str(exc))
-    return web.Response(body=render_report(report, fmt), headers={
+    today = datetime.now(rt.settings.tz).date()
+    return web.Response(body=render_report(report, fmt, today=today), headers={
         "Content-Type": CONTENT_TYPES[fmt], "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"'})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from bot.config import load_settings
@@ -39,7 +40,7 @@ def cmd_report(args) -> int:
         report = asyncio.run(go())
     except ReportError as exc:
         return fail(str(exc))
-    data = render(report, args.format)
+    data = render(report, args.format, today=datetime.now(settings.tz).date())
     if args.output:
         Path(args.output).write_bytes(data)
         failed = [c for c in report["checks"] if not c["ok"]]

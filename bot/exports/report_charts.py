@@ -1,12 +1,13 @@
 """Simple bar charts as PNG for the report draft, drawn with Pillow (no
 plotting stack to install). Chinese labels need a CJK font: the Debian
 package fonts-noto-cjk (or fonts-wqy-microhei), or INTAKE_CJK_FONT naming
-any .ttf/.otf/.ttc file. Without one the bars are labelled 1, 2, 3… and the
-caller prints the legend as text."""
+any .ttf/.otf/.ttc file. Without one the bars are labelled 1, 2, 3…, the
+caller prints the legend as text, and a warning says what to install."""
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -20,29 +21,40 @@ FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
     ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
 )
+MISSING_FONT = ("图表没有中文字体：条形改标序号 1、2、3…，图例写在图下的文字里。"
+                "请安装中文字体：apt-get install fonts-noto-cjk（或用 INTAKE_CJK_FONT 指定一个 .ttf/.otf/.ttc 字体文件）")
 BAR = (46, 104, 168)
 GRID = (220, 220, 220)
 INK = (40, 40, 40)
 
 
+log = logging.getLogger(__name__)
+
+
 @lru_cache(maxsize=1)
 def cjk_font_path() -> tuple[str, int] | None:
+    """The first CJK font that opens (INTAKE_CJK_FONT first); looked up once
+    a process, with a warning naming the package when there is none."""
     own = os.environ.get("INTAKE_CJK_FONT")
-    if own and Path(own).is_file():
-        return own, 0
-    for path, index in FONT_CANDIDATES:
-        if Path(path).is_file():
-            return path, index
+    if own and not Path(own).is_file():
+        log.warning("INTAKE_CJK_FONT=%s 不是字体文件，改用系统中的中文字体", own)
+    for path, index in ([(own, 0)] if own else []) + list(FONT_CANDIDATES):
+        if not Path(path).is_file():
+            continue
+        try:
+            ImageFont.truetype(path, 12, index=index)
+        except OSError as exc:
+            log.warning("字体文件 %s 打不开（%s），跳过", path, exc)
+            continue
+        return path, index
+    log.warning(MISSING_FONT)
     return None
 
 
 def _font(size: int):
     found = cjk_font_path()
     if found:
-        try:
-            return ImageFont.truetype(found[0], size, index=found[1]), True
-        except OSError:
-            pass
+        return ImageFont.truetype(found[0], size, index=found[1]), True
     return ImageFont.load_default(size), False
 
 
