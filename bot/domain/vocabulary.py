@@ -163,6 +163,17 @@ class ApplicantType(StrEnum):
 
 
 APPLICANT_TYPES: tuple[ApplicantType, ...] = tuple(ApplicantType)
+# As the official table 三 heads its columns (report_tables.json).
+APPLICANT_TYPE_LABELS: dict[str, str] = {
+    ApplicantType.NATURAL_PERSON: "自然人", ApplicantType.COMMERCIAL: "商业企业", ApplicantType.RESEARCH: "科研机构",
+    ApplicantType.PUBLIC_WELFARE: "社会公益组织", ApplicantType.LEGAL_SERVICE: "法律服务机构",
+    ApplicantType.OTHER_ORG: "其他法人或其他组织",
+}
+
+# Who set a case's kind and topic (``cases.classified_by``).
+CLASSIFIED_BY_LABELS: dict[str, str] = {
+    "rules": "规则", "model": "模型", "combined": "规则+模型", "staff": "人工", "feed": "来源",
+}
 
 
 class ReplyType(StrEnum):
