@@ -84,6 +84,10 @@ def who(label: str, people: People) -> str:
         return f"{people.by_token.get(name, people.user(name))}（接口）"
     if kind == "channel" and name:
         return CHANNEL_LABELS.get(name, "其他渠道")
+    if kind == "platform":
+        return "12345平台" if name == "12345" else "对接平台"
+    if kind == "citizen":
+        return "群众（办理进度查询页）" if name == "track" else "群众"
     return {"system": "系统", "cli": "管理员（命令行）", "anonymous": "未登录的访客"}.get(label, "系统")
 
 

@@ -172,6 +172,8 @@ def test_who_did_it():
     assert trail.who("token:gone", PEOPLE) == "gone（接口）"  # a token since deleted: its name is all there is
     assert trail.who("channel:wechat", PEOPLE) == "微信公众号"
     assert trail.who("channel:hotline", PEOPLE) == "12345热线"
+    assert trail.who("platform:12345", PEOPLE) == "12345平台"  # bot.services.hotline.PLATFORM
+    assert trail.who("citizen:track", PEOPLE) == "群众（办理进度查询页）"  # bot.services.tracking.CITIZEN
     assert trail.who("system", PEOPLE) == "系统"
     assert trail.who("cli", PEOPLE) == "管理员（命令行）"
     assert trail.who("user:nobody", PEOPLE) == "nobody"
@@ -191,3 +193,14 @@ def test_an_unknown_action_or_odd_detail_never_shows_its_key_or_breaks():
 
 def test_actor_names_collects_users_and_tokens():
     assert trail.actor_names(["user:a", "token:t", "channel:wechat", "system", "user:a"]) == ({"a"}, {"t"})
+
+
+def test_every_actor_the_services_name_reads_as_a_person_or_a_party():
+    """Each fixed actor label in bot/ (Actor("...") and the channel actors)
+    has its own name, not the fallback 系统 (only the system is 系统)."""
+    labels = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        labels.update(re.findall(r'Actor\("([a-z]+(?::[a-z0-9_]+)?)"', path.read_text(encoding="utf-8")))
+    assert {"platform:12345", "citizen:track"} <= labels
+    for label in labels - {"system"}:
+        assert trail.who(label, PEOPLE) != "系统", label
