@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.domain.casework import CaseError
 from bot.domain.errors import DomainError, InvalidInput
-from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter, case_marks
+from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter, case_marks, classification_note
 from bot.domain.masking import mask_phone, mask_text
 from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS, Channel, RatingSource
 from bot.services import cases, letters, lifecycle, tracking
@@ -101,7 +101,8 @@ async def _case_page(request: web.Request, case_id: int, *, status: int = 200, e
         phone = contact.phone if unmask else mask_phone(contact.phone)
     return render(
         request, "case.html", status=status, case=case, contact=contact, phone=phone, unmask=unmask,
-        messages=ws.detail.messages, notes=ws.notes, audit=ws.audit, users=ws.users, canned=ws.canned,
+        messages=ws.detail.messages, notes=ws.notes, trail=ws.trail, users=ws.users, canned=ws.canned,
+        classification_note=classification_note(case.classified_by, case.confidence, ws.reclassified_by),
         names=ws.names, merged_from=ws.merged_from, merged_into=ws.merged_into, window=ws.window,
         show=(lambda t: t or "") if unmask else (lambda t: mask_text(t or "")), deadline=ws.deadline, error=error,
         draft=draft, notice=notice, KINDS=KINDS, TOPICS=TOPICS, STATUSES=STATUSES, delivery_ways=DELIVERY_WAYS,

@@ -13,11 +13,11 @@ from aiohttp import web
 from bot.domain import disclosure as dz
 from bot.domain.errors import DomainError
 from bot.domain.report import (
-    REVIEW_KIND_LABELS, REVIEW_KINDS, REVIEW_RESULT_LABELS, REVIEW_RESULTS, ReportError, table3_rows,
+    REVIEW_KIND_LABELS, REVIEW_KINDS, REVIEW_RESULT_LABELS, REVIEW_RESULTS, ReportError, check_label, table3_rows,
 )
-from bot.domain.vocabulary import APPLICANT_TYPES
+from bot.domain.vocabulary import APPLICANT_TYPE_LABELS
 from bot.exports.answer_letter import letter_docx
-from bot.exports.report_formats import CONTENT_TYPES, FORMATS, check_label, column_labels, filename
+from bot.exports.report_formats import CONTENT_TYPES, FORMATS, column_labels, filename
 from bot.exports.report_formats import render as render_report
 from bot.services import disclosure, reports
 
@@ -28,8 +28,7 @@ from .common.params import path_id
 from .common.render import render
 from .common.staff import redirect
 
-APPLICANT_LABELS = {c["key"]: (c["group"] + "·" if c["group"] else "") + c["label"]
-                    for c in dz.report_tables()["table3_columns"]["columns"] if c["key"] in APPLICANT_TYPES}
+APPLICANT_LABELS = APPLICANT_TYPE_LABELS
 FORMAT_LABELS = {"xlsx": "Excel 表格（官方表样）", "docx": "Word 年度报告初稿", "csv": "CSV", "md": "Markdown", "json": "JSON"}
 FORM_FIELDS = ("applicant_type", "name", "id_proof", "contact", "description", "delivery_form", "receipt_date",
                "receipt_basis", "outcome", "decided_at")

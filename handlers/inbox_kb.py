@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.domain.answers import placeholders_in
 from bot.domain.errors import DomainError
 from bot.domain.vocabulary import TOPICS
 from bot.services import knowledge
@@ -25,6 +26,7 @@ def _entry_form(entry) -> dict:
         "valid_from": entry.valid_from.isoformat() if entry.valid_from else "",
         "valid_to": entry.valid_to.isoformat() if entry.valid_to else "",
         "needs_person": entry.needs_person, "active": entry.active, "learned": list(entry.learned),
+        "placeholders_allowed": entry.placeholders_allowed,
     }
 
 
@@ -40,6 +42,7 @@ def _form_data(form) -> dict:
         "valid_to": str(form.get("valid_to") or "").strip() or None,
         "needs_person": form.get("needs_person") == "1",
         "active": form.get("active", "1") == "1",
+        "placeholders_allowed": form.get("placeholders_allowed") == "1",
     }
 
 
@@ -47,10 +50,16 @@ def _form_data(form) -> dict:
 async def kb_home(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     show_all = request.query.get("all") == "1"
-    entries = sorted(rt.knowledge.current.entries.values(), key=lambda e: (not e.active, e.key))
+    current = rt.knowledge.current
+    entries = sorted(current.entries.values(), key=lambda e: (not e.active, e.label))
     rows = await knowledge.recent_answers(rt, limit=REVIEW_PAGE, unreviewed=not show_all)
+
+    def entry_label(key: str) -> str:
+        e = current.entries.get(key)
+        return e.label if e is not None else "（已删除的条目）"
+
     return render(request, "kb.html", entries=entries, answers=rows, today=knowledge.office_today(rt),
-                  show_all=show_all, topics=TOPICS, error=None)
+                  show_all=show_all, topics=TOPICS, error=None, held_back=current.held_back, entry_label=entry_label)
 
 
 @admin_required
@@ -62,7 +71,8 @@ async def entry_page(request: web.Request) -> web.Response:
     entry = request.app[RUNTIME].knowledge.current.entries.get(key)
     if entry is None:
         return render(request, "error.html", status=404, message=f"没有 key 为 {key} 的条目。")
-    return render(request, "kb_entry.html", form=_entry_form(entry), is_new=False, error=None, topics=TOPICS)
+    return render(request, "kb_entry.html", form=_entry_form(entry), is_new=False, error=None, topics=TOPICS,
+                  placeholders=entry.placeholders)
 
 
 @admin_required
@@ -78,7 +88,7 @@ async def entry_save(request: web.Request) -> web.Response:
         shown = {**data, "questions": "\n".join(data["questions"]), "valid_from": data["valid_from"] or "",
                  "valid_to": data["valid_to"] or ""}
         return render(request, "kb_entry.html", status=400, form=shown, is_new=key is None,
-                      error=exc.message, field=exc.field, topics=TOPICS)
+                      error=exc.message, field=exc.field, topics=TOPICS, placeholders=placeholders_in(data["answer"]))
     return redirect("/inbox/kb")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.domain.errors import DomainError
+from bot.domain.vocabulary import OUTBOX_STATUS_LABELS, OUTBOX_TARGET_LABELS
 from bot.services import outbox
 
 from .common.errors import status_of
@@ -15,8 +16,8 @@ from .common.keys import ACTOR, RUNTIME
 from .common.render import render
 from .common.staff import redirect
 
-STATUS_LABELS = {"pending": "待发送", "sent": "已送达", "failed": "发送失败"}
-TARGET_LABELS = {"hotline": "12345平台", "wechat": "微信", "wechat_notice": "微信订阅通知"}
+STATUS_LABELS = OUTBOX_STATUS_LABELS
+TARGET_LABELS = OUTBOX_TARGET_LABELS
 PAGE = 100
 
 

@@ -476,6 +476,8 @@ class KbEntry(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     needs_person: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # An admin said the answer's 【…】 are meant (not blanks to fill in).
+    placeholders_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -55,7 +55,20 @@ def cmd_kb_import(args) -> int:
           f"未变 {len(summary.unchanged)} 条"
           + (f"；关键词规则 {summary.rules} 条" if summary.rules is not None else "")
           + ("；关注欢迎语已更新" if summary.welcome else ""))
+    if summary.held_back:
+        print(held_back_notice(summary.held_back))
     return 0
+
+
+def held_back_notice(entries) -> str:
+    """Every entry whose answer still holds 【…】 blanks, by name, and what
+    that means."""
+    lines = [f"注意：以下 {len(entries)} 个条目的答复仍含【…】待填写的内容，修改之前不会用于自动答复"
+             "（如【…】确是有意保留，管理员可在“自动答复”页面的条目中勾选允许，或在文件中写 placeholders_allowed: true）："]
+    for e in entries:
+        name = f"{e.label}（{e.key}）" if e.label != e.key else e.key
+        lines.append(f"  - {name}：{'、'.join(e.placeholders)}")
+    return "\n".join(lines)
 
 
 def cmd_kb_export(args) -> int:

@@ -65,6 +65,21 @@ class Entry:
     title: str | None = None
     id: int | None = None
     learned: tuple[str, ...] = ()  # wordings added from staff corrections
+    # The admin's knowing choice: the answer's 【…】 are meant for citizens
+    # (not blanks left to fill), so the entry may answer automatically.
+    placeholders_allowed: bool = False
+
+    @property
+    def placeholders(self) -> list[str]:
+        """The 【…】 blanks still in the answer (the starter knowledge base's
+        【请填写电话】, 【3】), in order."""
+        return placeholders_in(self.answer)
+
+    @property
+    def held_back(self) -> bool:
+        """Not used for automatic answers: the answer holds blanks to fill
+        in and no admin has said they are meant."""
+        return bool(self.placeholders) and not self.placeholders_allowed
 
     def valid_on(self, day: date) -> bool:
         return self.active and (self.valid_from is None or day >= self.valid_from) and (
@@ -78,6 +93,15 @@ class Entry:
     @property
     def label(self) -> str:
         return self.title or self.questions[0]
+
+
+PLACEHOLDER = re.compile(r"【[^【】\n]*】")
+
+
+def placeholders_in(text: str) -> list[str]:
+    """Every 【…】 in a text, in order (a reply's own 【自动答复】 tag is
+    added later, never stored in an answer)."""
+    return PLACEHOLDER.findall(text or "")
 
 
 def _as_date(value: Any, name: str) -> date | None:
@@ -132,14 +156,17 @@ def make_entry(data: dict, *, where: str = "") -> Entry:
         raise AnswersError("有效期结束日期早于开始日期", f"{where}valid_to")
     needs_person = data.get("needs_person", False)
     active = data.get("active", True)
-    for name, value in (("needs_person", needs_person), ("active", active)):
+    placeholders_allowed = data.get("placeholders_allowed", False)
+    for name, value in (("needs_person", needs_person), ("active", active),
+                        ("placeholders_allowed", placeholders_allowed)):
         if not isinstance(value, bool):
             raise AnswersError(f"{name} 必须是 true 或 false", f"{where}{name}")
     title = data.get("title")
     if title is not None and (not isinstance(title, str) or len(title) > 100):
         raise AnswersError("title 必须是不超过 100 字的文字", f"{where}title")
     return Entry(key=key.strip(), questions=tuple(qs), answer=answer, topic=topic, valid_from=valid_from,
-                 valid_to=valid_to, needs_person=needs_person, active=active, title=(title or "").strip() or None)
+                 valid_to=valid_to, needs_person=needs_person, active=active, title=(title or "").strip() or None,
+                 placeholders_allowed=placeholders_allowed)
 
 
 def check_against(entry: Entry, others: Iterable[Entry]) -> None:
@@ -192,6 +219,8 @@ def entry_data(e: Entry) -> dict:
     if e.valid_to:
         out["valid_to"] = e.valid_to
     out["needs_person"] = e.needs_person
+    if e.placeholders_allowed:
+        out["placeholders_allowed"] = True
     if not e.active:
         out["active"] = False
     return out

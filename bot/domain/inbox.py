@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .vocabulary import ACTIVE_STATUSES, ANSWERED_STATUSES, Status
+from .vocabulary import ACTIVE_STATUSES, ANSWERED_STATUSES, CLASSIFIED_BY_LABELS, Status
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
 DUE_SOON_WORKING_DAYS = 2
@@ -202,3 +202,13 @@ def wechat_window(last_in: datetime | None, sent_since: int, now: datetime, *, p
                             "本次48小时窗口内已发送5条客服消息，达到微信上限。" + other_way + "。")
     return WeChatWindow(True, last_in, closes, sent_since, remaining,
                         f"可以发送：窗口内还可发送 {remaining} 条客服消息。")
+
+
+def classification_note(classified_by: str, confidence: float | None, reclassified_by: str | None = None) -> str:
+    """How a case's kind and topic were set, as staff read it: a staff
+    reclassification by who made it (the model's confidence no longer
+    matters), otherwise the classifier's source and confidence."""
+    if classified_by == "staff":
+        return f"人工改分类（{reclassified_by}）" if reclassified_by else "人工改分类"
+    source = CLASSIFIED_BY_LABELS.get(classified_by, "自动")
+    return f"{source}，置信度 {round((confidence or 0) * 100)}%"

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from .disclosure import report_tables
 from .errors import InvalidInput
-from .vocabulary import APPLICANT_TYPES, CHANNELS
+from .vocabulary import APPLICANT_TYPE_LABELS, APPLICANT_TYPES, CHANNELS
 from .workdays import UnknownCalendarYear, WorkingCalendar
 
 TEMPLATES = ("2019", "2021")
@@ -39,6 +39,41 @@ def table3_rows(template: str) -> list[dict]:
     name = ("table3_rows_2021_format_国办公开办函〔2021〕30号" if template == "2021"
             else "table3_rows_2019_trial_format_国办公开办函〔2019〕60号")
     return report_tables()[name]
+
+
+def _row_labels() -> dict[str, str]:
+    """Table 三's rows by key, as the official tables word them (a result's
+    sub-item with its headings: 三（三）不予公开·1.属于国家秘密); the 2021
+    format's wording first, the 2019 format's own rows after."""
+    out: dict[str, str] = {}
+    for template in ("2021", "2019"):
+        for r in table3_rows(template):
+            parent = r.get("parent") or ""
+            if parent.startswith("（"):  # a sub-item of a result under 三
+                label = f"三{parent}·{r['label']}"
+            elif parent.startswith("三"):
+                label = f"三{r['label']}"
+            else:
+                label = r["label"]
+            out.setdefault(r["key"], label)
+    return out
+
+
+ROW_LABELS: dict[str, str] = _row_labels()
+COLUMN_LABELS: dict[str, str] = {**APPLICANT_TYPE_LABELS, "total": "总计"}
+
+
+def check_label(check: dict) -> str:
+    """A check rule as staff read it: the rule, and where it was checked (a
+    table 三 column or row, a table 四 group) by its Chinese name."""
+    where = ""
+    if check.get("column"):
+        where = COLUMN_LABELS.get(check["column"], "其他")
+    elif check.get("row"):
+        where = ROW_LABELS.get(check["row"], "其他")
+    elif check.get("group"):
+        where = REVIEW_KIND_LABELS.get(check["group"], "其他")
+    return check["rule"] + (f"［{where}］" if where else "")
 
 
 def result_leaves(template: str) -> list[str]:

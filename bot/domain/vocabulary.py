@@ -163,6 +163,21 @@ class ApplicantType(StrEnum):
 
 
 APPLICANT_TYPES: tuple[ApplicantType, ...] = tuple(ApplicantType)
+# As the official table 三 heads its columns (report_tables.json; a test holds them equal).
+APPLICANT_TYPE_LABELS: dict[str, str] = {
+    ApplicantType.NATURAL_PERSON: "自然人", ApplicantType.COMMERCIAL: "法人或其他组织·商业企业",
+    ApplicantType.RESEARCH: "法人或其他组织·科研机构", ApplicantType.PUBLIC_WELFARE: "法人或其他组织·社会公益组织",
+    ApplicantType.LEGAL_SERVICE: "法人或其他组织·法律服务机构", ApplicantType.OTHER_ORG: "法人或其他组织·其他",
+}
+
+# The outbox (answers that leave through a machine): where to, and how far.
+OUTBOX_STATUS_LABELS: dict[str, str] = {"pending": "待发送", "sent": "已送达", "failed": "发送失败"}
+OUTBOX_TARGET_LABELS: dict[str, str] = {"hotline": "12345平台", "wechat": "微信", "wechat_notice": "微信订阅通知"}
+
+# Who set a case's kind and topic (``cases.classified_by``).
+CLASSIFIED_BY_LABELS: dict[str, str] = {
+    "rules": "规则", "model": "模型", "combined": "规则+模型", "staff": "人工", "feed": "来源",
+}
 
 
 class ReplyType(StrEnum):

@@ -14,7 +14,9 @@ from datetime import date
 from typing import NamedTuple
 
 from bot.domain.disclosure import report_tables
-from bot.domain.report import REVIEW_KIND_LABELS, REVIEW_KINDS, REVIEW_RESULT_LABELS, REVIEW_RESULTS, table3_rows
+from bot.domain.report import (  # check_label: one wording for the page and every file
+    REVIEW_KIND_LABELS, REVIEW_KINDS, REVIEW_RESULT_LABELS, REVIEW_RESULTS, check_label, table3_rows,
+)
 from bot.domain.vocabulary import CHANNEL_LABELS, KIND_LABELS
 
 FORMATS = ("json", "csv", "md", "xlsx", "docx")
@@ -59,11 +61,6 @@ def channel_label(key: str) -> str:
 
 def kind_label(key: str) -> str:
     return KIND_LABELS.get(key, key)
-
-
-def check_label(check: dict) -> str:
-    where = check.get("column") or check.get("row") or check.get("group") or ""
-    return f"{check['rule']}" + (f"［{where}］" if where else "")
 
 
 # ---- JSON / CSV / Markdown ----------------------------------------------------

@@ -13,9 +13,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from bot.domain import audit_trail as trail
 from bot.domain import casework as rules
 from bot.domain import inbox as views
 from bot.domain.actors import Actor, StaffMember
+from bot.domain.audit_trail import AuditLine
 from bot.domain.cases import InboundMessage
 from bot.domain.casework import CaseError
 from bot.domain.errors import InvalidInput, NotFound
@@ -37,6 +39,7 @@ from storage.models import AuditEntry, CannedReply, Case, CaseNote, Contact, Cor
 from storage.queries import accounts, audit
 from storage.queries import cases as q
 from storage.queries import disclosure as disclosure_q
+from storage.queries import kb as kb_q
 from storage.queries import outbox as outbox_q
 
 from . import intake, tracking
@@ -252,6 +255,10 @@ class CaseWorkspace:
     # A disclosure request's registration: labels of the application's
     # elements still missing (None: no registration on this case).
     disclosure_missing: tuple[str, ...] | None = None
+    # The audit trail as sentences (who, what, office-local time).
+    trail: list[AuditLine] = field(default_factory=list)
+    # Who last reclassified the case by hand (display name), when staff did.
+    reclassified_by: str | None = None
 
 
 async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = False) -> CaseWorkspace:
@@ -275,16 +282,40 @@ async def workspace(rt: Runtime, actor: Actor, case_id: int, *, unmask: bool = F
             audit.add(s, actor.label, "contact.unmasked", case.id)
         names = accounts.names_of(s, [case.assignee_id, *(m.author_id for m in messages),
                                       *(n.author_id for n in notes)])
+        entries = audit.of_case(s, case.id)
+        reclassified_by = None
+        if case.classified_by == "staff":
+            by = q.last_corrected_by(s, case.id)
+            reclassified_by = accounts.names_of(s, [by]).get(by, "") if by else ""
         return CaseWorkspace(
-            CaseDetail(case, contact, None, messages), notes, audit.of_case(s, case.id),
+            CaseDetail(case, contact, None, messages), notes, entries,
             staff_members(s, active_only=True), q.active_canned_replies(s), q.merged_into(s, case.id),
             s.get(Case, case.merged_into_id) if case.merged_into_id else None, names, window,
             views.deadline_state(case, now, tz, calendar), life_of(tx, case.id),
             [case.status, *sorted(lifecycle.SETTABLE.get(case.status, ()), key=list(Status).index)],
             rt.settings.extension_limit(case.kind), rt.settings.extension_approval and not actor.is_admin,
-            publication_of(tx, case, contact), _disclosure_missing(s, case))
+            publication_of(tx, case, contact), _disclosure_missing(s, case),
+            trail.lines(entries, _people_of(s, entries), tz), reclassified_by)
 
     return await (rt.db.write(load) if unmask else rt.db.read(load))
+
+
+def _people_of(s, entries: list[AuditEntry]) -> trail.People:
+    """The display names an audit trail needs: its actors, the staff its
+    entries name by id, the knowledge-base entries they name by key."""
+    usernames, tokens = trail.actor_names(e.actor for e in entries)
+    ids: set[int] = set()
+    kb_keys = False
+    for e in entries:
+        d = e.detail if isinstance(e.detail, dict) else {}
+        pair = d.get("assignee_id")
+        if isinstance(pair, list):
+            ids.update(i for i in pair if isinstance(i, int))
+        kb_keys = kb_keys or e.action.startswith("kb.")
+    return trail.People(
+        by_username=accounts.names_by_username(s, usernames), by_id=accounts.names_of(s, ids),
+        by_token=accounts.token_owner_names(s, tokens),
+        kb_entries={r.key: r.title or (r.questions or [r.key])[0] for r in kb_q.all_entries(s)} if kb_keys else {})
 
 
 def _disclosure_missing(s, case: Case) -> tuple[str, ...] | None:

@@ -57,13 +57,24 @@ class Knowledge:
 
     def for_click(self, key: str, day: date) -> Entry | None:
         e = self.entries.get(key)
-        return e if e is not None and e.valid_on(day) else None
+        return e if e is not None and e.valid_on(day) and not e.held_back else None
+
+    @property
+    def held_back(self) -> list[Entry]:
+        """Active entries whose answer still holds 【…】 blanks: not used for
+        automatic answers until edited (or an admin allows them)."""
+        return held_back(self.entries.values())
+
+
+def held_back(entries) -> list[Entry]:
+    return sorted((e for e in entries if e.active and e.held_back), key=lambda e: e.key)
 
 
 def entry_from_row(row: KbEntry, learned: tuple[str, ...] = ()) -> Entry:
     return Entry(key=row.key, questions=tuple(row.questions or ()), answer=row.answer, topic=row.topic,
                  valid_from=row.valid_from, valid_to=row.valid_to, needs_person=row.needs_person,
-                 active=row.active, title=row.title, id=row.id, learned=learned)
+                 active=row.active, title=row.title, id=row.id, learned=learned,
+                 placeholders_allowed=bool(row.placeholders_allowed))
 
 
 def _load(tx: Tx, threshold: float) -> Knowledge:
@@ -88,7 +99,8 @@ def _load(tx: Tx, threshold: float) -> Knowledge:
             keyword_rules.append(rules.compiled_rule(KeywordRule(r.match, r.pattern, r.reply, r.active, r.id)))
         except Exception:  # validated on the way in; a bad row must not stop the account
             log.exception("answers: keyword rule %s cannot be used", r.id)
-    matcher = kb_match.build([e for e in entries.values() if e.active], negatives, threshold)
+    # An answer with 【…】 blanks still to fill in never reaches a citizen on its own.
+    matcher = kb_match.build([e for e in entries.values() if e.active and not e.held_back], negatives, threshold)
     return Knowledge(entries, tuple(keyword_rules), matcher, welcome or WELCOME_TEXT, revision)
 
 
@@ -119,6 +131,7 @@ class KnowledgeCache:
 def _apply(row: KbEntry, e: Entry, actor: str, now: datetime) -> None:
     row.title, row.topic, row.questions, row.answer = e.title, e.topic, list(e.questions), e.answer
     row.valid_from, row.valid_to, row.needs_person, row.active = e.valid_from, e.valid_to, e.needs_person, e.active
+    row.placeholders_allowed = e.placeholders_allowed
     row.updated_by, row.updated_at = actor, now
 
 
@@ -211,6 +224,9 @@ class ImportSummary:
     unchanged: list[str] = field(default_factory=list)
     rules: int | None = None
     welcome: bool = False
+    # Every active entry of the knowledge base (after the import) whose
+    # answer still holds 【…】 blanks: not used for automatic answers.
+    held_back: list[Entry] = field(default_factory=list)
 
 
 def import_in(tx: Tx, doc: Any, actor: str) -> ImportSummary:
@@ -259,6 +275,7 @@ def import_in(tx: Tx, doc: Any, actor: str) -> ImportSummary:
         kv.set_value(s, q.WELCOME_KEY, welcome)
         summary.welcome = True
     s.flush()
+    summary.held_back = held_back(entry_from_row(r) for r in q.all_entries(s))
     audit.add(s, actor, "kb.imported", None, created=summary.created, updated=summary.updated, rules=summary.rules)
     q.bump_revision(s)
     return summary

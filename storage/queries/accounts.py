@@ -99,3 +99,27 @@ def throttle_locked(session: Session, key: str, now: datetime) -> LoginThrottle:
 
 def clear_throttle(session: Session, key: str) -> None:
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+def names_by_username(session: Session, usernames: Iterable[str]) -> dict[str, str]:
+    """user name → display name (or the user name)."""
+    wanted = {u for u in usernames if u}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.username, User.display_name).where(User.username.in_(wanted)))
+    return {r[0]: r[1] or r[0] for r in rows}
+
+
+def token_owner_names(session: Session, token_names: Iterable[str]) -> dict[str, str]:
+    """API token name → the display name of its owner (the first token of
+    that name, should two share one)."""
+    wanted = {t for t in token_names if t}
+    if not wanted:
+        return {}
+    rows = session.execute(select(ApiToken.name, User.display_name, User.username)
+                           .join(User, User.id == ApiToken.user_id)
+                           .where(ApiToken.name.in_(wanted)).order_by(ApiToken.id))
+    out: dict[str, str] = {}
+    for name, display, username in rows:
+        out.setdefault(name, display or username)
+    return out

@@ -206,3 +206,10 @@ def corrections(session: Session) -> list[tuple[str, str, str]]:
     """(text, kind, topic) staff corrected: training data for ``intake nlp train``."""
     return [tuple(r) for r in session.execute(select(Correction.text, Correction.kind, Correction.topic)
                                               .order_by(Correction.id))]
+
+
+def last_corrected_by(session: Session, case_id: int) -> int | None:
+    """The user id of whoever last changed the case's kind or topic (None:
+    nobody, or a tool without a user)."""
+    return session.execute(select(Correction.user_id).where(Correction.case_id == case_id)
+                           .order_by(Correction.id.desc()).limit(1)).scalar_one_or_none()

@@ -164,3 +164,34 @@ async def test_import_into_a_fresh_database(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"  # never migrated
     code, out, err = await intake(url, tmp_path, "kb", "import", str(STARTER))
     assert code == 0 and "新增" in out, err
+
+
+async def test_import_names_every_entry_whose_answer_still_holds_blanks(db_url, tmp_path):
+    import re
+
+    starter = yaml.safe_load(STARTER.read_text(encoding="utf-8"))
+    blank = re.compile(r"【[^【】\n]*】")
+    with_blanks = [e for e in starter["entries"] if blank.search(e["answer"])]
+    assert len(with_blanks) >= 3  # the starter knowledge base ships with 【请填写电话】 and the like
+    code, out, err = await intake(db_url, tmp_path, "kb", "import", str(STARTER))
+    assert code == 0, err
+    assert f"以下 {len(with_blanks)} 个条目的答复仍含【…】待填写的内容，修改之前不会用于自动答复" in out
+    for e in with_blanks:
+        line = next(ln for ln in out.splitlines() if f"（{e['key']}）" in ln or f"- {e['key']}：" in ln)
+        assert (e.get("title") or e["questions"][0]) in line  # by its Chinese name first
+        for b in blank.findall(e["answer"]):
+            assert b in line
+    for e in starter["entries"]:
+        if e not in with_blanks:
+            assert f"（{e['key']}）" not in out
+
+    # Filled in (or knowingly allowed), the file imports without the warning.
+    for i, e in enumerate(with_blanks):
+        if i == 0:
+            e["placeholders_allowed"] = True
+        else:
+            e["answer"] = blank.sub("0000-12345678", e["answer"])
+    (tmp_path / "filled.yaml").write_text(yaml.safe_dump(starter, allow_unicode=True), encoding="utf-8")
+    code, out, err = await intake(db_url, tmp_path, "kb", "import", "filled.yaml")
+    assert code == 0, err
+    assert f"更新 {len(with_blanks)} 条" in out and "待填写" not in out

@@ -174,3 +174,22 @@ def test_auto_reply_says_what_happens_next():
     assert settled.startswith("答案。") and "WX20260918-0001" in settled and "如以上答复未能解决" in settled
     person = auto_reply_text("答案。", "WX20260918-0002", needs_person=True, days=3, joined=False)
     assert "3个工作日内跟进" in person
+
+
+def test_blanks_in_an_answer_hold_the_entry_back_until_filled_or_allowed():
+    from bot.domain.answers import entry_data, placeholders_in
+
+    assert placeholders_in("租期一般不超过【3】年。电话：【请填写电话】") == ["【3】", "【请填写电话】"]
+    assert placeholders_in("没有空白") == []
+    base = {"key": "k", "questions": ["问"], "answer": "电话：【请填写电话】"}
+    held = make_entry(base)
+    assert held.placeholders == ["【请填写电话】"] and held.held_back
+    allowed = make_entry({**base, "placeholders_allowed": True})
+    assert allowed.placeholders and not allowed.held_back
+    assert entry_data(allowed)["placeholders_allowed"] is True
+    assert "placeholders_allowed" not in entry_data(held)
+    assert make_entry(entry_data(allowed)) == allowed  # an export imports back the same
+    assert not make_entry({**base, "answer": "电话：0571-12345"}).held_back
+    with pytest.raises(AnswersError) as exc:
+        make_entry({**base, "placeholders_allowed": "yes"})
+    assert exc.value.field == "placeholders_allowed"

@@ -166,3 +166,13 @@ def test_working_days_between_agrees_with_counting_day_by_day():
     assert cal.working_days_between(date(2024, 12, 31), date(2024, 12, 31)) == 0
     with pytest.raises(UnknownCalendarYear):
         cal.working_days_between(date(2027, 12, 30), date(2028, 1, 3))
+
+
+def test_classification_note_names_the_staff_member_not_the_models_confidence():
+    from bot.domain.inbox import classification_note
+
+    assert classification_note("staff", 0.3, "张三") == "人工改分类（张三）"
+    assert classification_note("staff", 0.3, "") == "人工改分类"
+    assert classification_note("rules", 0.3) == "规则，置信度 30%"
+    assert classification_note("model", 0.876) == "模型，置信度 88%"
+    assert "置信度" not in classification_note("staff", 0.99, None)

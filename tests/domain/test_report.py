@@ -5,6 +5,7 @@ shared/spec), and the arithmetic that arranges the counts."""
 from __future__ import annotations
 
 import json
+import re
 
 from bot.domain import report
 from bot.domain.disclosure import OUTCOMES, report_tables
@@ -50,3 +51,18 @@ def test_counting_a_year_adds_up():
     built = report.assemble(year=2020, template="2021", office=None, interactions=interactions, table3=table3,
                             table4=report.count_table4([]), decided_requests=decided, unregistered=0)
     assert report.all_checks_pass(built), [c for c in built["checks"] if not c["ok"]]
+
+
+def test_check_labels_name_columns_rows_and_groups_in_chinese():
+    from bot.domain.report import COLUMNS, REVIEW_KINDS, check_label, table3_rows
+
+    assert check_label({"rule": "一+二=三(七)+四", "column": "natural_person"}) == "一+二=三(七)+四［自然人］"
+    assert check_label({"rule": "总计=各类申请人之和", "row": "r3_1"}) == "总计=各类申请人之和［三（三）不予公开·1.属于国家秘密］"
+    assert check_label({"rule": "总计=各类申请人之和", "row": "r7"}) == "总计=各类申请人之和［三（七）总计］"
+    assert check_label({"rule": "表四", "group": "reconsideration"}) == "表四［行政复议］"
+    assert check_label({"rule": "本年依申请公开案件均已登记"}) == "本年依申请公开案件均已登记"
+    wheres = [{"column": c} for c in COLUMNS] + [{"group": g} for g in REVIEW_KINDS] + [
+        {"row": r["key"]} for t in ("2019", "2021") for r in table3_rows(t)]
+    for where in wheres:
+        label = check_label({"rule": "规则", **where})
+        assert not re.search(r"[a-z]", label), label

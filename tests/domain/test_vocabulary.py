@@ -49,3 +49,20 @@ def test_members_are_their_keys_wherever_they_go():
     assert json.dumps({"status": v.Status.WAITING}) == '{"status": "waiting"}'
     assert f"{v.Channel.HOTLINE}" == "hotline" and ", ".join(v.CHANNELS).startswith("wechat, hotline")
     assert set(v.CHANNEL_PREFIX) == set(v.Channel) and len(set(v.CHANNEL_PREFIX.values())) == len(v.Channel)
+
+
+def test_applicant_types_are_labelled_as_the_official_table_heads_its_columns():
+    from bot.domain.disclosure import report_tables
+
+    columns = {c["key"]: c for c in report_tables()["table3_columns"]["columns"]}
+    assert set(v.APPLICANT_TYPE_LABELS) == set(v.APPLICANT_TYPES)
+    for key, label in v.APPLICANT_TYPE_LABELS.items():
+        c = columns[key]
+        assert label == (f"{c['group']}·{c['label']}" if c["group"] else c["label"])
+
+
+def test_the_outbox_and_classification_sources_have_chinese_labels():
+    assert set(v.OUTBOX_STATUS_LABELS) == {"pending", "sent", "failed"}
+    assert {"hotline", "wechat", "wechat_notice"} <= set(v.OUTBOX_TARGET_LABELS)
+    for table in (v.OUTBOX_STATUS_LABELS, v.OUTBOX_TARGET_LABELS, v.CLASSIFIED_BY_LABELS):
+        assert all(not any(ch.isascii() and ch.isalpha() for ch in text.replace("12345", "")) for text in table.values())

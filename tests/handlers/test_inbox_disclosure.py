@@ -90,3 +90,27 @@ async def test_report_page_shows_the_tally_and_offers_every_format(server):
     assert wb["表三"]["E3"].value == "法人或其他组织"
     bad = await server.get("/inbox/reports?year=2031")
     assert bad.status == 400 and "2031" in await bad.text()
+
+
+async def test_report_checks_and_rows_are_read_by_their_chinese_names(server):
+    from bot.domain.report import COLUMNS, REVIEW_KINDS, table3_rows
+
+    cid = await staff_case(server)
+    path = f"/inbox/cases/{cid}/disclosure"
+    await submit(server, path, path, {"applicant_type": "natural_person", "receipt_date": "2024-03-04",
+                                      "outcome": "r3_1", "decided_at": "2024-03-10"})
+    keys = set(COLUMNS) | set(REVIEW_KINDS) | {r["key"] for t in ("2019", "2021") for r in table3_rows(t)}
+    for template in ("2019", "2021"):
+        csv_text = (await (await server.get(f"/inbox/reports/2024.csv?template={template}")).read()).decode("utf-8-sig")
+        md = await (await server.get(f"/inbox/reports/2024.md?template={template}")).text()
+        checks = [ln for ln in csv_text.splitlines() if "=" in ln.split(",")[0] or "通过" in ln]
+        assert len(checks) > 20
+        assert any("［自然人］" in ln for ln in checks) and any("［三（七）总计］" in ln for ln in checks)
+        assert any("［行政复议］" in ln for ln in checks)
+        for text in (csv_text, md):
+            for ln in text.splitlines():
+                if "通过" in ln:  # a check line: rule, where, result
+                    assert not re.search(r"[［\[](%s)[］\]]" % "|".join(map(re.escape, keys)), ln), ln
+                    assert not re.search(r"\b(natural_person|r\d_\d|carried_in|carried_out|reconsideration)\b", ln), ln
+    # The request lists and pages name the applicant type in Chinese.
+    assert "自然人" in await page(server, "/inbox/disclosure")

@@ -13,6 +13,7 @@ from bot.exports.documents import read_document
 from bot.services import knowledge
 from storage.models import Case, KbEntry, KbFeedback
 from tests.conftest import WECHAT
+from tests.handlers.test_wechat_answers import filled_starter
 from tests.inbox_staff import PASSWORD, add_user, login, page, submit
 from tests.wechat_peer import WeChatPeer, case_number_in
 
@@ -26,7 +27,7 @@ async def ask(server, user: str, text: str) -> str:
 
 
 async def starter(server):
-    await knowledge.import_document(server.runtime.db, read_document("deploy/knowledge_base.yaml"), Actor("test"))
+    await knowledge.import_document(server.runtime.db, filled_starter(), Actor("test"))
     await server.runtime.knowledge.reload()
 
 
@@ -42,7 +43,7 @@ async def test_staff_see_and_correct_automatic_answers(server):
     number = case_number_in(reply)
     assert (await login(server, "liming")).status in (302, 303)
     html = await page(server, "/inbox/kb")
-    assert number in html and "parking-sale" in html
+    assert number in html and "人防车位能否买卖" in html  # the entry by its title
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "13812345678" not in html and "138****5678" in html
     answer_id = re.search(r'/inbox/kb/answers/(\d+)/judge', html).group(1)
@@ -117,7 +118,7 @@ async def test_admin_adds_an_entry_and_corrects_a_match_in_the_browser(server, b
     await p.fill("textarea[name=answer]", "每年5月12日防灾减灾日，部分人防工程对公众开放参观，详见 https://rfb.example.gov.cn/kf")
     await p.click("button:has-text('保存')")
     await p.wait_for_url(re.compile(r"/inbox/kb$"))
-    assert await p.locator("#kb-entries >> text=shelter-open").count() == 1
+    assert await p.locator("#kb-entries >> text=人防工程开放时间").count() == 1  # by its title, not its key
 
     reply = await ask(server, "oVisit", "防空洞能不能参观啊")
     assert "防灾减灾日" in reply
@@ -131,3 +132,45 @@ async def test_admin_adds_an_entry_and_corrects_a_match_in_the_browser(server, b
     async with server.runtime.db.session() as s:
         case = (await s.execute(select(Case).where(Case.number == case_number_in(reply)))).scalar_one()
         assert case.status == "new"
+
+
+def text_of(html: str) -> str:
+    """What a person reads: tags (and so links' addresses and form values) left out."""
+    from html import unescape
+    body = html[html.index("<main>"):]
+    return unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+async def test_the_page_names_entries_by_title_and_those_still_holding_blanks(server):
+    await knowledge.import_document(server.runtime.db, read_document("deploy/knowledge_base.yaml"), Actor("test"))
+    await server.runtime.knowledge.reload()
+    doc = read_document("deploy/knowledge_base.yaml")
+    blank = re.compile(r"【[^【】\n]*】")
+    held = [e for e in doc["entries"] if blank.search(e["answer"])]
+    await add_user(server.runtime, "boss", role="admin")
+    await login(server, "boss")
+    html = await page(server, "/inbox/kb")
+    text = text_of(html)
+    for e in doc["entries"]:
+        assert e["key"] not in text, e["key"]  # no stable key where a person reads
+        assert e["title"] in text
+    notice = text[text.index(f"以下 {len(held)} 个条目的答复仍含【…】待填写的内容"):text.index("待核对的自动答复")]
+    for e in held:
+        assert e["title"] in notice and all(b in notice for b in blank.findall(e["answer"]))
+    for e in doc["entries"]:
+        if e not in held:
+            assert e["title"] not in notice
+
+    # The admin allows one knowingly on its page: it leaves the list, the others stay.
+    entry_html = await page(server, "/inbox/kb/entries/office-hours")
+    assert "【请填写电话】" in text_of(entry_html) and "不会用于自动答复" in entry_html
+    form = {"title": "办公时间、地址和电话", "topic": "general", "questions": "你们的办公时间\n人防办电话是多少",
+            "answer": next(e["answer"] for e in held if e["key"] == "office-hours"), "active": "1",
+            "placeholders_allowed": "1"}
+    resp = await submit(server, "/inbox/kb/entries/office-hours", "/inbox/kb/entries/office-hours", form)
+    assert resp.status in (302, 303)
+    text = text_of(await page(server, "/inbox/kb"))
+    notice = text[text.index(f"以下 {len(held) - 1} 个条目"):text.index("待核对的自动答复")]
+    assert "办公时间、地址和电话" not in notice and "人防车位能否买卖" in notice
+    assert "管理员已允许自动答复" in text
+    assert "已允许自动答复" in await page(server, "/inbox/kb/entries/office-hours")

@@ -238,7 +238,7 @@ async def test_letters_publishes_only_answered_consented_letters_without_persona
     assert resp.status == 403
     # Withheld: gone from /letters.
     case_page = await page(server, f"/inbox/cases/{answered.id}")
-    assert "修改网上信箱公开内容" in case_page
+    assert "修改了网上信箱的公开内容" in case_page
     resp = await server.post(f"/inbox/cases/{answered.id}/publication", allow_redirects=False, data={
         "csrf_token": csrf_of(case_page), "published_title": "关于小区人防车位被占用", "withheld": "1"})
     assert resp.status == 303

@@ -171,7 +171,7 @@ async def test_staff_issue_a_new_code_and_the_old_one_stops_working(server):
     assert (await look_up(server, case["number"], second))[0] == 404
     assert (await look_up(server, case["number"], third))[0] == 200
     again = await page(server, f"/inbox/cases/{case['id']}")
-    assert third not in again and "已发放" in again and "发放新的查询码" in again  # the audit line
+    assert third not in again and "已发放" in again and "发放了新的查询码（旧查询码作废）" in again  # the audit line
     # Without the CSRF token: refused, the code unchanged.
     resp = await server.post(f"/inbox/cases/{case['id']}/tracking-code", data={}, allow_redirects=False)
     assert resp.status == 403

@@ -5,12 +5,14 @@ checked as staff would see it. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from bot.domain.actors import Actor
+from bot.domain.answers import entry_data
 from bot.exports.documents import read_document
 from bot.services import knowledge
 from storage.models import AuditEntry, Case, KbAnswer, Message
@@ -23,14 +25,27 @@ SIREN_ANSWER_MARK = "试鸣时间"
 PARKING_MARK = "不能买卖"
 
 
+BLANK = re.compile(r"【[^【】\n]*】")
+FILLED = {"【3】": "3", "【请填写电话】": "0571-12345"}
+
+
+def filled_starter() -> dict:
+    """The starter knowledge base as an office takes it live: its 【…】
+    blanks filled in (an answer still holding one is not used)."""
+    doc = read_document(STARTER)
+    for e in doc["entries"]:
+        e["answer"] = BLANK.sub(lambda m: FILLED.get(m.group(0), "https://rfb.example.gov.cn/"), e["answer"])
+    return doc
+
+
 def today_local(server):
     return datetime.now(server.runtime.settings.tz).date()
 
 
 async def load_starter(server, *, siren_day=None):
-    """The starter knowledge base, with the siren-test notice valid today
-    (as the office would set it for this year's siren day)."""
-    doc = read_document(STARTER)
+    """The starter knowledge base, filled in, with the siren-test notice
+    valid today (as the office would set it for this year's siren day)."""
+    doc = filled_starter()
     day = siren_day or today_local(server)
     for e in doc["entries"]:
         if e["key"] == "siren-test-day":
@@ -214,3 +229,35 @@ async def test_edits_reach_other_workers_through_the_revision(server):
         await asyncio.sleep(0.1)
     reply = await post(server, peer.text("oMask", "哪里能买防毒面具"))
     assert "劳保用品" in reply["Content"]
+
+
+async def test_an_answer_still_holding_blanks_waits_until_edited_or_knowingly_allowed(server):
+    rt = server.runtime
+    await knowledge.import_document(rt.db, read_document(STARTER), Actor("test"))  # as shipped: 【…】 unfilled
+    await rt.knowledge.reload()
+    admin = Actor("user:boss", role="admin")
+
+    # 人防车位 (租期一般不超过【3】年): the citizen gets the normal receipt, not the blank.
+    reply = (await post(server, peer.text("oBlank1", "人防车位可以卖吗")))["Content"]
+    assert "【3】" not in reply and PARKING_MARK not in reply and "自动答复" not in reply
+    assert "工作日" in reply and case_number_in(reply)
+    assert await count(server, KbAnswer) == 0
+    assert await count(server, Case, Case.status == "new") == 1
+    # Nor through the menu: the click is kept, nothing is said.
+    assert await post(server, peer.event("oBlank1", "CLICK", key="parking-sale")) is None
+
+    # Edited (the blank filled in), the entry answers.
+    parking = rt.knowledge.current.entries["parking-sale"]
+    data = {**entry_data(parking), "answer": parking.answer.replace("【3】", "3")}
+    await knowledge.save_entry(rt, admin, data, key="parking-sale")
+    reply = (await post(server, peer.text("oBlank2", "人防车位可以卖吗")))["Content"]
+    assert PARKING_MARK in reply and "不超过3年" in reply and "【" not in reply.replace("【自动答复】", "")
+    assert PARKING_MARK in (await post(server, peer.event("oBlank2", "CLICK", key="parking-sale")))["Content"]
+
+    # 办公时间 holds 【请填写电话】: held back until an admin allows it knowingly.
+    reply = (await post(server, peer.text("oBlank3", "人防办电话是多少")))["Content"]
+    assert "【请填写电话】" not in reply and "自动答复" not in reply
+    hours = rt.knowledge.current.entries["office-hours"]
+    await knowledge.save_entry(rt, admin, {**entry_data(hours), "placeholders_allowed": True}, key="office-hours")
+    reply = (await post(server, peer.text("oBlank4", "人防办电话是多少")))["Content"]
+    assert "【请填写电话】" in reply and "自动答复" in reply

@@ -326,7 +326,7 @@ async def test_staff_see_and_retry_failed_results_in_the_inbox(app, platform):
     await add_user(app.runtime, "zhaoliu")
     assert (await login(app, "zhaoliu")).status in (302, 303)
     html = await page(app, "/inbox/outbox?status=failed")
-    assert "外发队列" in html and "发送失败（1）" in html and ORDER["order_id"] in html
+    assert "外发队列" in html and "发送失败 <span class=\"count\">1</span>" in html and ORDER["order_id"] in html
     assert "HTTP 400" in html and "重新发送" in html
     item_id = (await outbox(app, status="failed"))["items"][0]["id"]
     forged = await app.post(f"/inbox/outbox/{item_id}/retry", data={}, allow_redirects=False)
@@ -337,6 +337,6 @@ async def test_staff_see_and_retry_failed_results_in_the_inbox(app, platform):
     assert result["order_id"] == ORDER["order_id"]
     async def shown_as_sent():
         html = await page(app, "/inbox/outbox?status=sent")
-        return "已送达（1）" in html and f"/inbox/cases/{case_id}" in html
+        return "已送达 <span class=\"count\">1</span>" in html and f"/inbox/cases/{case_id}" in html
 
     assert await eventually(shown_as_sent)
