@@ -4,7 +4,7 @@ same load as the CI test tests/chaos/test_kill_under_load.py), then the count
 of acknowledged-but-lost, doubled and false receipts, all of which must be 0.
 
     .venv/bin/python bench/chaos.py [--database sqlite|postgresql] [--kills 10]
-        [--wechat-clients 16] [--hotline-clients 4] [--batch 50] [--acked-between 300]
+        [--wechat-clients 16] [--hotline-clients 4] [--batch 50] [--acked-between 300] [--timeout 5]
 
 PostgreSQL: a fresh database is made on INTAKE_TEST_POSTGRES_URL's server
 (default postgresql+asyncpg://postgres@127.0.0.1:5432/test) and dropped after.
@@ -56,7 +56,8 @@ async def chaos(args, tmp: Path, url: str) -> dict:
            "INTAKE_HOTLINE_SECRET": SECRET, "INTAKE_HOTLINE_SYNC_MINUTES": "0"}
     server = IntakeProcess(env, free_port(), tmp / "serve.log", cwd=tmp)
     load = ChaosLoad(server, WeChatPeer(TOKEN, AES_KEY, APP_ID), SECRET, wechat_clients=args.wechat_clients,
-                     hotline_clients=args.hotline_clients, batch=args.batch, seed=args.seed)
+                     hotline_clients=args.hotline_clients, batch=args.batch, timeout=args.timeout,
+                     seed=args.seed)
     await server.start()
     started = time.monotonic()
     try:
@@ -66,7 +67,7 @@ async def chaos(args, tmp: Path, url: str) -> dict:
         status = server.stop()
     elapsed = time.monotonic() - started
     result = await verdict(url, tally)
-    return {"database": args.database, "kills": server.kills, "seconds": round(elapsed, 1),
+    return {"database": args.database, "timeout_s": args.timeout, "kills": server.kills, "seconds": round(elapsed, 1),
             "graceful_stop_status": status, "last_process_cpu_s": round(cpu, 1),
             "wechat_pushes": len(tally.wechat_sent), "hotline_orders": len(tally.hotline_sent),
             "attempts": dict(tally.attempts), "retried": dict(tally.retried), "refused": tally.refused[:20],
@@ -83,6 +84,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="orders per 12345 push")
     ap.add_argument("--acked-between", type=int, default=300,
                     help="acknowledgements (pushes + orders) between a restart and the next kill")
+    ap.add_argument("--timeout", type=float, default=5.0,
+                    help="seconds a client waits for an answer before it sends again (WeChat: 5)")
     ap.add_argument("--seed", type=int)
     args = ap.parse_args()
 
@@ -105,7 +108,7 @@ def main() -> None:
     print(f"  in flight at each kill: {out['in_flight_at_kill']}; down for (s): {out['downtime_s']}")
     print(f"  acknowledged but lost: {out['lost']}; doubled: {out['doubled']}; false receipts: "
           f"{out['false_receipts']}; refused: {len(out['refused'])}; graceful stop: {out['graceful_stop_status']}")
-    write_result(f"chaos_{args.database}", out)
+    write_result(f"chaos_{args.database}" + ("" if args.timeout == 5.0 else f"_timeout{args.timeout:g}"), out)
     if out["lost"] or out["doubled"] or out["false_receipts"] or out["refused"]:
         sys.exit(1)
 
