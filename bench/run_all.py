@@ -30,6 +30,7 @@ BENCHES = {
     "report": ("bench_report.py", [], ["--cases", "20000", "--runs", "1"]),
     "stats": ("bench_stats.py", [], ["--cases", "20000", "--runs", "1"]),
     "track": ("bench_track.py", [], ["--cases", "20000", "--lookups", "2000", "--letters", "300"]),  # and letters
+    "chaos": ("chaos.py", [], ["--kills", "1", "--acked-between", "50"]),  # kill -9 under load (SQLite)
 }
 NEEDS_WRK = {"wechat", "siren"}
 
