@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 
-from bot.domain.hotline_wire import sign
+from tests.hotline_platform import signed
 from tests.intake_process import IntakeProcess
 from tests.wechat_peer import WeChatPeer, case_number_in
 
@@ -156,9 +156,7 @@ class ChaosLoad:
                                    "content": content, "caller": {"name": "赵先生", "phone": "13700001234"}})
                 body = json.dumps({"orders": orders}, ensure_ascii=False).encode()
                 for tries in itertools.count():  # the platform re-pushes the same batch until it has a 200
-                    ts = str(int(time.time()))
-                    headers = {"Content-Type": "application/json", "X-Intake-Timestamp": ts,
-                               "X-Intake-Signature": sign(self.secret, ts, body)}
+                    _, headers = signed(self.secret, None, raw=body)  # signed anew: the timestamp must be fresh
                     answer = await self._send(http, "hotline", {"url": f"{self.server.url}/hotline/orders",
                                                                 "data": body, "headers": headers})
                     if answer is not None and answer[0] == 200:

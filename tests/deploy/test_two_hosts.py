@@ -36,8 +36,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bot.domain.hotline_wire import sign
 from tests.conftest import PG_URL, REPO, REQUIRE_PG, WECHAT, _pg_admin, _pg_available
+from tests.hotline_platform import signed
 from tests.intake_process import IntakeProcess, free_port, run_cli
 from tests.wechat_peer import WeChatPeer, case_number_in, sha1_sorted
 
@@ -395,9 +395,7 @@ async def hotline_batch_on_both_hosts_recorded_once(http, proxy: Nginx, url: str
     body = json.dumps({"orders": orders}, ensure_ascii=False).encode()
 
     async def push() -> dict:
-        ts = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-Intake-Timestamp": ts,
-                   "X-Intake-Signature": sign(SECRET, ts, body)}
+        _, headers = signed(SECRET, None, raw=body)
         async with http.post(f"{proxy.url}/hotline/orders", data=body, headers=headers, ssl=proxy.tls) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
