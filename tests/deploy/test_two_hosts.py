@@ -8,8 +8,10 @@ rendered for this machine; `nginx -t` must pass on them. Then two real
 the same INTAKE_SECRET_KEY (as deployment requires), serve behind a real
 nginx with a self-signed certificate: a staff login made through one host
 works through the other, WeChat pushes and their retries spread over both
-hosts are recorded once, a 12345 batch pushed to both is recorded once, and
-/metrics and /healthz answer only from inside.
+hosts are recorded once, a 12345 batch pushed to both is recorded once,
+/metrics and /healthz answer only from inside, the restore drill of
+docs/deployment.md works on a dump taken while they run, and with one host
+stopped the other takes every request.
 
 Needs nginx (Debian's package); skips without it, fails instead when
 INTAKE_REQUIRE_NGINX=1 or INTAKE_REQUIRE_BROWSER=1 (as in CI).
@@ -284,6 +286,7 @@ async def test_two_hosts_behind_nginx_share_logins_and_record_retries_once(tmp_p
         async with aiohttp.ClientSession() as http:  # plain HTTP is sent to HTTPS
             async with http.post(f"http://127.0.0.1:{http_port}/wechat?x=1", allow_redirects=False) as resp:
                 assert resp.status == 301 and resp.headers["Location"] == "https://127.0.0.1/wechat?x=1"
+        await one_host_down_the_other_serves(proxy, hosts)
 
         for h in hosts:
             assert h.stop() == 0, h.tail()
@@ -490,3 +493,16 @@ async def the_restore_drill(role: str, database: str, url: str, tmp_path: Path) 
                  "INTAKE_VAR_DIR": str(tmp_path / "drill-var")}, "db", "upgrade")
     finally:
         subprocess.run(["dropdb", "--if-exists", "--force", drill], env=env, capture_output=True, timeout=60)
+
+
+async def one_host_down_the_other_serves(proxy: Nginx, hosts: list[IntakeProcess]) -> None:
+    """A host stopped (a restart, an upgrade): nginx sends everything to the
+    other, and WeChat gets its answers without a retry."""
+    assert hosts[0].stop() == 0, hosts[0].tail()
+    peer = WeChatPeer(WECHAT["token"], WECHAT["aes_key"], WECHAT["app_id"], WECHAT["account"])
+    async with aiohttp.ClientSession() as http:
+        for i in range(6):
+            query, body = peer.push(peer.text(f"oOneHostDown{i}", f"人防工程出入口被堵，第{i}次"), "safe")
+            async with http.post(f"{proxy.url}/wechat", params=query, data=body.encode(), ssl=proxy.tls) as resp:
+                assert resp.status == 200
+                assert case_number_in(peer.open_reply(await resp.text(), query)["Content"])
