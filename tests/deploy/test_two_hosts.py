@@ -94,21 +94,27 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def render_site(*, https_port: int, http_port: int, hosts: tuple[int, int], cert: Path, key: Path) -> str:
+def render_site(*, https_port: int, http_port: int, hosts: tuple[int, int], cert: Path, key: Path,
+                logs: Path) -> str:
     """deploy/nginx.conf with this machine's values in place of the
-    deployment's; every value must be found exactly once, so a change to the
-    shipped file cannot silently escape the test."""
+    deployment's; every value must be found as often as expected, so a change
+    to the shipped file cannot silently escape the test. Beside the shipped
+    access log, a second one (the ``upstreams`` format) notes each request's
+    query, for the test to tell which push each attempt was."""
     text = SHIPPED.read_text(encoding="utf-8")
     values = [
-        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-        ("server 10.0.0.11:8080 ", f"server 127.0.0.1:{hosts[0]} "),
-        ("server 10.0.0.12:8080 ", f"server 127.0.0.1:{hosts[1]} "),
-        ("/etc/ssl/intake/fullchain.pem", str(cert)),
-        ("/etc/ssl/intake/privkey.pem", str(key)),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;", 1),
+        ("listen 80;", f"listen 127.0.0.1:{http_port};", 1),
+        ("server 10.0.0.11:8080 ", f"server 127.0.0.1:{hosts[0]} ", 1),
+        ("server 10.0.0.12:8080 ", f"server 127.0.0.1:{hosts[1]} ", 1),
+        ("/etc/ssl/intake/fullchain.pem", str(cert), 1),
+        ("/etc/ssl/intake/privkey.pem", str(key), 1),
+        ("access_log /var/log/nginx/intake.access.log intake_noquery;",
+         f"access_log {logs}/access.log intake_noquery; access_log {logs}/upstreams.log upstreams;", 2),
     ]
-    for shipped, here in values:
-        assert text.count(shipped) == 1, f"deploy/nginx.conf no longer has {shipped!r} once: update this test's render"
+    for shipped, here, times in values:
+        assert text.count(shipped) == times, \
+            f"deploy/nginx.conf no longer has {shipped!r} {times}x: update this test's render"
         text = text.replace(shipped, here)
     return text
 
@@ -134,7 +140,6 @@ http {{
     uwsgi_temp_path {prefix}/temp/uwsgi;
     scgi_temp_path {prefix}/temp/scgi;
     log_format upstreams '$remote_addr $upstream_addr $status "$request_uri"';
-    access_log {prefix}/access.log upstreams;
     include {prefix}/intake.conf;
 }}
 """, encoding="utf-8")
@@ -150,7 +155,7 @@ def test_shipped_nginx_config_passes_nginx_t(tmp_path):
     nginx = nginx_binary()
     cert, key = self_signed(tmp_path)
     site = render_site(https_port=free_port(), http_port=free_port(), hosts=(free_port(), free_port()),
-                       cert=cert, key=key)
+                       cert=cert, key=key, logs=tmp_path)
     done = nginx_test(nginx, tmp_path, main_config(tmp_path, site))
     assert done.returncode == 0 and "test is successful" in done.stderr, done.stderr
 
@@ -232,7 +237,7 @@ class Nginx:
     def served(self) -> list[tuple[str, str, int, str]]:
         """(client address, upstream address, status, request URI) of each request."""
         out = []
-        for line in (self.prefix / "access.log").read_text(errors="replace").splitlines():
+        for line in (self.prefix / "upstreams.log").read_text(errors="replace").splitlines():
             m = re.fullmatch(r'(\S+) (\S+) (\d+) "(.*)"', line)
             if m:
                 out.append((m.group(1), m.group(2), int(m.group(3)), m.group(4)))
@@ -267,10 +272,10 @@ async def test_two_hosts_behind_nginx_share_logins_and_record_retries_once(tmp_p
 
         cert, key = self_signed(tmp_path)
         https_port, http_port = free_port(), free_port()
-        site = render_site(https_port=https_port, http_port=http_port, hosts=(hosts[0].port, hosts[1].port),
-                           cert=cert, key=key)
         prefix = tmp_path / "nginx"
         prefix.mkdir()
+        site = render_site(https_port=https_port, http_port=http_port, hosts=(hosts[0].port, hosts[1].port),
+                           cert=cert, key=key, logs=prefix)
         conf = main_config(prefix, site)
         checked = nginx_test(nginx, prefix, conf)
         assert checked.returncode == 0, checked.stderr
@@ -441,10 +446,21 @@ async def only_inside_reaches_metrics_and_healthz(proxy: Nginx) -> None:
         async with http_out.post(f"{proxy.url}/hotline/orders", data=b"{}",
                                  headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
-        async with http_out.get(f"{proxy.url}/track") as resp:
-            assert resp.status == 200
+        async with http_out.get(f"{proxy.url}/track", params={"number": "WX20261201-0001",
+                                                              "code": "TRACKCODE7Q2"}) as resp:
+            assert resp.status == 404  # the citizens' page answers (no such case), from outside too
+            await resp.read()
     seen = {(client, uri): status for client, _, status, uri in proxy.served()}
     assert seen[(OUTSIDE, "/metrics")] == 403 and seen[("127.0.0.1", "/metrics")] == 200
+    # The shipped access log says who asked for what and which host answered,
+    # never a query string: no 查询码, no WeChat openid, no signature.
+    for _ in range(50):  # nginx writes the line once the answer is sent
+        log = (proxy.prefix / "access.log").read_text(errors="replace")
+        if "GET /track " in log:
+            break
+        await asyncio.sleep(0.1)
+    assert '"GET /track HTTP/1.1" 404' in log and '"POST /wechat HTTP/1.1" 200' in log
+    assert "TRACKCODE7Q2" not in log and "openid" not in log and "signature" not in log
 
 
 def yarl_raw(url: str):
