@@ -31,6 +31,7 @@ BENCHES = {
     "stats": ("bench_stats.py", [], ["--cases", "20000", "--runs", "1"]),
     "docx": ("bench_docx.py", [], ["--runs", "2"]),
     "track": ("bench_track.py", [], ["--cases", "20000", "--lookups", "2000", "--letters", "300"]),  # and letters
+    "chaos": ("chaos.py", [], ["--kills", "1", "--acked-between", "50"]),  # kill -9 under load (SQLite)
 }
 NEEDS_WRK = {"wechat", "siren"}
 

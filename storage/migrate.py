@@ -10,6 +10,7 @@ from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x696E74616B65  # "intake": the PostgreSQL advisory lock migrations hold
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -30,6 +31,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", *,
     that dates the answers given before 0006 and counts their working days
     (storage knows neither the office's time zone nor its calendar rules)."""
     def run(sync_conn) -> None:
+        if sync_conn.dialect.name == "postgresql":
+            # Several hosts starting at once: one migrates, the others wait
+            # for its commit here and then find nothing left to do.
+            sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn
         cfg.attributes["document_tokens"] = document_tokens

@@ -106,3 +106,54 @@ async def test_answers_given_before_the_lifecycle_get_their_day_and_working_days
         await db.close()
     # Tuesday, Thursday and Friday: Wednesday was the office's holiday, Saturday none.
     assert (str(row[0]), row[1]) == ("2030-03-09", 3)
+
+
+
+async def test_hosts_starting_together_on_postgresql_migrate_once(tmp_path):
+    """Three hosts running `intake db upgrade` (as `intake serve` does at
+    start) on one empty PostgreSQL database at the same moment, as after a
+    deployment: all succeed and the schema is made once."""
+    import asyncio
+    import os
+    import sys
+    import uuid
+    from pathlib import Path
+
+    import pytest
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL, REQUIRE_PG, _pg_admin, _pg_available
+
+    reason = await _pg_available()
+    if reason:
+        if REQUIRE_PG:
+            pytest.fail(f"INTAKE_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    name = f"intake_t_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin(PG_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    intake = str(Path(sys.executable).with_name("intake"))
+    try:
+        async def host(n: int) -> tuple[int, str]:
+            env = {**os.environ, "INTAKE_DATABASE_URL": url, "INTAKE_SECRET_KEY": "shared-by-the-hosts",
+                   "INTAKE_VAR_DIR": str(tmp_path / f"var{n}")}
+            proc = await asyncio.create_subprocess_exec(intake, "db", "upgrade", env=env, stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.STDOUT)
+            out, _ = await asyncio.wait_for(proc.communicate(), 120)
+            return proc.returncode, out.decode(errors="replace")[-2000:]
+
+        outcomes = await asyncio.gather(*(host(n) for n in range(3)))
+        assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        finally:
+            await engine.dispose()
+        assert len(versions) == 1
+    finally:
+        admin = await _pg_admin(PG_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
