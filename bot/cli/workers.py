@@ -1,8 +1,14 @@
 """Worker processes for ``intake serve --workers N``.
 
-The parent binds the socket once and hands it to every worker (one socket, so
-a port already in use is one clear error, and once listening, connections
-wait in its backlog while a worker is replaced instead of being refused). The parent
+The parent binds the port first with a plain socket, so a port in use (by
+anything, another ``intake serve`` included) is one clear error before
+anything starts; then each worker gets a socket of its own on that port,
+bound by the parent with SO_REUSEPORT: the kernel spreads connections evenly
+over the workers (one shared socket let a single worker take a burst of
+keep-alive connections), and when a worker dies the parent closes its
+socket, so new connections go to the others until its replacement listens.
+A socket listens once its worker's application is ready (aiohttp calls
+``listen``): until then a connection is refused, not kept waiting. The parent
 only supervises:
 
 - a worker that dies is started again, with a log line and a back-off (0.5 s,
@@ -45,21 +51,26 @@ GIVE_UP_AFTER = 5  # deaths in a row, each within STABLE_AFTER of starting
 STOP_TIMEOUT = 15.0  # after SIGTERM, before SIGKILL
 SHUTDOWN_TIMEOUT = 10.0  # a stopping worker's wait for requests in flight
 ORPHAN_GRACE = 3.0  # a worker without its parent: from SIGTERM to exiting at once
-BACKLOG = 1024  # connections waiting for a worker (while one is replaced, say)
+BACKLOG = 1024  # connections waiting for a worker's accept
 PR_SET_PDEATHSIG = 1
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The socket ``intake serve`` shares with its workers, bound now (so a
-    port in use is an error before anything starts) and listening once the
-    first worker's application is ready (aiohttp calls ``listen``): until
-    then a connection is refused rather than kept waiting. Raises ``OSError``
-    (address in use, no such host)."""
+    """A socket bound to ``host:port`` (port 0: a free one), not yet
+    listening: the one ``intake serve`` serves on alone, or the check that
+    nothing else holds the port before the workers' sockets take it. Raises
+    ``OSError`` (address in use, no such host)."""
     family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
+    return _bound(family, address, reuse_port=False)
+
+
+def _bound(family: int, address: tuple, *, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except BaseException:
         sock.close()
@@ -102,6 +113,7 @@ def run(settings: Settings, sock: socket.socket) -> None:
 class _Slot:
     number: int
     proc: multiprocessing.process.BaseProcess | None = None
+    sock: socket.socket | None = None  # this worker's own socket on the port
     started: float = 0.0
     failures: int = 0  # deaths in a row, each soon after starting
     restart_at: float = 0.0
@@ -115,9 +127,12 @@ def _how_it_ended(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
-def supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
-    """Run ``workers`` worker processes on ``sock`` until SIGTERM/SIGINT (0)
-    or until they keep dying (1)."""
+def supervise(settings: Settings, probe: socket.socket, workers: int) -> int:
+    """Run ``workers`` worker processes on the address ``probe`` is bound to
+    (closed here: each worker gets a socket of its own) until SIGTERM/SIGINT
+    (0) or until they keep dying (1)."""
+    family, address = probe.family, probe.getsockname()
+    probe.close()
     ctx = multiprocessing.get_context("spawn")
     received: list[int] = []
 
@@ -128,7 +143,8 @@ def supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
     slots = [_Slot(n + 1) for n in range(workers)]
 
     def start(slot: _Slot) -> None:
-        slot.proc = ctx.Process(target=_worker, args=(settings, sock, os.getpid(), slot.number),
+        slot.sock = _bound(family, address, reuse_port=True)
+        slot.proc = ctx.Process(target=_worker, args=(settings, slot.sock, os.getpid(), slot.number),
                                 name=f"intake-worker-{slot.number}")
         slot.proc.start()
         slot.started = time.monotonic()
@@ -142,6 +158,7 @@ def supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
             now = time.monotonic()
             for slot in slots:
                 if slot.proc is not None and slot.proc.exitcode is not None:
+                    slot.sock.close()  # its queue goes with it; new connections go to the others
                     lived = now - slot.started
                     slot.failures = slot.failures + 1 if lived < STABLE_AFTER else 1
                     how = _how_it_ended(slot.proc.exitcode)
@@ -165,6 +182,9 @@ def supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
                 time.sleep(0.2)
     finally:
         _stop(slots, signal.Signals(received[0]).name if received else "they keep dying")
+        for slot in slots:
+            if slot.sock is not None:
+                slot.sock.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 1 if gave_up else 0
