@@ -178,14 +178,18 @@ def test_mistakes_are_one_line_without_a_traceback(tmp_path):
         assert result.returncode in (1, 2) and str(tmp_path / "no") in one_line_error(result), args
     assert not (tmp_path / "no").exists()
 
-    # The port is taken: one line naming the address, nothing served.
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        for workers in ("1", "2"):
-            result = run(["serve", "--port", str(port), "--workers", workers], tmp_path, env)
-            assert result.returncode == 1 and f"127.0.0.1:{port}" in one_line_error(result)
+    # The port is taken: one line naming the address, nothing served; also when the holder is
+    # another server's SO_REUSEPORT socket (workers of a second `intake serve` must not join it).
+    for reuse_port in (False, True):
+        with socket.socket() as taken:
+            if reuse_port:
+                taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            for workers in ("1", "2"):
+                result = run(["serve", "--port", str(port), "--workers", workers], tmp_path, env)
+                assert result.returncode == 1 and f"127.0.0.1:{port}" in one_line_error(result)
 
     # The database does not answer.
     down = clean_env(INTAKE_DATABASE_URL=f"postgresql+asyncpg://intake:pw@127.0.0.1:{free_port()}/intake",
