@@ -28,7 +28,7 @@ def cmd_backup(args) -> int:
         print("（密码不在命令中：用 ~/.pgpass 或 PGPASSWORD 提供；恢复：pg_restore --clean --if-exists "
               "--no-owner -d 目标库 文件）", file=sys.stderr)
         return 0
-    asyncio.run(existing_database(settings))
+    asyncio.run(existing_database(settings, key=False))  # a copy needs no key
     from storage.backup import copy_sqlite
     from storage.db import sqlite_file
 

@@ -39,10 +39,10 @@ def command_settings() -> Settings:
     return load_settings(create_secret=False)
 
 
-async def existing_database(settings: Settings) -> Settings:
-    """``settings`` with their secret key, once the database they name is
-    found set up; a command other than ``serve`` and ``db upgrade`` never
-    creates a database (nor a key): it says which URL it looked for."""
+async def existing_database(settings: Settings, *, key: bool = True) -> Settings:
+    """``settings`` with their secret key (``key``), once the database they
+    name is found set up; a command other than ``serve`` and ``db upgrade``
+    never creates a database (nor a key): it says which URL it looked for."""
     from sqlalchemy.exc import DBAPIError
 
     from storage.migrate import NoDatabase, require_schema
@@ -55,7 +55,7 @@ async def existing_database(settings: Settings) -> Settings:
                        f"（INTAKE_DATABASE_URL 或 INTAKE_CONFIG）运行；新安装请先运行 intake db upgrade", 2) from None
     except (OSError, DBAPIError, TimeoutError) as exc:
         raise CliError(f"无法连接数据库 {shown}：{reason(exc)}") from None
-    return with_secret(settings, create=False)
+    return with_secret(settings, create=False) if key else settings
 
 
 @contextlib.asynccontextmanager
