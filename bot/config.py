@@ -40,7 +40,7 @@ DEFAULT_DEADLINE_DAYS: dict[str, int] = {
 URL_FIELDS = frozenset({"database_url", "hotline_callback_url", "hotline_pull_url", "wechat_api_base", "public_url"})
 
 
-def _mask_url_password(url: str) -> str:
+def mask_url_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -138,7 +138,7 @@ class Settings:
             if f.name in SECRET_FIELDS:
                 out[f.name] = "(set)" if value else "(unset)"
             elif f.name in URL_FIELDS and value:
-                out[f.name] = _mask_url_password(str(value))
+                out[f.name] = mask_url_password(str(value))
             else:
                 out[f.name] = str(value)
         return out
@@ -166,17 +166,20 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
     values: dict[str, object] = {}
     config_path = env.get("INTAKE_CONFIG") or ("intake.toml" if Path("intake.toml").exists() else None)
     if config_path:
-        with open(config_path, "rb") as fh:
-            data = tomllib.load(fh)
+        data = _read_toml(config_path)
         deadlines = data.pop("deadlines", {})
         if deadlines:
-            values["deadline_days"] = {
-                **DEFAULT_DEADLINE_DAYS,
-                **{k: int(v) for k, v in deadlines.items() if not isinstance(v, dict)},
-            }
-            values["channel_deadline_days"] = {
-                ch: {k: int(v) for k, v in sub.items()} for ch, sub in deadlines.items() if isinstance(sub, dict)
-            }
+            try:
+                values["deadline_days"] = {
+                    **DEFAULT_DEADLINE_DAYS,
+                    **{k: int(v) for k, v in deadlines.items() if not isinstance(v, dict)},
+                }
+                values["channel_deadline_days"] = {
+                    ch: {k: int(v) for k, v in sub.items()} for ch, sub in deadlines.items() if isinstance(sub, dict)
+                }
+            except (TypeError, ValueError, AttributeError):
+                raise ConfigError(f"[deadlines] in {config_path}: a kind's limit must be a number of working days, "
+                                  f"per channel in [deadlines.CHANNEL]") from None
         extensions = data.pop("extensions", {})
         if not isinstance(extensions, dict):
             raise ConfigError(f"[extensions] in {config_path} must be a table")
@@ -218,9 +221,42 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
         raise ConfigError("INTAKE_LETTERS_PER_ADDRESS and INTAKE_LETTERS_WINDOW_MINUTES must be at least 1")
     if settings.wechat_aes_key is not None and len(settings.wechat_aes_key) != 43:
         raise ConfigError("INTAKE_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
-    if not settings.secret_key and create_secret:
-        settings = Settings(**{**_asdict(settings), "secret_key": _persistent_secret(Path(settings.var_dir))})
-    return settings
+    return with_secret(settings, create=True) if create_secret else settings
+
+
+def _read_toml(path: str) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from None
+
+
+def is_postgresql(database_url: str) -> bool:
+    return urlsplit(database_url).scheme.split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def with_secret(settings: Settings, *, create: bool) -> Settings:
+    """``settings`` with the session-signing key: INTAKE_SECRET_KEY, or (on
+    SQLite, one host) the key kept in var/secret_key, generated there when
+    ``create`` (``intake serve``, ``intake db upgrade``); other commands read
+    the key the server uses and never make one of their own.
+
+    On PostgreSQL the key must be set: several hosts share the database, and
+    a key generated into each host's var/ would differ per host (sessions
+    signed on one would fail on the other, 查询码 and applicants' encrypted
+    details would not match). It is not kept in the database either: it
+    encrypts applicants' details in that database, so a dump must not carry
+    it."""
+    if settings.secret_key:
+        return settings
+    if is_postgresql(settings.database_url):
+        raise ConfigError("INTAKE_SECRET_KEY must be set when the database is PostgreSQL (the same key on every "
+                          "host: it signs sessions and 查询码 and encrypts applicants' details; a key generated "
+                          "into each host's var/ would differ per host)")
+    return Settings(**{**_asdict(settings), "secret_key": _persistent_secret(Path(settings.var_dir), create=create)})
 
 
 def _notice_settings(table: object, config_path: str) -> dict[str, object]:
@@ -255,14 +291,17 @@ def _asdict(settings: Settings) -> dict[str, object]:
     return {f.name: getattr(settings, f.name) for f in fields(settings)}
 
 
-def _persistent_secret(var_dir: Path) -> str:
+def _persistent_secret(var_dir: Path, *, create: bool = True) -> str:
     """Generate the session-signing key once and keep it in var/, so sessions
     survive restarts and all workers on the machine agree on it. Written to a
-    temporary file and linked into place, so no process ever reads it half
-    written."""
+    temporary file (mode 0600) and linked into place, so no process ever
+    reads it half written; var/ is made 0700 when we make it."""
     path = var_dir / "secret_key"
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
+        if not create:
+            raise ConfigError(f"no secret key: {path.resolve()} does not exist and INTAKE_SECRET_KEY is not set "
+                              f"(run the command where the server runs, with its settings)")
+        make_private_dir(var_dir)
         tmp = var_dir / f".secret_key.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -281,3 +320,15 @@ def _persistent_secret(var_dir: Path) -> str:
     if not key:
         raise ConfigError(f"{path} is empty: delete it to generate a new key, or set INTAKE_SECRET_KEY")
     return key
+
+
+def make_private_dir(path: Path) -> None:
+    """Make ``path`` (and missing parents) if missing; the directory we make
+    for the data is the owner's alone (0700). An existing one is left as the
+    operator set it."""
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            pass

@@ -3,7 +3,9 @@ workers can share the file; PostgreSQL needs nothing special."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 
 import sqlalchemy
@@ -53,11 +55,34 @@ def _sqlite_begin(conn) -> None:
 # messages, phone numbers).
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL (None: in memory, or not SQLite)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
+            or u.database.startswith("file:"):
+        return None
+    return Path(u.database)
+
+
+def create_private_file(path: Path) -> None:
+    """Make the database file, empty, readable and writable by its owner
+    only (0600; SQLite gives its -wal and -shm files the same mode), in a
+    directory made 0700 when we make it. An existing file is left alone."""
+    if not path.parent.is_dir():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.parent.mkdir(mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def create_engine(url: str, **kwargs) -> AsyncEngine:
     if is_sqlite(url):
-        db_path = make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        db_file = sqlite_file(url)
+        if db_file is not None:
+            create_private_file(db_file)
         engine = create_async_engine(url, hide_parameters=True, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

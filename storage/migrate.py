@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -43,3 +44,49 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", *,
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+class NoDatabase(Exception):
+    """Where a database should be, there is none of ours (no file, no
+    PostgreSQL database, or one without our tables)."""
+
+
+async def require_schema(url: str) -> None:
+    """Raise ``NoDatabase`` unless ``url`` names a database that migrations
+    have set up; create nothing. Errors reaching the server (refused,
+    unknown host) are raised as they come."""
+    import sqlite3
+    from urllib.parse import quote
+
+    from sqlalchemy import inspect
+
+    from .db import create_engine, is_sqlite, sqlite_file
+
+    if is_sqlite(url):
+        path = sqlite_file(url)
+        if path is None:
+            return
+        if not path.is_file():
+            raise NoDatabase(f"{path.resolve()} does not exist")
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True)
+        try:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise NoDatabase(f"{path.resolve()} is not an SQLite database ({exc})") from None
+        finally:
+            conn.close()
+        if not found:
+            raise NoDatabase(f"{path.resolve()} has no tables of ours")
+        return
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "3D000":  # invalid_catalog_name: no such database
+            raise NoDatabase("the database does not exist") from None
+        raise
+    finally:
+        await engine.dispose()
+    if not found:
+        raise NoDatabase("the database has no tables of ours")

@@ -8,12 +8,11 @@ import asyncio
 
 import aiohttp
 
-from bot.config import load_settings
 from bot.domain.hotline import InvalidTime, parse_time
 from bot.outbound.hotline_client import HotlinePuller, PullError
 from bot.services import hotline
 
-from .common import fail, runtime
+from .common import command_settings, fail, runtime
 
 
 def register(sub) -> None:
@@ -25,7 +24,7 @@ def register(sub) -> None:
 
 
 def cmd_sync(args) -> int:
-    settings = load_settings()
+    settings = command_settings()
     if not settings.hotline_pull_url or not settings.hotline_secret:
         return fail("未配置 INTAKE_HOTLINE_PULL_URL 或 INTAKE_HOTLINE_SECRET，无法对账")
     since = None

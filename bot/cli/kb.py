@@ -7,14 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from bot.config import load_settings
 from bot.domain.actors import CLI
 from bot.domain.answers import AnswersError, validate_menu
 from bot.exports.documents import dump_document, read_document
 from bot.outbound.wechat_api import WeChatApi, WeChatApiError
 from bot.services import knowledge
 
-from .common import fail, runtime
+from .common import command_settings, fail, runtime
 
 
 def register(sub) -> None:
@@ -110,7 +109,7 @@ def cmd_menu_push(args) -> int:
     if args.dry_run:
         print("菜单检查通过（未发送）")
         return 0
-    settings = load_settings()
+    settings = command_settings()
     if not settings.wechat_app_id or not settings.wechat_app_secret:
         return fail("需要设置 INTAKE_WECHAT_APP_ID 和 INTAKE_WECHAT_APP_SECRET 才能推送菜单")
 

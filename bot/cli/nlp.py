@@ -7,14 +7,20 @@ import asyncio
 
 from nlp import cli as nlp_cli
 
+from .common import command_settings
+
 
 def load_corrections(url: str | None) -> list[tuple[str, str | None, str | None]]:
-    """(text, kind, topic) of every staff reclassification in the database at ``url``."""
+    """(text, kind, topic) of every staff reclassification in the database at
+    ``url`` (default: the one ``intake serve`` uses), which must exist."""
     from bot.services import training
     from storage.database import Database
+    from storage.migrate import require_schema
 
     async def run():
-        db = Database(url or "sqlite+aiosqlite:///var/intake.db")
+        found = url or command_settings().database_url
+        await require_schema(found)  # never creates one
+        db = Database(found)
         try:
             return await training.corrections(db)
         finally:

@@ -7,12 +7,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.config import load_settings
 from bot.domain.report import ReportError
 from bot.exports.report_formats import TEXT_FORMATS, render
 from bot.services import reports
 
-from .common import fail, runtime
+from .common import command_settings, fail, runtime
 
 
 def register(sub) -> None:
@@ -29,7 +28,7 @@ def register(sub) -> None:
 def cmd_report(args) -> int:
     if args.format not in TEXT_FORMATS and not args.output:
         return fail(f"{args.format} 是二进制格式，请用 -o 指定输出文件")
-    settings = load_settings()
+    settings = command_settings()
 
     async def go() -> dict:
         async with runtime(settings, migrate=False) as rt:

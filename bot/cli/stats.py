@@ -8,13 +8,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.config import load_settings
 from bot.domain.errors import InvalidInput
 from bot.domain.stats import BY_KEYS, DEFAULT_BY, parse_query
 from bot.exports.stats_formats import FORMATS, TEXT_FORMATS, render
 from bot.services import stats
 
-from .common import fail, runtime
+from .common import command_settings, fail, runtime
 
 
 def register(sub) -> None:
@@ -37,7 +36,7 @@ def cmd_stats(args) -> int:
         parse_query(args.start, args.end, args.by)  # before connecting: a typo costs nothing
     except InvalidInput as exc:
         return fail(f"--{exc.field}：{exc}" if exc.field else str(exc))
-    settings = load_settings()
+    settings = command_settings()
 
     async def go() -> dict:
         async with runtime(settings, migrate=False) as rt:

@@ -193,6 +193,55 @@ async def create_token(rt: Runtime, username: str, label: str | None, actor: Act
     return token
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token as an operator lists it (never the token itself)."""
+
+    id: int
+    name: str
+    username: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _token_info(token: ApiToken, username: str) -> TokenInfo:
+    return TokenInfo(token.id, token.name, username, token.created_at, token.last_used_at, token.revoked_at)
+
+
+async def list_tokens(rt: Runtime) -> list[TokenInfo]:
+    return await rt.db.read(lambda tx: [_token_info(t, u) for t, u in q.tokens(tx.session)])
+
+
+async def revoke_token(rt: Runtime, actor: Actor, ref: str) -> tuple[TokenInfo, bool]:
+    """Revoke the token ``ref`` names: its id (digits), or its name when one
+    live token has that name. (the token, whether it was live until now);
+    from then on it is refused. A name several live tokens share is refused:
+    their ids are named instead."""
+    ref = ref.strip()
+    now = _now()
+
+    def revoke(tx: Tx) -> tuple[TokenInfo, bool]:
+        found = (q.tokens_by_ref(tx.session, token_id=int(ref)) if ref.isdigit() and len(ref) < 19
+                 else q.tokens_by_ref(tx.session, name=ref))
+        if not found:
+            raise NotFound(f"没有令牌 {ref}（用 intake token list 查看编号和名称）", "token")
+        live = [t for t in found if t.revoked_at is None]
+        if len(live) > 1:
+            raise Conflict(f"名称 {ref} 对应 {len(live)} 个有效令牌（编号 {', '.join(str(t.id) for t in live)}），"
+                           f"请用编号撤销", "token")
+        token = live[0] if live else found[-1]
+        usernames = q.usernames_of(tx.session, [token.user_id])
+        if token.revoked_at is not None:
+            return _token_info(token, usernames.get(token.user_id, "")), False
+        token.revoked_at = now
+        audit.add(tx.session, actor.label, "token.revoked", token_id=token.id, name=token.name,
+                  username=usernames.get(token.user_id, ""))
+        return _token_info(token, usernames.get(token.user_id, "")), True
+
+    return await rt.db.write(revoke)
+
+
 # ---- accounts (admins) ---------------------------------------------------------------
 
 def _check_password(password: str) -> None:
@@ -244,6 +293,27 @@ async def change_user(rt: Runtime, actor: Actor, user_id: int, op: str, password
         audit.add(tx.session, actor.label, f"user.{op}", username=user.username)
 
     await rt.db.write(change)
+
+
+async def set_user_active(rt: Runtime, actor: Actor, username: str, active: bool) -> bool:
+    """Enable or disable the account ``username`` (``intake user disable``);
+    whether it changed. A disabled account cannot sign in, its browser
+    sessions end now, and its API tokens are refused for as long as it stays
+    disabled."""
+    op = "activate" if active else "deactivate"
+
+    def change(tx: Tx) -> bool:
+        user = q.user_by_name(tx.session, username.strip())
+        if user is None:
+            raise NotFound(f"没有用户 {username}", "name")
+        changed = user.active != active
+        user.active = active
+        q.delete_sessions_of(tx.session, user.id)
+        if changed:
+            audit.add(tx.session, actor.label, f"user.{op}", username=user.username)
+        return changed
+
+    return await rt.db.write(change)
 
 
 def staff_members(session, *, active_only: bool = False) -> list[StaffMember]:

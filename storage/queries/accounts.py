@@ -55,6 +55,20 @@ def user_by_token_hash(session: Session, token_hash: str) -> tuple[User, ApiToke
     return (row[0], row[1]) if row else None
 
 
+def tokens(session: Session) -> list[tuple[ApiToken, str]]:
+    """Every API token with its account's user name, oldest first."""
+    rows = session.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+                           .order_by(ApiToken.id))
+    return [(r[0], r[1]) for r in rows]
+
+
+def tokens_by_ref(session: Session, *, token_id: int | None = None, name: str | None = None) -> list[ApiToken]:
+    """The token with this id, or the tokens with this name, locked for the transaction."""
+    stmt = select(ApiToken).order_by(ApiToken.id).with_for_update()
+    stmt = stmt.where(ApiToken.id == token_id) if token_id is not None else stmt.where(ApiToken.name == name)
+    return list(session.execute(stmt).scalars())
+
+
 def touch_token(session: Session, token_id: int, at: datetime) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
 

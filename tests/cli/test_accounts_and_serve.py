@@ -24,8 +24,11 @@ def run(args, env, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def cli_env(db_url, tmp_path):
-    return {**os.environ, "INTAKE_DATABASE_URL": db_url, "INTAKE_VAR_DIR": str(tmp_path / "var"),
-            "INTAKE_WECHAT_TOKEN": "", "INTAKE_HOTLINE_SECRET": ""}
+    env = {**os.environ, "INTAKE_DATABASE_URL": db_url, "INTAKE_VAR_DIR": str(tmp_path / "var"),
+           "INTAKE_WECHAT_TOKEN": "", "INTAKE_HOTLINE_SECRET": ""}
+    if db_url.startswith("postgresql"):  # several hosts: the key is set, the same on each (SQLite generates one)
+        env["INTAKE_SECRET_KEY"] = "operator-flow-key"
+    return env
 
 
 def _free_port() -> int:

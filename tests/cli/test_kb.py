@@ -163,6 +163,12 @@ async def test_menu_refused_by_wechat_is_reported(db_url, tmp_path, fake):
 async def test_import_into_a_fresh_database(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"  # never migrated
     code, out, err = await intake(url, tmp_path, "kb", "import", str(STARTER))
+    # Only `serve` and `db upgrade` create a database: a typo in the URL must not start an empty one.
+    assert code == 2 and url in err and "intake db upgrade" in err and "Traceback" not in err
+    assert not (tmp_path / "fresh.db").exists()
+    code, _, err = await intake(url, tmp_path, "db", "upgrade")
+    assert code == 0, err
+    code, out, err = await intake(url, tmp_path, "kb", "import", str(STARTER))
     assert code == 0 and "新增" in out, err
 
 

@@ -351,7 +351,7 @@ async def test_killing_the_server_mid_way_loses_and_repeats_nothing(db_url, tmp_
     env = {**os.environ, "INTAKE_DATABASE_URL": db_url, "INTAKE_VAR_DIR": str(tmp_path / "var"),
            "INTAKE_WECHAT_TOKEN": "", "INTAKE_HOTLINE_SECRET": SECRET,
            "INTAKE_HOTLINE_CALLBACK_URL": platform.url("/messages"), "INTAKE_HOTLINE_PULL_URL": platform.url("/changes"),
-           "INTAKE_HOTLINE_SYNC_MINUTES": "1"}
+           "INTAKE_HOTLINE_SYNC_MINUTES": "1", "INTAKE_SECRET_KEY": "hotline-life-key"}
     subprocess.run([INTAKE, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([INTAKE, "user", "add", "liming", "--password-stdin"], env=env, input="a-long-password\n",
                    text=True, check=True, capture_output=True)
