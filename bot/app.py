@@ -80,7 +80,11 @@ async def migrate(db: Database, office_timezone: str | None = None) -> None:
 def create_app(settings: Settings, runtime: Runtime | None = None, *,
                outbox_options: OutboxOptions | None = None) -> web.Application:
     rt = runtime or build_runtime(settings)
-    app = web.Application(client_max_size=max(settings.max_body_bytes, 1024 * 1024), middlewares=routes.MIDDLEWARES)
+    # aiohttp's keep-alive timer closes a connection whose request line and
+    # headers have not all arrived in time (a slow-headers client), as well
+    # as an idle one; the body's deadline is the error middleware's.
+    app = web.Application(client_max_size=max(settings.max_body_bytes, 1024 * 1024), middlewares=routes.MIDDLEWARES,
+                          handler_args={"keepalive_timeout": float(settings.header_timeout_seconds)})
     app[RUNTIME] = rt
     app[PAGES] = Pages(routes.NAV)
     app[WECHAT_ROUTER] = routes.wechat_router()
