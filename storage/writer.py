@@ -318,9 +318,9 @@ class GroupCommitter(Generic[T, R]):
                 try:
                     results = await self._run_batch([b[0] for b in batch])
                 except Exception as exc:  # the submitters fail (WeChat retries); the committer lives on
-                    # One line: each submitter's request logs the error (its
-                    # traceback rate-limited), so an outage is not logged twice.
-                    log.error("recording a batch of %d failed: %s", len(batch), type(exc).__name__)
+                    # Each submitter's request logs the error (one line, its
+                    # traceback rate-limited): an outage is not logged twice.
+                    log.debug("recording a batch of %d failed: %s", len(batch), type(exc).__name__)
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)

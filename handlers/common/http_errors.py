@@ -96,7 +96,8 @@ async def error_middleware(request: web.Request, handler):
         response = await handler(request)
     except Refused as exc:
         response = error_response(request, exc.status, exc.message, code=exc.code, field=exc.field)
-        if exc.status == 408:
+        if exc.status == 408:  # the rest of the body is not waited for (nor lingered on): answer and close
+            request.content.feed_eof()
             response.force_close()
         return response
     except web.HTTPException as exc:
