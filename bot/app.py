@@ -23,6 +23,7 @@ from bot.domain import lifecycle, notices
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import KINDS, TOPICS
 from bot.domain.workdays import WorkingCalendar
+from bot.logs import FailureLog
 from bot.outbound.hotline_client import HotlinePuller, HotlineSender, PullError
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
@@ -183,14 +184,16 @@ def _every(seconds: float, job: Callable[[], Awaitable], what: str, *, first: bo
     """``job`` every ``seconds`` for the life of the app; a failure is logged
     and the previous state kept."""
 
+    failures = FailureLog(log)  # during an outage: a line each round, a traceback once a minute
+
     async def loop() -> None:
         if not first:
             await asyncio.sleep(seconds)
         while True:
             try:
                 await job()
-            except Exception:
-                log.exception("%s failed; keeping the previous state", what)
+            except Exception as exc:
+                failures.failed(exc, "%s failed; keeping the previous state", what)
             await asyncio.sleep(seconds)
 
     return asyncio.create_task(loop(), name=what)

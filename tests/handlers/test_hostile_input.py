@@ -121,8 +121,9 @@ async def test_a_nul_in_a_reply_a_search_or_a_form_is_a_400(app):
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "text"
     resp = await app.get("/api/v1/cases", params={"q": "车位\u0000"}, headers=auth(app.token))
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "q"
+    # (/track answers odd input with the 404 of an unknown number, by design: test_track.py)
     resp = await app.get("/track", params={"number": case["number"] + "\u0000", "code": "x"})
-    assert resp.status == 400 and "无法处理的字符" in await resp.text()
+    assert resp.status == 404
     assert await counts(app) == before
 
 
