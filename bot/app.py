@@ -23,7 +23,7 @@ from bot.domain import lifecycle, notices
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import KINDS, TOPICS
 from bot.domain.workdays import WorkingCalendar
-from bot.logs import FailureLog
+from bot.logs import FailureLog, ProtocolLog
 from bot.outbound.hotline_client import HotlinePuller, HotlineSender, PullError
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
@@ -85,7 +85,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *,
     # headers have not all arrived in time (a slow-headers client), as well
     # as an idle one; the body's deadline is the error middleware's.
     app = web.Application(client_max_size=max(settings.max_body_bytes, 1024 * 1024), middlewares=routes.MIDDLEWARES,
-                          handler_args={"keepalive_timeout": float(settings.header_timeout_seconds)})
+                          handler_args={"keepalive_timeout": float(settings.header_timeout_seconds),
+                                        "logger": ProtocolLog(logging.getLogger("intake.http.protocol"))})
     app[RUNTIME] = rt
     app[PAGES] = Pages(routes.NAV)
     app[WECHAT_ROUTER] = routes.wechat_router()

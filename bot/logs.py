@@ -62,3 +62,24 @@ class FailureLog:
         more = f" ({quiet} more of this kind without traceback since the last one)" if quiet else ""
         self._log.log(level, message + " [%s]%s", *args, kind, more, exc_info=(type(exc), exc, exc.__traceback__))
         return True
+
+
+class ProtocolLog:
+    """The logger aiohttp's connection handler is given: what it logs with a
+    traceback (a malformed request line, a header past 8 KB, an error in
+    the protocol itself: anyone on the internet can send those) becomes one
+    warning line, its traceback at most once a minute per kind."""
+
+    def __init__(self, logger: logging.Logger, every: float = TRACEBACK_EVERY):
+        self._log = logger
+        self._failures = FailureLog(logger, every)
+
+    def exception(self, message: str, *args: object, exc_info: object = True, **kw: object) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else None
+        if exc is None:
+            self._log.warning(message, *args)
+        else:
+            self._failures.failed(exc, message, *args, level=logging.WARNING)
+
+    def __getattr__(self, name: str):  # debug, info, warning, isEnabledFor …: the logger's own
+        return getattr(self._log, name)

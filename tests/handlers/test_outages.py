@@ -105,6 +105,27 @@ def test_a_traceback_at_most_once_a_minute_per_kind(caplog):
         "the last one)"]
 
 
+async def test_requests_aiohttp_refuses_itself_are_one_line_each_not_a_traceback_each(app, caplog):
+    """A header past 8 KB or a broken request line is refused by aiohttp's
+    parser before any middleware: each is one warning line, a traceback at
+    most once a minute per kind (anyone on the internet can send them)."""
+    with caplog.at_level(logging.DEBUG):
+        for i in range(10):
+            reader, writer = await _connect(app)
+            if i % 2:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+            else:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(65536), 10)
+            assert re.match(rb"HTTP/1.[01] 4", answer), answer[:100]
+            writer.close()
+    protocol = [r for r in caplog.records if r.name.startswith("intake.http.protocol")]
+    assert protocol and all(r.levelno == logging.WARNING for r in protocol)
+    assert sum(1 for r in protocol if r.exc_info) <= 2
+    assert not [r for r in caplog.records if r.name == "aiohttp.server" and r.exc_info]
+
+
 async def _connect(client):
     return await asyncio.open_connection(client.host, client.port)
 
@@ -154,7 +175,7 @@ async def test_every_http_error_reads_in_chinese(app):
     checks = [
         (await app.get("/no/such/page"), 404),
         (await app.put("/track"), 405),
-        (await app.post("/track/rating", data=b"x" * (3 * 1024 * 1024),
+        (await app.post("/login", data=b"x" * (3 * 1024 * 1024),
                         headers={"Content-Type": "application/octet-stream"}), 413),
         (await app.get("/api/v1/no-such", headers=auth), 404),
         (await app.get("/api/v1/cases"), 401),
