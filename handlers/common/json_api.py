@@ -134,7 +134,9 @@ def refuse_unstorable(data: object) -> None:
 
 
 async def read_json_or_empty(request: web.Request) -> dict:
-    return await read_json(request) if request.can_read_body else {}
+    # body_exists, not can_read_body: the error middleware has read the body
+    # already (kept by aiohttp), so the stream is at its end.
+    return await read_json(request) if request.body_exists and await request.read() else {}
 
 
 def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 20000, label: str | None = None) -> str | None:
