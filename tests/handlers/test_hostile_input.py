@@ -254,7 +254,12 @@ async def test_overlong_wechat_keys_are_refused_or_kept_within_the_column(app):
 
 
 async def test_a_nul_in_a_wechat_push_is_refused(app):
-    status, _ = await wx(app, peer.text("oNul", "请问&#0;人防车位"))
+    # XML can carry no NUL: raw, or as a character reference outside CDATA.
+    status, _ = await wx(app, peer.text("oNul", "请问\u0000人防车位"))
+    assert status == 400
+    xml = peer.text("oNul", "x").replace("<Content><![CDATA[x]]></Content>", "<Content>请问&#0;人防车位</Content>")
+    assert "&#0;" in xml
+    status, _ = await wx(app, xml)
     assert status == 400
     async with app.runtime.db.session() as s:
         assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 0
