@@ -23,6 +23,7 @@ from bot.domain import lifecycle, notices
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import KINDS, TOPICS
 from bot.domain.workdays import WorkingCalendar
+from bot.logs import FailureLog, ProtocolLog
 from bot.outbound.hotline_client import HotlinePuller, HotlineSender, PullError
 from bot.outbound.outbox import OutboxOptions, OutboxWorker
 from bot.outbound.wechat_api import WeChatApi
@@ -80,7 +81,12 @@ async def migrate(db: Database, office_timezone: str | None = None) -> None:
 def create_app(settings: Settings, runtime: Runtime | None = None, *,
                outbox_options: OutboxOptions | None = None) -> web.Application:
     rt = runtime or build_runtime(settings)
-    app = web.Application(client_max_size=max(settings.max_body_bytes, 1024 * 1024), middlewares=routes.MIDDLEWARES)
+    # aiohttp's keep-alive timer closes a connection whose request line and
+    # headers have not all arrived in time (a slow-headers client), as well
+    # as an idle one; the body's deadline is the error middleware's.
+    app = web.Application(client_max_size=max(settings.max_body_bytes, 1024 * 1024), middlewares=routes.MIDDLEWARES,
+                          handler_args={"keepalive_timeout": float(settings.header_timeout_seconds),
+                                        "logger": ProtocolLog(logging.getLogger("intake.http.protocol"))})
     app[RUNTIME] = rt
     app[PAGES] = Pages(routes.NAV)
     app[WECHAT_ROUTER] = routes.wechat_router()
@@ -179,14 +185,16 @@ def _every(seconds: float, job: Callable[[], Awaitable], what: str, *, first: bo
     """``job`` every ``seconds`` for the life of the app; a failure is logged
     and the previous state kept."""
 
+    failures = FailureLog(log)  # during an outage: a line each round, a traceback once a minute
+
     async def loop() -> None:
         if not first:
             await asyncio.sleep(seconds)
         while True:
             try:
                 await job()
-            except Exception:
-                log.exception("%s failed; keeping the previous state", what)
+            except Exception as exc:
+                failures.failed(exc, "%s failed; keeping the previous state", what)
             await asyncio.sleep(seconds)
 
     return asyncio.create_task(loop(), name=what)

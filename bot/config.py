@@ -105,6 +105,11 @@ class Settings:
     # The web letter box: letters one address may send per window (429 after).
     letters_per_address: int = 5
     letters_window_minutes: int = 10
+    # Slow clients: a request's headers must arrive within this many seconds
+    # of the connection opening (or of the previous response: an idle
+    # keep-alive connection is closed then too), its body within the other.
+    header_timeout_seconds: int = 20
+    body_timeout_seconds: int = 60
 
     @property
     def tz(self) -> ZoneInfo:
@@ -145,7 +150,8 @@ class Settings:
 
 
 _INT_FIELDS = {"port", "thread_window_minutes", "max_body_bytes", "max_reopen_by_rating", "hotline_sync_minutes",
-               "track_lookups_per_minute", "letters_per_address", "letters_window_minutes"}
+               "track_lookups_per_minute", "letters_per_address", "letters_window_minutes", "header_timeout_seconds",
+               "body_timeout_seconds"}
 _BOOL_FIELDS = {"trust_proxy", "extension_approval", "hotline_auto_accept"}
 _TABLES = {"deadline_days", "channel_deadline_days", "extension_max_days", "wechat_notice_fields"}  # TOML only
 
@@ -219,6 +225,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_secret: bool = Tr
         raise ConfigError(f"INTAKE_TIMEZONE {settings.timezone!r} is not a known time zone") from None
     if settings.letters_per_address < 1 or settings.letters_window_minutes < 1:
         raise ConfigError("INTAKE_LETTERS_PER_ADDRESS and INTAKE_LETTERS_WINDOW_MINUTES must be at least 1")
+    if not (1 <= settings.header_timeout_seconds <= 3600 and 1 <= settings.body_timeout_seconds <= 3600):
+        raise ConfigError("INTAKE_HEADER_TIMEOUT_SECONDS and INTAKE_BODY_TIMEOUT_SECONDS must be 1 to 3600 seconds")
     if settings.wechat_aes_key is not None and len(settings.wechat_aes_key) != 43:
         raise ConfigError("INTAKE_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
     return with_secret(settings, create=True) if create_secret else settings

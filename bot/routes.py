@@ -10,15 +10,18 @@ from handlers import (
     inbox_dashboard, inbox_disclosure, inbox_kb, inbox_login, inbox_outbox, letters, ops, track, wechat,
     wechat_answers, wechat_default, wechat_dialog, wechat_own_cases, wechat_ratings,
 )
+from handlers.common.http_errors import error_middleware
 from handlers.common.json_api import api_middleware
 from handlers.common.render import STATIC, NavItem, page_errors
 from handlers.common.staff import staff_middleware
 from handlers.common.wechat_router import Router
 
-# Outermost first: metrics see every request; /api/ answers in JSON with a
+# Outermost first: metrics see every request; hostile input is refused, the
+# body read under a deadline and every error answered in Chinese (and logged
+# on one line); /api/ answers in JSON with a
 # token; staff pages need a session (and CSRF on every form); a refusal on a
 # staff page is shown as a page.
-MIDDLEWARES = (ops.metrics_middleware, api_middleware, staff_middleware, page_errors)
+MIDDLEWARES = (ops.metrics_middleware, error_middleware, api_middleware, staff_middleware, page_errors)
 
 CASE = "/api/v1/cases/{case_id}"
 DISCLOSURE = CASE + "/disclosure"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.domain.errors import DomainError
+from bot.domain.text import fits_int64
 from bot.domain.workdays import parse_days
 from bot.services import accounts, calendar, canned
 
@@ -30,7 +31,7 @@ async def canned_save(request: web.Request) -> web.Response:
     form = await request.post()
     raw_id = str(form.get("id") or "")
     try:
-        await canned.save(rt, request[ACTOR], reply_id=int(raw_id) if raw_id.isdigit() else (-1 if raw_id else None),
+        await canned.save(rt, request[ACTOR], reply_id=int(raw_id) if raw_id.isascii() and raw_id.isdigit() and fits_int64(int(raw_id)) else (-1 if raw_id else None),
                           title=str(form.get("title") or ""), text=str(form.get("text") or ""),
                           active=form.get("active", "1") == "1", reply_type=str(form.get("reply_type") or ""))
     except DomainError as exc:

@@ -10,6 +10,7 @@ from bot.domain.casework import CaseError
 from bot.domain.errors import DomainError, InvalidInput
 from bot.domain.inbox import CLOSED_VIEWS, VIEWS, CaseFilter, case_marks, classification_note
 from bot.domain.masking import mask_phone, mask_text
+from bot.domain.text import fits_int64
 from bot.domain.vocabulary import CHANNELS, KINDS, STATUSES, TOPICS, Channel, RatingSource
 from bot.services import cases, letters, lifecycle, tracking
 
@@ -50,6 +51,8 @@ def _int(value, name: str) -> int | None:
         raise BadQuery(f"参数 {name} 必须是整数") from None
     if number < 0:
         raise BadQuery(f"参数 {name} 不能为负数")
+    if not fits_int64(number):
+        raise BadQuery(f"参数 {name} 的值无效")
     return number
 
 
@@ -121,9 +124,12 @@ async def case_view(request: web.Request) -> web.Response:
 
 def _version(form) -> int:
     try:
-        return int(form.get("version", ""))
-    except ValueError:
+        version = int(form.get("version", ""))
+    except (TypeError, ValueError):
         raise CaseError("表单缺少版本号，请刷新页面后重试", "version") from None
+    if not fits_int64(version):
+        raise CaseError("表单的版本号无效，请刷新页面后重试", "version")
+    return version
 
 
 async def _act(request: web.Request, action, *, done: str, draft_field: str | None = None) -> web.Response:
@@ -170,9 +176,12 @@ async def case_reply(request: web.Request) -> web.Response:
 
 def _positive_int(form, name: str, label: str) -> int:
     try:
-        return int(str(form.get(name) or "").strip())
+        value = int(str(form.get(name) or "").strip())
     except ValueError:
         raise InvalidInput(f"{label}须为整数", name) from None
+    if not fits_int64(value):
+        raise InvalidInput(f"{label}超出范围", name)
+    return value
 
 
 @login_required

@@ -13,6 +13,7 @@ from bot.services import knowledge
 from .common.errors import status_of
 from .common.guards import admin_required, login_required
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 from .common.render import render
 from .common.staff import redirect
 
@@ -96,10 +97,7 @@ async def entry_save(request: web.Request) -> web.Response:
 async def judge(request: web.Request) -> web.Response:
     """A staff member says which entry an automatic answer should have used."""
     form = await request.post()
-    try:
-        answer_id = int(request.match_info["answer_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    answer_id = path_id(request, "answer_id", "没有这条自动答复记录")
     choice = str(form.get("entry") or "")
     try:
         await knowledge.judge_answer(request.app[RUNTIME], request[ACTOR], answer_id, None if choice == "-" else choice)

@@ -13,6 +13,7 @@ from bot.services import outbox
 from .common.errors import status_of
 from .common.guards import login_required
 from .common.keys import ACTOR, RUNTIME
+from .common.params import path_id
 from .common.render import render
 from .common.staff import redirect
 
@@ -34,10 +35,7 @@ async def outbox_page(request: web.Request) -> web.Response:
 
 @login_required
 async def outbox_retry(request: web.Request) -> web.Response:
-    try:
-        item_id = int(request.match_info["item_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    item_id = path_id(request, "item_id", "没有这条待发记录")
     try:
         await outbox.retry(request.app[RUNTIME], request[ACTOR], item_id)
     except DomainError as exc:

@@ -14,10 +14,12 @@ never holds SQLite's write lock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -69,6 +71,18 @@ class Tx:
                 self._session.commit()  # releases its savepoint; the caller commits
             finally:
                 self._session.close()
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away or unusable (connection
+    lost, server shutting down, disk full, read-only), as opposed to one
+    statement's data being refused: a caller answers the first with "try
+    again later" and the second as that item's own failure."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, (OSError, asyncio.TimeoutError))
 
 
 def _run_write(conn: Connection, fn: Callable[..., T], args: tuple) -> T:

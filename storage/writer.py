@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -37,24 +38,27 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-async def retrying(attempt: Callable[[list[T]], Awaitable[list[R]]], items: list[T]) -> list[R | DBAPIError]:
+async def retrying(attempt: Callable[[list[T]], Awaitable[list[R]]], items: list[T]) -> list[R | Exception]:
     """``attempt`` the batch in one transaction. If it fails, redo the items
     one by one: another worker may have stored one of them meanwhile (a
     unique violation: the retry finds it stored), or one item may be bad
-    (only that one fails, not everyone else's in the batch). An item that
-    fails on its own comes back as its error."""
+    (only that one fails, not everyone else's in the batch), whatever it
+    raises: a database error or any other (a date out of range in its
+    deadline, say). An item that fails on its own comes back as its error.
+    When the database itself is away every item fails alike, each with its
+    own error, and nothing was stored."""
     try:
         return await attempt(items)
-    except DBAPIError as exc:
+    except Exception as exc:
         if len(items) == 1:
             if isinstance(exc, IntegrityError):
                 return await attempt(items)
             raise
-    out: list[R | DBAPIError] = []
+    out: list[R | Exception] = []
     for item in items:
         try:
             out.extend(await retrying(attempt, [item]))
-        except DBAPIError as exc:  # this item alone fails; the caller decides
+        except Exception as exc:  # this item alone fails; the caller decides
             out.append(exc)
     return out
 
@@ -86,22 +90,34 @@ class Writer:
         self._conn: Connection | None = None  # the writer thread's own, kept between groups
         self._queue: list[tuple[Callable, tuple, asyncio.Future]] = []
         self._draining = False
+        # (monotonic time, kind) of the last write the database refused for
+        # a reason of its own (not a unique violation), until a write
+        # succeeds again: what /healthz reports while writes fail.
+        self.failing: tuple[float, str] | None = None
 
     async def transaction(self, fn: Callable[..., T], *args) -> T:
         """``fn(connection, *args)`` in a write transaction; returns once it is
         committed. On SQLite it runs on the writer thread, so the write lock
         is never held across turns of the event loop (where every other
         writer would wait on it)."""
-        if self._sync_engine is None:
-            async with self._engine.begin() as conn:
-                return await conn.run_sync(fn, *args)
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._queue.append((fn, args, fut))
-        if not self._draining:
-            self._draining = True
-            loop.create_task(self._drain())
-        return await fut
+        try:
+            if self._sync_engine is None:
+                async with self._engine.begin() as conn:
+                    result = await conn.run_sync(fn, *args)
+            else:
+                loop = asyncio.get_running_loop()
+                fut = loop.create_future()
+                self._queue.append((fn, args, fut))
+                if not self._draining:
+                    self._draining = True
+                    loop.create_task(self._drain())
+                result = await fut
+        except (DBAPIError, OSError) as exc:
+            if not isinstance(exc, IntegrityError):
+                self.failing = (time.monotonic(), type(getattr(exc, "orig", None) or exc).__name__)
+            raise
+        self.failing = None
+        return result
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -302,7 +318,9 @@ class GroupCommitter(Generic[T, R]):
                 try:
                     results = await self._run_batch([b[0] for b in batch])
                 except Exception as exc:  # the submitters fail (WeChat retries); the committer lives on
-                    log.exception("recording a batch of %d failed", len(batch))
+                    # Each submitter's request logs the error (one line, its
+                    # traceback rate-limited): an outage is not logged twice.
+                    log.debug("recording a batch of %d failed: %s", len(batch), type(exc).__name__)
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)

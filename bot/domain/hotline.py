@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from .cases import InboundMessage, Routing, compute_deadline
 from .errors import InvalidInput
+from .text import unstorable_text
 from .vocabulary import HOTLINE_REQUEST_TYPES, Channel
 from .workdays import WorkingCalendar
 
@@ -117,6 +118,8 @@ def _text(value: object, field: str, *, required: bool = False, max_len: int = M
         return None
     if len(text) > max_len:
         raise OrderError(f"{field} 过长（最多 {max_len} 字）", field)
+    if unstorable_text(text):  # a NUL from a file or a push: refused on both databases
+        raise OrderError(f"{field} 含有无法保存的字符（如 NUL 空字符）", field)
     return text
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidInput
+from .text import first_unstorable
 from .hotline import (
     EVENT_TYPES, MAX_ORDER_ID, HotlineEvent, HotlineOrder, InvalidTime, OrderError, make_order, parse_time,
 )
@@ -89,6 +90,9 @@ def read_order(data: object, tz: ZoneInfo, *, now: datetime | None = None) -> Ho
     """A pushed order object → HotlineOrder, or OrderError naming the field."""
     if not isinstance(data, dict):
         raise OrderError("工单必须是 JSON 对象")
+    unstorable = first_unstorable(data)
+    if unstorable is not None:  # NUL and the like: this order alone is refused (bot/domain/text.py)
+        raise OrderError(f"{unstorable[0]} {unstorable[1]}", unstorable[0])
     caller = data.get("caller")
     if caller is None:
         caller = {}
@@ -139,7 +143,7 @@ def _note(data: dict, name: str, *, required: bool = False) -> str | None:
         return None
     if not isinstance(value, str):
         raise EventError(f"{name} 必须是字符串", name, "invalid")
-    return value.strip().replace("\x00", "")[:MAX_NOTE]
+    return value.strip()[:MAX_NOTE]
 
 
 def read_event(data: object, tz: ZoneInfo) -> HotlineEvent:
@@ -148,6 +152,9 @@ def read_event(data: object, tz: ZoneInfo) -> HotlineEvent:
     lifecycle's to judge, not this module's."""
     if not isinstance(data, dict):
         raise EventError("事件必须是 JSON 对象", None, "invalid")
+    unstorable = first_unstorable(data)
+    if unstorable is not None:  # NUL and the like: refused on both databases (bot/domain/text.py)
+        raise EventError(f"{unstorable[0]} {unstorable[1]}", unstorable[0], "invalid")
     event_id = _id(data, "event_id", MAX_EVENT_ID)
     order_id = _id(data, "order_id", MAX_ORDER_ID)
     kind = data.get("type")

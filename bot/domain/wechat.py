@@ -5,9 +5,10 @@ Read off the XML by handlers/common/wechat_protocol.py. Pure: no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 
@@ -51,12 +52,22 @@ class Push:
         return self.text("MsgId") or self.text("MsgID")  # template/mass-send reports spell it MsgID
 
 
-def received_at(push: Push) -> datetime:
-    """When WeChat says it was sent (CreateTime), or now when that is unusable."""
+EARLIEST_CREATE_TIME = datetime(2011, 1, 1, tzinfo=timezone.utc)  # before WeChat existed
+MAX_CLOCK_SKEW = timedelta(days=1)
+
+
+def received_at(push: Push, now: datetime | None = None) -> datetime:
+    """When WeChat says it was sent (CreateTime), or now when that is
+    unusable: not a number, before WeChat existed, or more than a day in
+    the future (a year-9999 CreateTime would have no deadline to count to)."""
+    now = now or datetime.now(timezone.utc)
     try:
-        return datetime.fromtimestamp(int(push.fields["CreateTime"]), timezone.utc)
+        sent = datetime.fromtimestamp(int(push.fields["CreateTime"]), timezone.utc)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
-        return datetime.now(timezone.utc)
+        return now
+    if not EARLIEST_CREATE_TIME <= sent <= now + MAX_CLOCK_SKEW:
+        return now
+    return sent
 
 
 def message_key(push: Push) -> str:
@@ -64,9 +75,22 @@ def message_key(push: Push) -> str:
     for messages, (FromUserName, CreateTime, Event, EventKey) for events."""
     msg_id = push.msg_id
     if not push.is_event and msg_id:
-        return f"wx:{push.target}:{push.source}:{msg_id}"
+        return _bounded(f"wx:{push.target}:{push.source}:{msg_id}")
     f = push.fields
-    return f"wxe:{push.source}:{f.get('CreateTime', '')}:{f.get('Event', f.get('MsgType', ''))}:{f.get('EventKey', '')}"
+    return _bounded(f"wxe:{push.source}:{f.get('CreateTime', '')}:{f.get('Event', f.get('MsgType', ''))}:"
+                    f"{f.get('EventKey', '')}")
+
+
+MAX_KEY = 200  # the dedupe key's column (PostgreSQL enforces it; SQLite would not)
+
+
+def _bounded(key: str) -> str:
+    """The key as it is, or, past the column's width (an event key of 300
+    characters), its prefix and a SHA-256 of the whole: the same push gives
+    the same key, two different ones different keys."""
+    if len(key) <= MAX_KEY:
+        return key
+    return f"{key[:3]}h:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def message_text(push: Push) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from prometheus_client import Counter
 
 from bot import metrics
+from bot.logs import FailureLog
 from storage.database import Database, Tx
 from storage.models import OutboxItem
 from storage.queries import outbox as q
@@ -78,6 +79,7 @@ class OutboxWorker:
         self.opts = options or OutboxOptions()
         self._task: asyncio.Task | None = None
         self._wakeup = asyncio.Event()
+        self._failures = FailureLog(log)
         self.sent = 0
         self.failed = 0
 
@@ -101,8 +103,8 @@ class OutboxWorker:
                 busy = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database may be briefly away; keep the worker alive
-                log.exception("outbox pass failed")
+            except Exception as exc:  # the database may be briefly away; keep the worker alive
+                self._failures.failed(exc, "outbox pass failed")  # each second of an outage: one line
                 busy = False
             if busy:
                 continue

@@ -525,10 +525,17 @@ async def merge(rt: Runtime, actor: Actor, case_id: int, target_number: str, *,
 
     def join(tx: Tx) -> Case:
         s = tx.session
-        duplicate = _case_for_update(tx, case_id)
-        target = q.by_number(s, number)
-        if target is None:
+        target_id = q.id_of_number(s, number)
+        if target_id is None:
+            if s.get(Case, case_id) is None:
+                raise NotFound("没有这个案件")
             raise CaseError(f"没有受理编号为 {number} 的案件", "target")
+        # Both locked in the order of their ids (never the duplicate first
+        # and then the target: two merges crosswise would deadlock).
+        locked = q.lock_in_order(s, [case_id, target_id])
+        duplicate, target = locked.get(case_id), locked[target_id]
+        if duplicate is None:
+            raise NotFound("没有这个案件")
         rules.check_version(duplicate, expected_version)
         now = _now()
         previous = rules.merge(duplicate, target, now,

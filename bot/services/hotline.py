@@ -23,7 +23,8 @@ from bot.domain.actors import Actor
 from bot.domain.errors import Conflict, DomainError, InvalidInput
 from bot.domain.lifecycle import Clock
 from bot.domain.vocabulary import Channel, RatingSource, UrgeLevel
-from storage.database import Tx
+from bot.logs import kind_of
+from storage.database import Tx, is_outage
 from storage.queries import hotline as q
 from storage.queries import kv
 
@@ -80,7 +81,17 @@ async def receive_orders(rt: Runtime, orders: list) -> Outcome:
             continue
         items.append(inbound_of(rt, order, raw=raw, sign_for=sign_for))
     if items:
-        for item, result in zip(items, await intake.record(rt, items)):
+        for item, result in zip(items, await intake.record_each(rt, items)):
+            if isinstance(result, Exception):
+                if is_outage(result):  # the database away: the push fails as a whole, and is pushed again
+                    raise result
+                # This order alone could not be stored (whatever it raised):
+                # refused on its own, the others are taken.
+                log.error("12345 order %s could not be recorded: %s", item.external_id, kind_of(result),
+                          exc_info=(type(result), result, result.__traceback__))
+                outcome.rejected.append({"order_id": item.external_id, "error": "该工单无法保存，请核对内容后重新推送",
+                                         "field": None})
+                continue
             (outcome.duplicates if result.duplicate else outcome.accepted).append(item.external_id)
         if sign_for and outcome.accepted:
             rt.outbox_queued()

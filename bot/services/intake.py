@@ -31,7 +31,7 @@ from storage.writer import GroupCommitter, raise_failures, retrying
 
 from .runtime import Runtime
 
-__all__ = ["IntakeResult", "record", "record_batch", "group_committer"]
+__all__ = ["IntakeResult", "record", "record_each", "record_batch", "group_committer"]
 
 # A message may join its sender's open case, or one answered within the week.
 THREADED = OPEN_STATUSES | ANSWERED_STATUSES
@@ -46,6 +46,20 @@ async def record(rt: Runtime, items: list[InboundMessage]) -> list[IntakeResult]
             return [await committer.submit(items[0])]
         return list(await asyncio.gather(*(committer.submit(item) for item in items)))
     return raise_failures(await _write(rt, items))
+
+
+async def record_each(rt: Runtime, items: list[InboundMessage]) -> list[IntakeResult | Exception]:
+    """Like ``record``, but an item that fails comes back as its error and
+    the others are recorded all the same (a 12345 batch: one bad order must
+    not fail the good ones)."""
+    committer = rt.committer
+    if committer is not None and committer.running:
+        results = await asyncio.gather(*(committer.submit(item) for item in items), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # cancelled: the request is gone
+        return list(results)
+    return await _write(rt, items)
 
 
 def _write(rt: Runtime, items: list[InboundMessage]):

@@ -4,11 +4,13 @@ closed by the assembly (bot/app.py); nothing here is a module global."""
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.logs import FailureLog
 from bot.domain.intake import IntakePolicy
 from bot.domain.workdays import WorkingCalendar
 from nlp.labels import Classifier
@@ -57,6 +59,8 @@ class Runtime:
     outbox: OutboxWorker | None = None  # delivers answers that leave through a machine
     wechat_api: WeChatApi | None = None  # WeChat's server API (customer-service messages, menu)
     dialogs: BatchLookup[str, bool] | None = None  # who is in the middle of the disclosure dialog
+    # Failed requests and background jobs: one line each, a traceback per kind at most once a minute.
+    failures: FailureLog = field(default_factory=lambda: FailureLog(logging.getLogger("intake.errors")))
 
     def intake_policy(self) -> IntakePolicy:
         s = self.settings

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.domain.errors import DomainError, Forbidden, InvalidInput
+from bot.domain.text import first_unstorable, fits_int64
 from bot.services import accounts
 
-from .errors import status_of
+from .errors import status_of, status_text
 from .keys import ACTOR, RUNTIME
 
 MAX_LIMIT, DEFAULT_LIMIT = 500, 50
@@ -29,11 +30,17 @@ def json_ok(data, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=_dumps)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+def error_response(status: int, code: str, message: str, field: str | None = None, *,
+                   headers: dict | None = None) -> web.Response:
     body = {"code": code, "message": message}
     if field:
         body["field"] = field
-    return web.json_response({"error": body}, status=status, dumps=_dumps)
+    return web.json_response({"error": body}, status=status, dumps=_dumps, headers=headers)
+
+
+def _kept_headers(exc: web.HTTPException) -> dict:
+    """What an aiohttp error says beside its body (Allow on a 405, Retry-After)."""
+    return {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
 
 
 def domain_error_response(exc: DomainError) -> web.Response:
@@ -47,9 +54,14 @@ async def api_middleware(request: web.Request, handler):
         return await handler(request)
     rt = request.app[RUNTIME]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return error_response(401, "unauthorized", "需要 Authorization: Bearer 令牌")
-    use = await accounts.actor_of_token(rt, token.strip())
+    if not token.isascii() or not token.isprintable() or len(token) > 256:
+        # Our tokens are short URL-safe ASCII; header bytes that are not
+        # (decoded with surrogates by aiohttp) can be no token of ours.
+        return error_response(401, "unauthorized", "令牌无效或已撤销")
+    use = await accounts.actor_of_token(rt, token)
     if use is None:
         return error_response(401, "unauthorized", "令牌无效或已撤销")
     request[ACTOR] = use.actor
@@ -59,7 +71,8 @@ async def api_middleware(request: web.Request, handler):
         return domain_error_response(exc)
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return error_response(exc.status, "http_error", exc.reason)
+            code, message = status_text(exc.status)
+            return error_response(exc.status, code, message, headers=_kept_headers(exc))
         raise
     if response.status < 400:
         await accounts.note_token_use(rt, use)
@@ -103,13 +116,27 @@ async def read_json(request: web.Request) -> dict:
         data = await request.json(loads=strict_loads)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
+    except LookupError:  # Content-Type: application/json; charset=<unknown>
+        raise InvalidInput("请求体的字符集无法识别，请使用 UTF-8", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidInput("请求体必须是 JSON 对象", code="invalid_json")
+    refuse_unstorable(data)
     return data
 
 
+def refuse_unstorable(data: object) -> None:
+    """A NUL, a lone surrogate or an integer past 64 bits anywhere in the
+    body: refused naming the field, on both databases alike (bot/domain/text.py)."""
+    found = first_unstorable(data)
+    if found is not None:
+        field, reason = found
+        raise InvalidInput(f"{field} {reason}", field)
+
+
 async def read_json_or_empty(request: web.Request) -> dict:
-    return await read_json(request) if request.can_read_body else {}
+    # body_exists, not can_read_body: the error middleware has read the body
+    # already (kept by aiohttp), so the stream is at its end.
+    return await read_json(request) if request.body_exists and await request.read() else {}
 
 
 def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 20000, label: str | None = None) -> str | None:
@@ -136,7 +163,7 @@ def int_param(request: web.Request, name: str, *, lo: int, hi: int, default: int
         return default
     try:
         value = int(raw)
-    except ValueError:
+    except ValueError:  # includes a number of more than 4300 digits
         raise InvalidInput(f"{name} 必须是整数", name) from None
     if not lo <= value <= hi:
         raise InvalidInput(f"{name} 必须在 {lo} 到 {hi} 之间", name)
@@ -154,9 +181,12 @@ def decode_cursor(raw: str | None) -> int | None:
     if not raw:
         return None
     try:
-        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
-    except (ValueError, UnicodeDecodeError):
+        value = int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
+    except (ValueError, UnicodeError):  # UnicodeEncodeError: a cursor of non-ASCII characters
         raise InvalidInput("cursor 无效", "cursor") from None
+    if not fits_int64(value):
+        raise InvalidInput("cursor 无效", "cursor")
+    return value
 
 
 def encode_cursor(value: int) -> str:

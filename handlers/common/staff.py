@@ -99,13 +99,15 @@ def csrf_token(request: web.Request) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: never send a signed-in user to another site."""
-    if not target:
+    """Only local paths: never send a signed-in user to another site, and
+    nothing a Location header can't carry (control characters, a CR LF
+    that would split the header, other than printable ASCII once quoted)."""
+    if not target or len(target) > 2000 or not target.isprintable():
         return "/inbox"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/inbox"
-    return target
+    return quote(target, safe="/?&=%#:;,+@!$'()*-._~")  # non-ASCII as %XX, as a browser sends it
 
 
 def login_redirect(request: web.Request) -> web.HTTPException:
@@ -145,7 +147,8 @@ async def staff_middleware(request: web.Request, handler):
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sent = (await request.post()).get("csrf_token")
-        if not isinstance(sent, str) or not sent or not hmac.compare_digest(sent, csrf_token(request)):
+        if not isinstance(sent, str) or not sent or not sent.isascii() or \
+                not hmac.compare_digest(sent, csrf_token(request)):
             log.warning("CSRF token missing or wrong on %s %s from %s", request.method, request.path,
                         client_address(request))
             return web.Response(status=403, content_type="text/html", charset="utf-8", text=CSRF_REFUSED)

@@ -199,6 +199,9 @@ def open_push(query, body: bytes, token: str, crypto: WeChatCrypto | None) -> Op
     return Opened(text, encrypted=False)
 
 
+MAX_USER_ID = 128
+
+
 def parse(xml: str) -> Push:
     """The push, read by ElementTree's C parser into the dict xmltodict would
     give (a third of its cost; namespaces, which WeChat does not use, are
@@ -216,6 +219,10 @@ def parse(xml: str) -> Push:
             not isinstance(data.get("EventKey", ""), (str, type(None))):
         raise ProtocolError(400, "malformed message (an Event or EventKey that is not text)")
     target = data.get("ToUserName")
+    if len(data["FromUserName"]) > MAX_USER_ID or (isinstance(target, str) and len(target) > MAX_USER_ID):
+        # An OpenID is 28 characters, an account's id about 15: a longer one
+        # is no WeChat push (and would not fit the contact's column).
+        raise ProtocolError(400, "FromUserName or ToUserName too long")
     return Push(msg_type=data["MsgType"].lower(), source=data["FromUserName"],
                 target=target if isinstance(target, str) else "", event=_event_name(data), fields=data, raw=xml)
 

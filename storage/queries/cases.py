@@ -165,6 +165,23 @@ def by_number(session: Session, number: str) -> Case | None:
     return session.execute(select(Case).where(Case.number == number)).scalar_one_or_none()
 
 
+def id_of_number(session: Session, number: str) -> int | None:
+    return session.execute(select(Case.id).where(Case.number == number)).scalar_one_or_none()
+
+
+def lock_in_order(session: Session, ids: Sequence[int]) -> dict[int, Case]:
+    """The cases, locked (SELECT … FOR UPDATE on PostgreSQL) in the order of
+    their ids, whoever asks: two transactions locking the same two cases
+    never wait on each other crosswise (A→B merged while B→A is, a
+    deadlock otherwise). Read afresh after the lock, so a change committed
+    meanwhile (a reply's version increment) is built on, not overwritten."""
+    rows = session.execute(
+        select(Case).where(Case.id.in_(sorted(set(ids)))).order_by(Case.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars()
+    return {case.id: case for case in rows}
+
+
 def notes_of(session: Session, case_id: int) -> list[CaseNote]:
     return list(session.execute(select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.id)).scalars())
 

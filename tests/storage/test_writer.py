@@ -202,3 +202,29 @@ async def test_keys_present_after_close_does_not_reopen(sqlite_url):
             await writer.keys_present(DisclosureDialog.openid, ["oA"])
     finally:
         await engine.dispose()
+
+
+async def test_a_batch_item_that_raises_anything_fails_alone_in_the_group_commit():
+    """The group committer's item-by-item retry catches whatever an item
+    raises (a date out of range in its deadline, say), not only database
+    errors: the batch's other items are recorded all the same."""
+    from storage.writer import GroupCommitter, retrying
+
+    recorded: list[int] = []
+
+    async def attempt(batch: list[int]) -> list[int]:
+        if 13 in batch:
+            raise OverflowError("date value out of range")
+        await asyncio.sleep(0)
+        recorded.extend(batch)
+        return [n * 10 for n in batch]
+
+    committer = GroupCommitter(lambda batch: retrying(attempt, batch))
+    committer.start()
+    try:
+        results = await asyncio.gather(*(committer.submit(n) for n in range(30)), return_exceptions=True)
+    finally:
+        await committer.close()
+    assert isinstance(results[13], OverflowError)
+    assert [r for i, r in enumerate(results) if i != 13] == [n * 10 for n in range(30) if n != 13]
+    assert sorted(recorded) == [n for n in range(30) if n != 13]
