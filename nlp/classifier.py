@@ -12,6 +12,7 @@ alone and combined.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from functools import lru_cache
 from itertools import repeat
@@ -38,7 +39,10 @@ EVIDENCE_N = 3  # model n-grams shown as "matched" when no rule decided
 SECOND_MIN = 6.0
 DISCLOSURE_SECOND_MIN = 3.0
 MULTI_MARKERS = ("另外", "还有", "顺便", "二是", "两个事", "两件事", "此外", "再就是", "另一个")
+_MULTI = re.compile("|".join(MULTI_MARKERS))
+_DIS = KINDS.index("disclosure_request")
 SECOND_KINDS = ("disclosure_request", "report", "complaint", "help", "suggestion", "consultation", "praise")
+_SECOND = [(k, KINDS.index(k)) for k in SECOND_KINDS]
 _LABEL_TO_KIND = {**HINT_WORDS, **{k: k for k in KINDS}}
 
 
@@ -168,7 +172,7 @@ class OfficeClassifier:
             matched = _merge_matched(kmatched, tmatched)
             conf = kconf[i] if kconf[i] < tconf[i] else tconf[i]
             src = "combined" if kf[i] or tf[i] else "model"
-            second = secondary_kind(kind, dict(zip(KINDS, kscores[i])), norm) if kf[i] else None
+            second = secondary_kind(kind, kscores[i], norm) if kf[i] else None
             append((kind, topic, conf, matched, _review(conf, kind, second), src, second))
         return out
 
@@ -240,7 +244,7 @@ class OfficeClassifier:
         matched = _merge_matched(kmatched, tmatched)
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
-        second = secondary_kind(kind, rr.kind_scores, norm)
+        second = secondary_kind(kind, list(rr.kind_scores.values()), norm)
         return (kind, topic, conf, matched, _review(conf, kind, second), src, second)
 
     def _head_layout(self, head: str, prio: dict):
@@ -321,18 +325,18 @@ def _json_line(kind, topic, conf, matched, review, src, second=None) -> str:
             f'"source": {q[src]}, "secondary_kind": {"null" if second is None else q[second]}}}')
 
 
-def secondary_kind(kind: str, kind_scores, norm: str) -> str | None:
+def secondary_kind(kind: str, kind_scores: list, norm: str) -> str | None:
     """The second request of a message (normalised text ``norm``) whose kind
-    is ``kind``, from the rules' kind scores ({kind: score}); None when
-    there is none."""
-    if kind != "disclosure_request" and kind_scores.get("disclosure_request", 0.0) >= DISCLOSURE_SECOND_MIN:
+    is ``kind``, from the rules' kind scores (a list in ``KINDS`` order);
+    None when there is none."""
+    if kind_scores[_DIS] >= DISCLOSURE_SECOND_MIN and kind != "disclosure_request":
         return "disclosure_request"
-    if not any(m in norm for m in MULTI_MARKERS):
+    if _MULTI.search(norm) is None:
         return None
     best, top = None, SECOND_MIN
-    for k in SECOND_KINDS:
+    for k, i in _SECOND:
         if k != kind:
-            v = kind_scores.get(k, 0.0)
+            v = kind_scores[i]
             if v >= top:
                 best, top = k, v
     return best
