@@ -12,6 +12,7 @@ alone and combined.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from functools import lru_cache
 from itertools import repeat
@@ -28,6 +29,20 @@ RULE_WEIGHT = 0.5  # chosen by cross-validation (nlp cv): 0.1→0.92, 0.3→0.97
 TEMPERATURE = 1.0  # of the softmax that turns scores into a confidence
 REVIEW_BELOW = 0.5  # confidence under this → needs_review
 EVIDENCE_N = 3  # model n-grams shown as "matched" when no rule decided
+# A second request in the same message (``secondary_kind``), from the rules'
+# kind scores: a disclosure request is never lost (any cue of one beside
+# another kind makes it the secondary kind, and a consultation that may be a
+# disclosure request is sent for review); another kind is a second request
+# when its cues are strong and the writer says there is a second thing
+# (另外, 还有, 顺便 …). Chosen on the dev rows and train_written.csv (never on
+# the held-out files).
+SECOND_MIN = 6.0
+DISCLOSURE_SECOND_MIN = 3.0
+MULTI_MARKERS = ("另外", "还有", "顺便", "二是", "两个事", "两件事", "此外", "再就是", "另一个")
+_MULTI = re.compile("|".join(MULTI_MARKERS))
+_DIS = KINDS.index("disclosure_request")
+SECOND_KINDS = ("disclosure_request", "report", "complaint", "help", "suggestion", "consultation", "praise")
+_SECOND = [(k, KINDS.index(k)) for k in SECOND_KINDS]
 _LABEL_TO_KIND = {**HINT_WORDS, **{k: k for k in KINDS}}
 
 
@@ -141,6 +156,7 @@ class OfficeClassifier:
         kcues = rb.matched_all("kind", np.array([KINDS.index(c) for c in kcls])[kbest], kfired)
         tcues = rb.matched_all("topic", np.array([TOPICS.index(c) for c in tcls])[tbest], tfired)
         kf, tf = kfired.tolist(), tfired.tolist()
+        kscores = rb.kind.tolist()
         # the model's words where no rule cue is shown, marked as such
         kev = self._evidence_of(rows, bounds, kcues, kinds, "kind")
         tev = self._evidence_of(rows, bounds, tcues, topics, "topic")
@@ -156,7 +172,8 @@ class OfficeClassifier:
             matched = _merge_matched(kmatched, tmatched)
             conf = kconf[i] if kconf[i] < tconf[i] else tconf[i]
             src = "combined" if kf[i] or tf[i] else "model"
-            append((kind, topic, conf, matched, conf < REVIEW_BELOW, src))
+            second = secondary_kind(kind, kscores[i], norm) if kf[i] else None
+            append((kind, topic, conf, matched, _review(conf, kind, second), src, second))
         return out
 
     def _evidence_of(self, rows, bounds, cues: list, classes: list[str], head: str) -> dict:
@@ -198,14 +215,14 @@ class OfficeClassifier:
         return Classification(*self._core(text, hint))
 
     def _core(self, text: str, hint: str | None) -> tuple:
-        """(kind, topic, confidence, matched, needs_review, source)."""
+        """(kind, topic, confidence, matched, needs_review, source, secondary_kind)."""
         return self._core_norm(normalize(text), hint)
 
     def _core_norm(self, norm: str, hint: str | None, raw: list | None = None) -> tuple:
         """``_core`` of a normalised text; ``raw``: the model's scores of it
         when already computed (``scores_batch``)."""
         if is_contentless(norm):
-            return (hint or "other", "general", 0.2 if not hint else 0.5, (), True, "feed" if hint else "rules")
+            return (hint or "other", "general", 0.2 if not hint else 0.5, (), True, "feed" if hint else "rules", None)
         rr = self.rules.score(norm)
         if self.mode == "rules":
             feats = raw = None
@@ -227,7 +244,8 @@ class OfficeClassifier:
         matched = _merge_matched(kmatched, tmatched)
         conf = min(kconf, tconf)
         src = ksrc if ksrc == tsrc else ("feed" if ksrc == "feed" else "combined")
-        return (kind, topic, conf, matched, conf < REVIEW_BELOW, src)
+        second = secondary_kind(kind, list(rr.kind_scores.values()), norm)
+        return (kind, topic, conf, matched, _review(conf, kind, second), src, second)
 
     def _head_layout(self, head: str, prio: dict):
         """(classes, offset into the model's raw scores, priorities) of a head,
@@ -295,16 +313,39 @@ _JSON_STR = Memo(lambda s: json.dumps(s, ensure_ascii=False))
 _FLOAT_REPR = float.__repr__
 
 
-def _json_line(kind, topic, conf, matched, review, src) -> str:
+def _json_line(kind, topic, conf, matched, review, src, second=None) -> str:
     """``json.dumps(Classification(...).as_dict(), ensure_ascii=False)``, byte
     for byte, without building the dict."""
     conf = round(conf, 3)
     if type(conf) is not float or not 0.0 <= conf <= 1.0:  # NaN, inf, an int: as json does
-        return json.dumps(Classification(kind, topic, conf, matched, review, src).as_dict(), ensure_ascii=False)
+        return json.dumps(Classification(kind, topic, conf, matched, review, src, second).as_dict(), ensure_ascii=False)
     q = _JSON_STR
     return (f'{{"kind": {q[kind]}, "topic": {q[topic]}, "confidence": {_FLOAT_REPR(conf)}, '
             f'"matched": [{", ".join([q[m] for m in matched])}], "needs_review": {"true" if review else "false"}, '
-            f'"source": {q[src]}}}')
+            f'"source": {q[src]}, "secondary_kind": {"null" if second is None else q[second]}}}')
+
+
+def secondary_kind(kind: str, kind_scores: list, norm: str) -> str | None:
+    """The second request of a message (normalised text ``norm``) whose kind
+    is ``kind``, from the rules' kind scores (a list in ``KINDS`` order);
+    None when there is none."""
+    if kind_scores[_DIS] >= DISCLOSURE_SECOND_MIN and kind != "disclosure_request":
+        return "disclosure_request"
+    if _MULTI.search(norm) is None:
+        return None
+    best, top = None, SECOND_MIN
+    for k, i in _SECOND:
+        if k != kind:
+            v = kind_scores[i]
+            if v >= top:
+                best, top = k, v
+    return best
+
+
+def _review(conf: float, kind: str, second: str | None) -> bool:
+    """needs_review: low confidence, or a consultation that may be a
+    disclosure request (a missed one is a missed legal deadline)."""
+    return conf < REVIEW_BELOW or (second == "disclosure_request" and kind == "consultation")
 
 
 class _Lazy:

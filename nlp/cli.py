@@ -301,7 +301,7 @@ def _corrections(args) -> list:
 
 
 def cmd_train(args) -> int:
-    from .training import DEFAULT_ALGO, TrainingError, read_table, rows_from_file, save_model, train
+    from .training import TrainingError, read_table, rows_from_file, save_model, train
 
     path = Path(args.file)
     if not path.is_file():
@@ -323,7 +323,7 @@ def cmd_train(args) -> int:
         if not rows:
             return _fail(f"{path}: no labelled rows")
         t0 = time.perf_counter()
-        model = train(rows, heads, algo=args.algo or DEFAULT_ALGO, C=args.C, words=args.words or None,
+        model = train(rows, heads, algo=args.algo, C=args.C, words=args.words or None,
                       ngram_max=args.ngram_max, tfidf=args.tfidf, balanced=args.balanced,
                       meta={"source": str(path), "heads": heads})
     except TrainingError as e:
@@ -461,7 +461,9 @@ def register(subparsers, *, load_corrections=None) -> None:
     t.add_argument("--with-corrections", action="store_true",
                    help="also train on staff corrections from the database (default when INTAKE_DATABASE_URL names an existing DB)")
     t.add_argument("--no-corrections", action="store_true", help="never read the database")
-    t.add_argument("--algo", choices=["lr", "nb"], help="lr (logistic regression, default) or nb (naive Bayes)")
+    t.add_argument("--algo", choices=["lr", "svm", "nb"],
+                   help="lr (logistic regression; default for kind/topic), svm (linear SVM; default for other label "
+                        "columns) or nb (naive Bayes)")
     t.add_argument("--C", type=float, help="inverse regularisation strength for lr (default 10)")
     t.add_argument("--words", action="store_true", help="add jieba words to the character n-gram features (slower)")
     t.add_argument("--ngram-max", type=int, choices=[1, 2, 3, 4, 5], help="longest character n-gram (default 3)")

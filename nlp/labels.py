@@ -50,6 +50,10 @@ class Classification:
     matched: tuple[str, ...] = field(default_factory=tuple)  # the words that decided it
     needs_review: bool = False  # low confidence: a person should look
     source: str = "rules"  # rules | model | combined | feed | staff
+    # a second request in the same message (e.g. a complaint that also asks
+    # for a document), or the kind the classifier could not rule out
+    # (a consultation that may be a disclosure request); None: none seen
+    secondary_kind: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -59,6 +63,7 @@ class Classification:
             "matched": list(self.matched),
             "needs_review": self.needs_review,
             "source": self.source,
+            "secondary_kind": self.secondary_kind,
         }
 
 

@@ -130,6 +130,9 @@ class Case(Base):
     matched: Mapped[list[str]] = mapped_column(default=list)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     classified_by: Mapped[str] = mapped_column(String(16), default="rules")
+    # a second request the classifier saw in the first message (e.g. a
+    # complaint that also asks for a document), shown to staff; None: none
+    secondary_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="new")
     title: Mapped[str | None] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text, default="")  # the first message

@@ -118,6 +118,7 @@ class Routing(Protocol):
     matched: tuple[str, ...]
     needs_review: bool
     source: str  # rules | model | combined | feed | staff
+    secondary_kind: str | None  # a second request in the same text, or the kind not ruled out
 
     def as_dict(self) -> dict: ...
 

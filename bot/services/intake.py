@@ -131,7 +131,8 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
         if status in OPEN_STATUSES and rules.takes_kind_of(kind, it):
             c = it.classification
             values.update(kind=c.kind, topic=c.topic, confidence=c.confidence, matched=list(c.matched),
-                          needs_review=c.needs_review, classified_by=c.source)
+                          needs_review=c.needs_review, classified_by=c.source,
+                          secondary_kind=getattr(c, "secondary_kind", None))
             deadline = rules.kind_deadline(joined, c.kind, it.channel, policy)
             values.update(deadline)
             classified[idx] = deadline.get("deadline_at") is not None if deadline else True
@@ -217,7 +218,7 @@ def _case_row(it: InboundMessage, number: str, deadline: tuple, contact_id: int,
     return {
         "number": number, "channel": it.channel, "kind": c.kind, "topic": c.topic,
         "confidence": c.confidence, "matched": list(c.matched), "needs_review": c.needs_review,
-        "classified_by": c.source, "title": it.title, "text": it.text, "status": status,
+        "classified_by": c.source, "secondary_kind": getattr(c, "secondary_kind", None), "title": it.title, "text": it.text, "status": status,
         "answered_at": answered_at, "answered_date": answered_date, "answer_working_days": working_days,
         "closed_at": closed_at,
         "received_at": it.received_at, "received_date": local.date(), "received_year": local.year,

@@ -69,3 +69,34 @@ def test_load_classifier_is_built_once():
 def test_missing_model_file_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_classifier(tmp_path / "nope.json")
+
+
+# ------------------------------------------------ issue 18: two requests in one
+TWO_REQUESTS = "地下车库的人防车位被物业锁了不让停，太过分了，另外请把这个小区人防车位的备案文件给我一份"
+MAYBE_DISCLOSURE = "请问一下，我想查阅我们小区人防工程移交的那份协议，需要什么手续？能不能直接复印一份"
+
+
+def test_a_document_asked_for_beside_another_request_is_kept(clf):
+    c = clf.classify(TWO_REQUESTS)
+    assert {c.kind, c.secondary_kind} == {"complaint", "disclosure_request"} or (
+        c.kind == "disclosure_request" and c.secondary_kind == "complaint"), c
+    assert c.as_dict()["secondary_kind"] == c.secondary_kind
+
+
+def test_a_consultation_that_may_be_a_disclosure_request_goes_to_review(clf):
+    c = clf.classify(MAYBE_DISCLOSURE)
+    assert "disclosure_request" in (c.kind, c.secondary_kind), c
+    if c.kind == "consultation":
+        assert c.needs_review and c.secondary_kind == "disclosure_request"
+
+
+def test_one_request_has_no_secondary_kind(clf):
+    for text in ("请问人防车位可以出售吗", "防空警报今年几号试鸣", "感谢人防办的耐心解答"):
+        assert clf.classify(text).secondary_kind is None, text
+
+
+def test_the_batch_path_gives_the_same_secondary_kind(clf):
+    import json
+
+    texts = [TWO_REQUESTS, MAYBE_DISCLOSURE, "请问人防车位可以出售吗", "你好"]
+    assert clf.classify_json(texts) == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in texts]

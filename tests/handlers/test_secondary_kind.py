@@ -1,0 +1,39 @@
+"""Issue 18 over real HTTP on SQLite and PostgreSQL: a message holding two
+requests keeps both; staff see the second one on the case page and in the
+API, and a document asked for beside a complaint is never lost."""
+
+from __future__ import annotations
+
+from tests.inbox_staff import add_user, login, page
+
+TWO = {
+    "channel": "letter",
+    "received_at": "2020-03-16 10:05",
+    "text": "地下车库的人防车位被物业锁了不让停，太过分了，另外请把这个小区人防车位的备案文件给我一份",
+    "contact": {"name": "王五", "phone": "13800005678"},
+}
+ONE = {**TWO, "text": "请问人防车位可以出售吗？", "received_at": "2020-03-16 10:06"}
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_second_request_is_shown_in_the_api_and_on_the_case_page(server, api_token):
+    resp = await server.post("/api/v1/cases", json=TWO, headers=auth(api_token))
+    assert resp.status == 201
+    case = await resp.json()
+    got = await (await server.get(f"/api/v1/cases/{case['id']}", headers=auth(api_token))).json()
+    kinds = {got["kind"], got["classification"]["secondary_kind"]}
+    assert kinds == {"complaint", "disclosure_request"}, got
+    one = await (await server.post("/api/v1/cases", json=ONE, headers=auth(api_token))).json()
+    assert one["classification"]["secondary_kind"] is None
+
+    await add_user(server.runtime, "liming", display_name="李明")
+    assert (await login(server, "liming")).status == 303
+    html = await page(server, f"/inbox/cases/{case['id']}")
+    if got["kind"] == "complaint":
+        assert "另含诉求：政府信息公开申请" in html and "可能同时是政府信息公开申请" in html
+    else:
+        assert "另含诉求：投诉" in html
+    assert "另含诉求" not in await page(server, f"/inbox/cases/{one['id']}")
