@@ -3,13 +3,13 @@ message (a complaint that also asks for a document), or the kind it could
 not rule out (a consultation that may be a disclosure request), shown to
 staff (issue 18)
 
-Revision ID: 0012
+Revision ID: 0010
 Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
