@@ -4,7 +4,9 @@ messages (bot/services/intake.py), and the messages that open no case
 
 They run on every message, so each is built once with bind parameters
 (building a statement costs SQLAlchemy several times what executing it
-costs) and run through the fast path of storage/sqlite_fast.py on SQLite.
+costs) and run through the fast path of storage/sqlite_fast.py on SQLite;
+on PostgreSQL the batch's rows go in one statement per table
+(storage/postgres_fast.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from ..dialects import insert_for
 from ..models import AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message, OutboxItem
+from ..postgres_fast import UnnestInsert
 from ..sqlite_fast import BulkInsert, Prepared
 
 _DELIVERIES = Prepared(
@@ -64,11 +68,26 @@ def _by_dialect(dialect: str) -> dict[str, Prepared]:
 
 
 _DIALECT = {name: _by_dialect(name) for name in ("sqlite", "postgresql")}
-_NEW_CASES = BulkInsert(Case.__table__, returning=("id", "number"))
-_NEW_MESSAGES = BulkInsert(Message.__table__)
-_NEW_AUDIT = BulkInsert(AuditEntry.__table__)
-_NEW_ANSWERS = BulkInsert(KbAnswer.__table__)
-_NEW_OUTBOX = BulkInsert(OutboxItem.__table__)
+_NEW_CONTACTS_RETURNING = (insert_for("postgresql", Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
+                           .returning(Contact.identity, Contact.id))
+
+
+class _Rows:
+    """Many rows into a table on the fast path of the connection's database."""
+
+    def __init__(self, table, returning: tuple[str, ...] = ()):
+        self._sqlite = BulkInsert(table, returning)
+        self._postgresql = UnnestInsert(table, returning)
+
+    def __call__(self, conn: Connection, rows: list[dict]) -> list[tuple]:
+        return (self._postgresql if conn.dialect.name == "postgresql" else self._sqlite)(conn, rows)
+
+
+_NEW_CASES = _Rows(Case.__table__, returning=("id", "number"))
+_NEW_MESSAGES = _Rows(Message.__table__)
+_NEW_AUDIT = _Rows(AuditEntry.__table__)
+_NEW_ANSWERS = _Rows(KbAnswer.__table__)
+_NEW_OUTBOX = _Rows(OutboxItem.__table__)
 _WAITING = Prepared(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days, Case.deadline_error)
                     .where(Case.id.in_(bindparam("ids", expanding=True))))
 
@@ -87,20 +106,37 @@ def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dic
     return {r[0]: r[1:] for r in _EXTERNAL(conn, {"channel": channel, "ids": list(ids)})}
 
 
-def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, Any]]) -> dict[str, int]:
+def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, Any]],
+                    created: set[int] | None = None) -> dict[str, int]:
     """identity → contact id, inserting the ones not seen yet (race-safe).
-    ``people`` maps an identity to name, phone, applicant_type and ``at``."""
+    ``people`` maps an identity to name, phone, applicant_type and ``at``.
+    ``created`` collects the ids inserted by this call (in this transaction:
+    no one else's cases can refer to them yet)."""
     if not people:
         return {}
     found = dict(_CONTACT_IDS(conn, {"channel": channel, "identities": list(people)}))
     missing = sorted(i for i in people if i not in found)  # one order: no deadlock between workers
     if missing:
-        _DIALECT[conn.dialect.name]["new_contacts"](conn, [
-            {"channel": channel, "identity": i, "name": people[i].get("name"), "phone": people[i].get("phone"),
-             "applicant_type": people[i].get("applicant_type"), "created_at": people[i]["at"]}
-            for i in missing
-        ])
-        found.update(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+        rows = [{"channel": channel, "identity": i, "name": people[i].get("name"), "phone": people[i].get("phone"),
+                 "applicant_type": people[i].get("applicant_type"), "created_at": people[i]["at"]} for i in missing]
+        if conn.dialect.name == "postgresql":
+            # One statement: the rows inserted come back; one that another
+            # transaction inserted meanwhile is skipped and looked up below.
+            inserted = {identity: cid for identity, cid in conn.execute(_NEW_CONTACTS_RETURNING, rows)}
+            found.update(inserted)
+            if created is not None:
+                created.update(inserted.values())
+            missing = [i for i in missing if i not in inserted]
+            if missing:
+                found.update(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+            return found
+        # SQLite: the writer holds the database's write lock (BEGIN
+        # IMMEDIATE), so every row missing above is inserted by this call.
+        _DIALECT[conn.dialect.name]["new_contacts"](conn, rows)
+        new = dict(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+        found.update(new)
+        if created is not None:
+            created.update(new.values())
     return found
 
 
@@ -149,6 +185,11 @@ def insert_messages_once(conn: Connection, rows: list[dict]) -> None:
     """Messages that open no case (events, rule replies, dialog steps); a row
     whose ``dedupe_key`` is stored already is skipped (a retry)."""
     _DIALECT[conn.dialect.name]["messages"](conn, rows)
+
+
+def load_cases(session: Session, ids: list[int]) -> list[Case]:
+    """The cases into the session's identity map, in one statement."""
+    return list(session.scalars(select(Case).where(Case.id.in_(ids)))) if ids else []
 
 
 def update_case(conn: Connection, case_id: int, values: dict) -> None:
