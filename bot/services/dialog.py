@@ -103,10 +103,8 @@ async def _open(rt: Runtime, push: Push, text: str, classification: Classificati
 
 def _start(tx: Tx, rt: Runtime, push: Push, key: str, case_id: int, number: str, reply: str, now: datetime,
            calendar: WorkingCalendar) -> None:
-    conn = tx.conn
-    _, _, last_key, _, _ = dialogs.lock(conn, push.source, now)
-    if last_key == key:
-        return  # a retry: the dialog has started already
+    # Run only for a delivery recorded just now (intake.record's ``then``),
+    # so never for a retry: no earlier state of the dialog to consult.
     case = tx.session.get(Case, case_id)  # loaded with the batch's other new cases (intake: then)
     try:
         _fill(tx, rt, case, {}, calendar, receipt_date=received_at(push).astimezone(rt.settings.tz).date(),
@@ -115,8 +113,8 @@ def _start(tx: Tx, rt: Runtime, push: Push, key: str, case_id: int, number: str,
         # The calendar can't date the deadline (a year not entered yet): the
         # case is kept unregistered, staff register it by hand.
         audit.add(tx.session, ACTOR, "disclosure.registration_failed", case_id, via="wechat_dialog", error=str(exc))
-    dialogs.save(conn, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
-                 last_reply=reply, at=now)
+    dialogs.start(tx.conn, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
+                  last_reply=reply, at=now)
 
 
 def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar: WorkingCalendar) -> str | None:

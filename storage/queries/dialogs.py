@@ -31,7 +31,14 @@ def _by_dialect(dialect: str) -> dict[str, Prepared]:
             "of": Prepared(select(*columns).where(D.openid == bindparam("openid")))}
 
 
+def _start_statement(dialect: str) -> Prepared:
+    new = insert_for(dialect, D)
+    return Prepared(new.on_conflict_do_update(index_elements=["openid"], set_={
+        name: new.excluded[name] for name in ("step", "data", "last_key", "last_reply", "updated_at")}))
+
+
 _DIALECT = {name: _by_dialect(name) for name in ("sqlite", "postgresql")}
+_START = {name: _start_statement(name) for name in ("sqlite", "postgresql")}
 
 
 def steps_of(conn: Connection, openids: list[str]) -> list[tuple[str, str, datetime]]:
@@ -56,3 +63,11 @@ def save(conn: Connection, openid: str, *, step: str, data: dict, last_key: str,
          at: datetime) -> None:
     _SAVE(conn, {"key_openid": openid, "step": step, "data": data, "last_key": last_key, "last_reply": last_reply,
                  "updated_at": at})
+
+
+def start(conn: Connection, openid: str, *, step: str, data: dict, last_key: str, last_reply: str,
+          at: datetime) -> None:
+    """The user's dialog from the beginning (a new request): the row made,
+    or an earlier dialog's overwritten, in one statement."""
+    _START[conn.dialect.name](conn, {"openid": openid, "step": step, "data": data, "last_key": last_key,
+                                     "last_reply": last_reply, "updated_at": at})
