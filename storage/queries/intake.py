@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import ARRAY, any_, bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -24,35 +24,51 @@ from ..models import AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message, 
 from ..postgres_fast import UnnestInsert
 from ..sqlite_fast import BulkInsert, Prepared
 
-_DELIVERIES = Prepared(
-    select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
-    .outerjoin(Case, Case.id == Message.case_id)
-    .where(Message.dedupe_key.in_(bindparam("keys", expanding=True)))
-)
-_EXTERNAL = Prepared(select(Case.external_id, Case.id, Case.number, Case.kind).where(
-    Case.channel == bindparam("channel"), Case.external_id.in_(bindparam("ids", expanding=True))
-))
-_CONTACT_IDS = Prepared(select(Contact.identity, Contact.id).where(
-    Contact.channel == bindparam("channel"), Contact.identity.in_(bindparam("identities", expanding=True))
-))
+def _among(column, name: str, dialect: str):
+    """``column`` in the list given as ``name``: an expanded IN on SQLite; on
+    PostgreSQL ``= ANY(array)``, one statement text (so one prepared
+    statement and, after a few runs, one plan) for lists of any length."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
-def _open_cases(status) -> Prepared:
+def _deliveries(dialect: str) -> Prepared:
+    return Prepared(select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
+                    .outerjoin(Case, Case.id == Message.case_id)
+                    .where(_among(Message.dedupe_key, "keys", dialect)))
+
+
+def _external(dialect: str) -> Prepared:
+    return Prepared(select(Case.external_id, Case.id, Case.number, Case.kind).where(
+        Case.channel == bindparam("channel"), _among(Case.external_id, "ids", dialect)))
+
+
+def _contact_ids(dialect: str) -> Prepared:
+    return Prepared(select(Contact.identity, Contact.id).where(
+        Contact.channel == bindparam("channel"), _among(Contact.identity, "identities", dialect)))
+
+
+def _open_cases(status, dialect: str) -> Prepared:
     return Prepared(
         select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at,
                Case.answered_at, Case.received_at, Case.deadline_days, Case.paused_days)
-        .where(Case.contact_id.in_(bindparam("ids", expanding=True)),
-               status.in_(bindparam("statuses", expanding=True)), Case.merged_into_id.is_(None))
+        .where(_among(Case.contact_id, "ids", dialect), _among(status, "statuses", dialect),
+               Case.merged_into_id.is_(None))
         .order_by(Case.last_message_at)
     )
 
 
+_DIALECTS = ("sqlite", "postgresql")
+_DELIVERIES = {name: _deliveries(name) for name in _DIALECTS}
+_EXTERNAL = {name: _external(name) for name in _DIALECTS}
+_CONTACT_IDS = {name: _contact_ids(name) for name in _DIALECTS}
 _OPEN_CASES = {
     # Without statistics SQLite walks the status index, and nearly every case
     # is open: it would read them all on every batch. A unary + keeps it on
     # the contact index.
-    "sqlite": _open_cases(literal_column("+cases.status")),
-    "postgresql": _open_cases(Case.status),
+    "sqlite": _open_cases(literal_column("+cases.status"), "sqlite"),
+    "postgresql": _open_cases(Case.status, "postgresql"),
 }
 
 
@@ -96,14 +112,14 @@ def existing_deliveries(conn: Connection, keys: Sequence[str]) -> dict[str, tupl
     """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
     if not keys:
         return {}
-    return {r[0]: r[1:] for r in _DELIVERIES(conn, {"keys": list(keys)})}
+    return {r[0]: r[1:] for r in _DELIVERIES[conn.dialect.name](conn, {"keys": list(keys)})}
 
 
 def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
     """external_id → (case id, number, kind) on a channel."""
     if not ids:
         return {}
-    return {r[0]: r[1:] for r in _EXTERNAL(conn, {"channel": channel, "ids": list(ids)})}
+    return {r[0]: r[1:] for r in _EXTERNAL[conn.dialect.name](conn, {"channel": channel, "ids": list(ids)})}
 
 
 def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, Any]],
@@ -114,7 +130,7 @@ def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, 
     no one else's cases can refer to them yet)."""
     if not people:
         return {}
-    found = dict(_CONTACT_IDS(conn, {"channel": channel, "identities": list(people)}))
+    found = dict(_CONTACT_IDS[conn.dialect.name](conn, {"channel": channel, "identities": list(people)}))
     missing = sorted(i for i in people if i not in found)  # one order: no deadlock between workers
     if missing:
         rows = [{"channel": channel, "identity": i, "name": people[i].get("name"), "phone": people[i].get("phone"),
@@ -128,12 +144,12 @@ def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, 
                 created.update(inserted.values())
             missing = [i for i in missing if i not in inserted]
             if missing:
-                found.update(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+                found.update(_CONTACT_IDS[conn.dialect.name](conn, {"channel": channel, "identities": missing}))
             return found
         # SQLite: the writer holds the database's write lock (BEGIN
         # IMMEDIATE), so every row missing above is inserted by this call.
         _DIALECT[conn.dialect.name]["new_contacts"](conn, rows)
-        new = dict(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+        new = dict(_CONTACT_IDS[conn.dialect.name](conn, {"channel": channel, "identities": missing}))
         found.update(new)
         if created is not None:
             created.update(new.values())
