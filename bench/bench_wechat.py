@@ -63,22 +63,7 @@ def build_requests(path: Path, n: int, distinct_texts: bool = False) -> None:
             fh.write(f"/wechat?{qs}\t{body}\n")
 
 
-PG_SOCKET_DIR = "/var/run/postgresql"  # Debian's; where a PostgreSQL on the same host is reached
-
-
-def default_postgres_url() -> str:
-    """The tests' server (INTAKE_TEST_POSTGRES_URL) if set; else the local
-    server through its Unix socket when it has one, as an application on
-    the database's own host connects (a round trip costs about half the CPU
-    of TCP on 127.0.0.1: measured in bench/RESULTS.md); else TCP."""
-    if os.environ.get("INTAKE_TEST_POSTGRES_URL"):
-        return os.environ["INTAKE_TEST_POSTGRES_URL"]
-    if Path(PG_SOCKET_DIR, ".s.PGSQL.5432").exists():
-        return f"postgresql+asyncpg://postgres@/test?host={PG_SOCKET_DIR}"
-    return "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-
-PG_DEFAULT = default_postgres_url()
+PG_DEFAULT = os.environ.get("INTAKE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 async def _pg_admin(url: str, sql: str, *args) -> list:
@@ -173,8 +158,9 @@ def main() -> None:
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
                     help="postgresql: a fresh PostgreSQL database, after SQLite in the same run (the reference)")
     ap.add_argument("--postgres-url", default=PG_DEFAULT,
-                    help="a PostgreSQL server to make the bench's database on (default: INTAKE_TEST_POSTGRES_URL, "
-                         f"else the local server's Unix socket in {PG_SOCKET_DIR}, else TCP on 127.0.0.1)")
+                    help="a PostgreSQL server to make the bench's database on (default: the tests' server, "
+                         "INTAKE_TEST_POSTGRES_URL or TCP on 127.0.0.1; a local Unix socket: "
+                         "postgresql+asyncpg://postgres@/test?host=/var/run/postgresql)")
     ap.add_argument("--database-url", help="run only this (empty) database instead")
     ap.add_argument("--distinct-texts", action="store_true",
                     help="every push a text of its own (by default the 240 dev texts recur, as real ones do)")
