@@ -33,11 +33,12 @@ P = ParamSpec("P")
 class Tx:
     """One transaction, owned by whoever opened it (it commits or rolls back)."""
 
-    __slots__ = ("_conn", "_session")
+    __slots__ = ("_conn", "_session", "_savepoint")
 
-    def __init__(self, conn: Connection | None = None, session: Session | None = None):
+    def __init__(self, conn: Connection | None = None, session: Session | None = None, *, savepoint: bool = True):
         self._conn = conn
         self._session = session
+        self._savepoint = savepoint
 
     @property
     def conn(self) -> Connection:
@@ -51,8 +52,10 @@ class Tx:
             # Rides in a savepoint of its own on the connection's transaction:
             # a failed flush rolls back only that savepoint, so in a group
             # commit the other pieces (and the writer's own savepoints) live.
+            # (``savepoint=False``: the caller's transaction fails as a whole
+            # if this piece does; no savepoint needed.)
             self._session = Session(bind=self._conn, expire_on_commit=False, autoflush=True,
-                                    join_transaction_mode="create_savepoint")
+                                    join_transaction_mode="create_savepoint" if self._savepoint else "rollback_only")
         return self._session
 
     @property
@@ -85,8 +88,13 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, asyncio.TimeoutError))
 
 
-def _run_write(conn: Connection, fn: Callable[..., T], args: tuple) -> T:
-    tx = Tx(conn)
+def run_in(conn: Connection, fn: Callable[..., T], *args, savepoint: bool = True) -> T:
+    """``fn(tx, *args)`` on ``conn``, already in a transaction that the
+    caller owns (a write made of pieces: recording a batch of messages,
+    then each caller's own work on what was recorded); what ``fn``'s
+    session holds is written when it returns. ``savepoint=False`` when
+    ``fn`` failing fails the caller's whole transaction anyway."""
+    tx = Tx(conn, savepoint=savepoint)
     try:
         result = fn(tx, *args)
         tx._finish()
@@ -95,6 +103,10 @@ def _run_write(conn: Connection, fn: Callable[..., T], args: tuple) -> T:
             tx._session.close()
         raise
     return result
+
+
+def _run_write(conn: Connection, fn: Callable[..., T], args: tuple) -> T:
+    return run_in(conn, fn, *args)
 
 
 class Database:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -89,8 +91,38 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, hide_parameters=True, **kwargs)
+    ping = kwargs.pop("pool_pre_ping", None)
+    engine = create_async_engine(url, hide_parameters=True, pool_pre_ping=bool(ping), **kwargs)
+    if ping is None:
+        event.listen(engine.sync_engine.pool, "connect", _note_checkin)
+        event.listen(engine.sync_engine.pool, "checkin", _note_checkin)
+        event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before it is handed
+# out (a server restarted or a firewall's idle timeout meanwhile: a fresh
+# connection instead of a failed request). SQLAlchemy's pool_pre_ping pings
+# at every checkout, which on asyncpg is three round trips (BEGIN, the ping,
+# ROLLBACK): more than the rest of a short transaction on the message path.
+# A connection used a moment ago is not asked again; if the server went away
+# in that moment, the statement fails, SQLAlchemy invalidates the pool, and
+# the client's retry gets a fresh connection.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _note_checkin(dbapi_conn, record) -> None:
+    record.info["intake_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn, record, proxy) -> None:
+    since = record.info.get("intake_idle_since")
+    if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as exc:  # the pool drops it and checks out another
+        raise DisconnectionError("the pooled connection did not answer") from exc
 
 
 def create_sync_engine(url) -> Engine:

@@ -79,42 +79,42 @@ async def step(rt: Runtime, push: Push) -> str | None:
 
 async def _open(rt: Runtime, push: Push, text: str, classification: Classification) -> str:
     """The request's first message: a case of its own (never joined to the
-    sender's open case), recorded like every message; then the dialog and
-    the partial registration, in a second transaction that a retry repeats
-    harmlessly."""
+    sender's open case), recorded like every message, and in the same
+    transaction (the group committer's, shared with the other messages of
+    the moment) the dialog and the partial registration."""
     key = message_key(push)
     item = InboundMessage(
         channel=CHANNEL, identity=push.source, received_at=received_at(push), text=push.content,
         classification=classification, dedupe_key=key, raw=push.raw, passive_reply=True, title=TITLE,
         applicant_type=ApplicantType.NATURAL_PERSON, reply_template=rules.INTRO,
     )
-    (result,) = await intake.record(rt, [item])
-    if result.duplicate:
-        # A retry: the same answer, and the dialog is not started again (the
-        # first delivery started it, and it may have moved on or ended since).
-        return result.reply_text
     calendar = await rt.calendar.refresh()
-    await rt.db.write(_start, rt, push, key, result.case_id, result.number, result.reply_text,
-                      datetime.now(timezone.utc), calendar)
+
+    def start(tx: Tx, result: intake.IntakeResult) -> None:
+        _start(tx, rt, push, key, result.case_id, result.number, result.reply_text, datetime.now(timezone.utc),
+               calendar)
+
+    # A retry gets the same answer, and the dialog is not started again (the
+    # first delivery started it, and it may have moved on or ended since):
+    # ``then`` runs only for a delivery recorded now.
+    (result,) = await intake.record(rt, [item], then=start)
     return result.reply_text
 
 
 def _start(tx: Tx, rt: Runtime, push: Push, key: str, case_id: int, number: str, reply: str, now: datetime,
            calendar: WorkingCalendar) -> None:
-    conn = tx.conn
-    _, _, last_key, _, _ = dialogs.lock(conn, push.source, now)
-    if last_key == key:
-        return  # a retry: the dialog has started already
-    case = tx.session.get(Case, case_id)
+    # Run only for a delivery recorded just now (intake.record's ``then``),
+    # so never for a retry: no earlier state of the dialog to consult.
+    case = tx.session.get(Case, case_id)  # loaded with the batch's other new cases (intake: then)
     try:
         _fill(tx, rt, case, {}, calendar, receipt_date=received_at(push).astimezone(rt.settings.tz).date(),
-              now=now)
+              now=now, new_case=True)
     except DisclosureError as exc:
         # The calendar can't date the deadline (a year not entered yet): the
         # case is kept unregistered, staff register it by hand.
         audit.add(tx.session, ACTOR, "disclosure.registration_failed", case_id, via="wechat_dialog", error=str(exc))
-    dialogs.save(conn, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
-                 last_reply=reply, at=now)
+    dialogs.start(tx.conn, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
+                  last_reply=reply, at=now)
 
 
 def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar: WorkingCalendar) -> str | None:
@@ -147,6 +147,7 @@ def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar: W
             try:
                 req = _fill(tx, rt, case, {ANSWER_FIELDS[k]: v for k, v in answer.items()}, calendar,
                             receipt_date=today if done else None, now=now)
+                tx.flush()
             except DisclosureError as exc:
                 # Staff archived the request meanwhile, or the calendar can't date it.
                 req = None
@@ -169,14 +170,16 @@ def _step(tx: Tx, rt: Runtime, push: Push, text: str, now: datetime, calendar: W
 
 
 def _fill(tx: Tx, rt: Runtime, case: Case, fields: dict, calendar: WorkingCalendar, *, receipt_date: date | None,
-          now: datetime) -> DisclosureRequest | None:
+          now: datetime, new_case: bool = False) -> DisclosureRequest | None:
     """The case's registration with ``fields`` (registration field → value)
     written in: made on the first message (what is not known yet is
     missing), and, when the citizen confirms the last step, dated that day
     (第三十一条: an online request is received on the day both sides
-    confirm) unless staff have moved it on already."""
+    confirm) unless staff have moved it on already. ``new_case``: recorded
+    in this very transaction, so it has no registration yet. Written when
+    the session is next flushed."""
     settings = rt.settings
-    req = disclosure_q.request_of_case(tx.session, case.id)
+    req = None if new_case else disclosure_q.request_of_case(tx.session, case.id)
     if req is None:
         if receipt_date is None:
             return None  # registration failed at the start: staff register it by hand
@@ -193,7 +196,6 @@ def _fill(tx: Tx, rt: Runtime, case: Case, fields: dict, calendar: WorkingCalend
             changes["receipt_date"] = receipt_date
         dz.update_details(req, changes, calendar=calendar, secret_key=settings.secret_key)
     dz.sync_case(case, req, settings.tz, now, calendar=calendar, staff_acted=False)
-    tx.flush()
     return req
 
 

@@ -7,12 +7,17 @@ is the transaction itself: a handful of set-based statements for a whole
 batch, the decisions taken by bot/domain/intake.py. While the application
 runs, concurrent callers share transactions through the group committer;
 every result (and the reply it carries) is returned only once its case is
-committed.
+committed. A caller with more to write about what it recorded (the
+disclosure dialog: the dialog's row and the request's registration) hands
+``record`` that work as ``then``: it runs in the same shared transaction,
+so the case and its registration are committed together, at one commit
+for the whole batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from sqlalchemy.engine import Connection
@@ -26,6 +31,7 @@ from bot.domain.intake import IntakePolicy, IntakeResult
 from bot.domain.lifecycle import Clock, answer_figures
 from bot.domain.vocabulary import ANSWERED_STATUSES, OPEN_STATUSES, Channel, Status
 from nlp.search_tokens import document_tokens
+from storage.database import Tx, run_in
 from storage.queries import intake as q
 from storage.writer import GroupCommitter, raise_failures, retrying
 
@@ -37,15 +43,25 @@ __all__ = ["IntakeResult", "record", "record_each", "record_batch", "group_commi
 THREADED = OPEN_STATUSES | ANSWERED_STATUSES
 
 
-async def record(rt: Runtime, items: list[InboundMessage]) -> list[IntakeResult]:
+# The caller's own work on a message it has just recorded: ``then(tx, result)``
+# in the recording's transaction.
+Then = Callable[[Tx, IntakeResult], None]
+Pending = tuple[InboundMessage, Then | None]
+
+
+async def record(rt: Runtime, items: list[InboundMessage], *, then: Then | None = None) -> list[IntakeResult]:
     """Record ``items`` (in order, results in order). A retry of a stored
-    delivery gets the stored answer; one bad item fails the call."""
+    delivery gets the stored answer; one bad item fails the call.
+
+    ``then(tx, result)``, if given, runs for each item recorded now (not for
+    a retry of a stored delivery) in the same transaction, after the batch's
+    statements: what it writes is committed with the case, or neither is."""
     committer = rt.committer
     if committer is not None and committer.running:
         if len(items) == 1:
-            return [await committer.submit(items[0])]
-        return list(await asyncio.gather(*(committer.submit(item) for item in items)))
-    return raise_failures(await _write(rt, items))
+            return [await committer.submit((items[0], then))]
+        return list(await asyncio.gather(*(committer.submit((item, then)) for item in items)))
+    return raise_failures(await _write(rt, [(item, then) for item in items]))
 
 
 async def record_each(rt: Runtime, items: list[InboundMessage]) -> list[IntakeResult | Exception]:
@@ -54,20 +70,43 @@ async def record_each(rt: Runtime, items: list[InboundMessage]) -> list[IntakeRe
     not fail the good ones)."""
     committer = rt.committer
     if committer is not None and committer.running:
-        results = await asyncio.gather(*(committer.submit(item) for item in items), return_exceptions=True)
+        results = await asyncio.gather(*(committer.submit((item, None)) for item in items), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result  # cancelled: the request is gone
         return list(results)
-    return await _write(rt, items)
+    return await _write(rt, [(item, None) for item in items])
 
 
-def _write(rt: Runtime, items: list[InboundMessage]):
+def _write(rt: Runtime, pending: list[Pending]):
     policy = rt.intake_policy()
-    return retrying(lambda batch: rt.db.writer.transaction(record_batch, batch, policy), items)
+    return retrying(lambda batch: rt.db.writer.transaction(_record_pending, batch, policy), pending)
 
 
-def group_committer(rt: Runtime) -> GroupCommitter[InboundMessage, IntakeResult]:
+def _record_pending(conn: Connection, pending: list[Pending], policy: IntakePolicy) -> list[IntakeResult]:
+    """The batch, then each caller's ``then`` on its freshly recorded item,
+    in the one transaction (its ORM work in one session, flushed together)."""
+    results = record_batch(conn, [item for item, _ in pending], policy)
+    follow_ups = [(then, result) for (_, then), result in zip(pending, results)
+                  if then is not None and not result.duplicate]
+    if follow_ups:
+        # On SQLite the transaction holds other writes too (the writer's
+        # group, each in a savepoint): the session keeps a savepoint of its
+        # own. On PostgreSQL it is this batch's alone; a failure there fails
+        # the batch (retrying() then redoes its items one by one).
+        run_in(conn, _follow_up, follow_ups, savepoint=conn.dialect.name != "postgresql")
+    return results
+
+
+def _follow_up(tx: Tx, follow_ups: list[tuple[Then, IntakeResult]]) -> None:
+    # The cases they are about, into the session at once: each ``then``'s
+    # session.get(Case, id) then costs no statement of its own.
+    q.load_cases(tx.session, sorted({result.case_id for _, result in follow_ups}))
+    for then, result in follow_ups:
+        then(tx, result)
+
+
+def group_committer(rt: Runtime) -> GroupCommitter[Pending, IntakeResult]:
     """The process's batcher of inbound messages (started by the assembly)."""
     return GroupCommitter(lambda batch: _write(rt, batch), on_batch=metrics.COMMIT_BATCH.observe)
 
@@ -92,15 +131,17 @@ def record_batch(conn: Connection, items: list[InboundMessage], policy: IntakePo
 
     # 2. Contacts, per channel.
     contact_ids: dict[tuple[str, str], int] = {}
+    new_contacts: set[int] = set()  # inserted just now: no case of theirs to look for
     for channel, people in rules.contacts_wanted(items, triage.fresh).items():
-        for identity, cid in q.ensure_contacts(conn, channel, people).items():
+        for identity, cid in q.ensure_contacts(conn, channel, people, new_contacts).items():
             contact_ids[(channel, identity)] = cid
 
     def contact_of(idx: int) -> int:
         return contact_ids[(items[idx].channel, items[idx].identity)]
 
     # 3. Which messages join an open case and which open one.
-    open_cases = q.latest_cases_of(conn, [contact_of(i) for i in triage.fresh if items[i].thread], THREADED)
+    open_cases = q.latest_cases_of(conn, [contact_of(i) for i in triage.fresh
+                                          if items[i].thread and contact_of(i) not in new_contacts], THREADED)
     plan = rules.thread(items, triage.fresh, contact_of, open_cases, policy.thread_window)
 
     # 4. Case numbers: one reservation per office-local day.

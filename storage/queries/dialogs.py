@@ -19,14 +19,26 @@ _SAVE = Prepared(update(D).where(D.openid == bindparam("key_openid")))
 
 
 def _by_dialect(dialect: str) -> dict[str, Prepared]:
-    dialog_of = select(D.step, D.data, D.last_key, D.last_reply, D.updated_at).where(D.openid == bindparam("openid"))
+    columns = (D.step, D.data, D.last_key, D.last_reply, D.updated_at)
     if dialect == "postgresql":
-        dialog_of = dialog_of.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
+        # One statement: made if missing, and locked for the transaction
+        # either way (a no-op update locks the row as FOR UPDATE does).
+        new = insert_for(dialect, D)
+        return {"lock": Prepared(new.on_conflict_do_update(index_elements=["openid"], set_={"openid": new.excluded.openid})
+                                 .returning(*columns))}
+    # SQLite: BEGIN IMMEDIATE already serialises.
     return {"new": Prepared(insert_for(dialect, D).on_conflict_do_nothing(index_elements=["openid"])),
-            "of": Prepared(dialog_of)}
+            "of": Prepared(select(*columns).where(D.openid == bindparam("openid")))}
+
+
+def _start_statement(dialect: str) -> Prepared:
+    new = insert_for(dialect, D)
+    return Prepared(new.on_conflict_do_update(index_elements=["openid"], set_={
+        name: new.excluded[name] for name in ("step", "data", "last_key", "last_reply", "updated_at")}))
 
 
 _DIALECT = {name: _by_dialect(name) for name in ("sqlite", "postgresql")}
+_START = {name: _start_statement(name) for name in ("sqlite", "postgresql")}
 
 
 def steps_of(conn: Connection, openids: list[str]) -> list[tuple[str, str, datetime]]:
@@ -38,7 +50,11 @@ def lock(conn: Connection, openid: str, now: datetime) -> tuple:
     """(step, data, last key, last reply, updated_at) of the user's dialog,
     made if missing, locked for this transaction."""
     statements = _DIALECT[conn.dialect.name]
-    statements["new"](conn, {"openid": openid, "step": "new", "data": {}, "updated_at": now})
+    fresh = {"openid": openid, "step": "new", "data": {}, "updated_at": now}
+    if "lock" in statements:
+        (row,) = statements["lock"](conn, fresh)
+        return row
+    statements["new"](conn, fresh)
     (row,) = statements["of"](conn, {"openid": openid})
     return row
 
@@ -47,3 +63,11 @@ def save(conn: Connection, openid: str, *, step: str, data: dict, last_key: str,
          at: datetime) -> None:
     _SAVE(conn, {"key_openid": openid, "step": step, "data": data, "last_key": last_key, "last_reply": last_reply,
                  "updated_at": at})
+
+
+def start(conn: Connection, openid: str, *, step: str, data: dict, last_key: str, last_reply: str,
+          at: datetime) -> None:
+    """The user's dialog from the beginning (a new request): the row made,
+    or an earlier dialog's overwritten, in one statement."""
+    _START[conn.dialect.name](conn, {"openid": openid, "step": step, "data": data, "last_key": last_key,
+                                     "last_reply": last_reply, "updated_at": at})

@@ -4,7 +4,9 @@ messages (bot/services/intake.py), and the messages that open no case
 
 They run on every message, so each is built once with bind parameters
 (building a statement costs SQLAlchemy several times what executing it
-costs) and run through the fast path of storage/sqlite_fast.py on SQLite.
+costs) and run through the fast path of storage/sqlite_fast.py on SQLite;
+on PostgreSQL the batch's rows go in one statement per table
+(storage/postgres_fast.py).
 """
 
 from __future__ import annotations
@@ -13,42 +15,60 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import ARRAY, any_, bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from ..dialects import insert_for
 from ..models import AuditEntry, Case, CaseCounter, Contact, KbAnswer, Message, OutboxItem
+from ..postgres_fast import UnnestInsert
 from ..sqlite_fast import BulkInsert, Prepared
 
-_DELIVERIES = Prepared(
-    select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
-    .outerjoin(Case, Case.id == Message.case_id)
-    .where(Message.dedupe_key.in_(bindparam("keys", expanding=True)))
-)
-_EXTERNAL = Prepared(select(Case.external_id, Case.id, Case.number, Case.kind).where(
-    Case.channel == bindparam("channel"), Case.external_id.in_(bindparam("ids", expanding=True))
-))
-_CONTACT_IDS = Prepared(select(Contact.identity, Contact.id).where(
-    Contact.channel == bindparam("channel"), Contact.identity.in_(bindparam("identities", expanding=True))
-))
+def _among(column, name: str, dialect: str):
+    """``column`` in the list given as ``name``: an expanded IN on SQLite; on
+    PostgreSQL ``= ANY(array)``, one statement text (so one prepared
+    statement and, after a few runs, one plan) for lists of any length."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
-def _open_cases(status) -> Prepared:
+def _deliveries(dialect: str) -> Prepared:
+    return Prepared(select(Message.dedupe_key, Message.case_id, Message.reply_text, Case.number, Case.kind)
+                    .outerjoin(Case, Case.id == Message.case_id)
+                    .where(_among(Message.dedupe_key, "keys", dialect)))
+
+
+def _external(dialect: str) -> Prepared:
+    return Prepared(select(Case.external_id, Case.id, Case.number, Case.kind).where(
+        Case.channel == bindparam("channel"), _among(Case.external_id, "ids", dialect)))
+
+
+def _contact_ids(dialect: str) -> Prepared:
+    return Prepared(select(Contact.identity, Contact.id).where(
+        Contact.channel == bindparam("channel"), _among(Contact.identity, "identities", dialect)))
+
+
+def _open_cases(status, dialect: str) -> Prepared:
     return Prepared(
         select(Case.contact_id, Case.id, Case.number, Case.kind, Case.status, Case.last_message_at,
                Case.answered_at, Case.received_at, Case.deadline_days, Case.paused_days)
-        .where(Case.contact_id.in_(bindparam("ids", expanding=True)),
-               status.in_(bindparam("statuses", expanding=True)), Case.merged_into_id.is_(None))
+        .where(_among(Case.contact_id, "ids", dialect), _among(status, "statuses", dialect),
+               Case.merged_into_id.is_(None))
         .order_by(Case.last_message_at)
     )
 
 
+_DIALECTS = ("sqlite", "postgresql")
+_DELIVERIES = {name: _deliveries(name) for name in _DIALECTS}
+_EXTERNAL = {name: _external(name) for name in _DIALECTS}
+_CONTACT_IDS = {name: _contact_ids(name) for name in _DIALECTS}
 _OPEN_CASES = {
     # Without statistics SQLite walks the status index, and nearly every case
     # is open: it would read them all on every batch. A unary + keeps it on
     # the contact index.
-    "sqlite": _open_cases(literal_column("+cases.status")),
-    "postgresql": _open_cases(Case.status),
+    "sqlite": _open_cases(literal_column("+cases.status"), "sqlite"),
+    "postgresql": _open_cases(Case.status, "postgresql"),
 }
 
 
@@ -64,11 +84,26 @@ def _by_dialect(dialect: str) -> dict[str, Prepared]:
 
 
 _DIALECT = {name: _by_dialect(name) for name in ("sqlite", "postgresql")}
-_NEW_CASES = BulkInsert(Case.__table__, returning=("id", "number"))
-_NEW_MESSAGES = BulkInsert(Message.__table__)
-_NEW_AUDIT = BulkInsert(AuditEntry.__table__)
-_NEW_ANSWERS = BulkInsert(KbAnswer.__table__)
-_NEW_OUTBOX = BulkInsert(OutboxItem.__table__)
+_NEW_CONTACTS_RETURNING = (insert_for("postgresql", Contact).on_conflict_do_nothing(index_elements=["channel", "identity"])
+                           .returning(Contact.identity, Contact.id))
+
+
+class _Rows:
+    """Many rows into a table on the fast path of the connection's database."""
+
+    def __init__(self, table, returning: tuple[str, ...] = ()):
+        self._sqlite = BulkInsert(table, returning)
+        self._postgresql = UnnestInsert(table, returning)
+
+    def __call__(self, conn: Connection, rows: list[dict]) -> list[tuple]:
+        return (self._postgresql if conn.dialect.name == "postgresql" else self._sqlite)(conn, rows)
+
+
+_NEW_CASES = _Rows(Case.__table__, returning=("id", "number"))
+_NEW_MESSAGES = _Rows(Message.__table__)
+_NEW_AUDIT = _Rows(AuditEntry.__table__)
+_NEW_ANSWERS = _Rows(KbAnswer.__table__)
+_NEW_OUTBOX = _Rows(OutboxItem.__table__)
 _WAITING = Prepared(select(Case.id, Case.waiting_since, Case.deadline_at, Case.paused_days, Case.deadline_error)
                     .where(Case.id.in_(bindparam("ids", expanding=True))))
 
@@ -77,30 +112,47 @@ def existing_deliveries(conn: Connection, keys: Sequence[str]) -> dict[str, tupl
     """dedupe_key → (case_id, reply_text, case number, kind) for deliveries already stored."""
     if not keys:
         return {}
-    return {r[0]: r[1:] for r in _DELIVERIES(conn, {"keys": list(keys)})}
+    return {r[0]: r[1:] for r in _DELIVERIES[conn.dialect.name](conn, {"keys": list(keys)})}
 
 
 def existing_external(conn: Connection, channel: str, ids: Sequence[str]) -> dict[str, tuple]:
     """external_id → (case id, number, kind) on a channel."""
     if not ids:
         return {}
-    return {r[0]: r[1:] for r in _EXTERNAL(conn, {"channel": channel, "ids": list(ids)})}
+    return {r[0]: r[1:] for r in _EXTERNAL[conn.dialect.name](conn, {"channel": channel, "ids": list(ids)})}
 
 
-def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, Any]]) -> dict[str, int]:
+def ensure_contacts(conn: Connection, channel: str, people: dict[str, dict[str, Any]],
+                    created: set[int] | None = None) -> dict[str, int]:
     """identity → contact id, inserting the ones not seen yet (race-safe).
-    ``people`` maps an identity to name, phone, applicant_type and ``at``."""
+    ``people`` maps an identity to name, phone, applicant_type and ``at``.
+    ``created`` collects the ids inserted by this call (in this transaction:
+    no one else's cases can refer to them yet)."""
     if not people:
         return {}
-    found = dict(_CONTACT_IDS(conn, {"channel": channel, "identities": list(people)}))
+    found = dict(_CONTACT_IDS[conn.dialect.name](conn, {"channel": channel, "identities": list(people)}))
     missing = sorted(i for i in people if i not in found)  # one order: no deadlock between workers
     if missing:
-        _DIALECT[conn.dialect.name]["new_contacts"](conn, [
-            {"channel": channel, "identity": i, "name": people[i].get("name"), "phone": people[i].get("phone"),
-             "applicant_type": people[i].get("applicant_type"), "created_at": people[i]["at"]}
-            for i in missing
-        ])
-        found.update(_CONTACT_IDS(conn, {"channel": channel, "identities": missing}))
+        rows = [{"channel": channel, "identity": i, "name": people[i].get("name"), "phone": people[i].get("phone"),
+                 "applicant_type": people[i].get("applicant_type"), "created_at": people[i]["at"]} for i in missing]
+        if conn.dialect.name == "postgresql":
+            # One statement: the rows inserted come back; one that another
+            # transaction inserted meanwhile is skipped and looked up below.
+            inserted = {identity: cid for identity, cid in conn.execute(_NEW_CONTACTS_RETURNING, rows)}
+            found.update(inserted)
+            if created is not None:
+                created.update(inserted.values())
+            missing = [i for i in missing if i not in inserted]
+            if missing:
+                found.update(_CONTACT_IDS[conn.dialect.name](conn, {"channel": channel, "identities": missing}))
+            return found
+        # SQLite: the writer holds the database's write lock (BEGIN
+        # IMMEDIATE), so every row missing above is inserted by this call.
+        _DIALECT[conn.dialect.name]["new_contacts"](conn, rows)
+        new = dict(_CONTACT_IDS[conn.dialect.name](conn, {"channel": channel, "identities": missing}))
+        found.update(new)
+        if created is not None:
+            created.update(new.values())
     return found
 
 
@@ -149,6 +201,11 @@ def insert_messages_once(conn: Connection, rows: list[dict]) -> None:
     """Messages that open no case (events, rule replies, dialog steps); a row
     whose ``dedupe_key`` is stored already is skipped (a retry)."""
     _DIALECT[conn.dialect.name]["messages"](conn, rows)
+
+
+def load_cases(session: Session, ids: list[int]) -> list[Case]:
+    """The cases into the session's identity map, in one statement."""
+    return list(session.scalars(select(Case).where(Case.id.in_(ids)))) if ids else []
 
 
 def update_case(conn: Connection, case_id: int, values: dict) -> None:

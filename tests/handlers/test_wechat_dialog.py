@@ -197,3 +197,35 @@ async def test_ordinary_messages_pass_through_to_the_normal_receipt(server):
     reply = await say(server, "oCitizen", "请问人防车位可以买卖吗？")
     assert case_number_in(reply) and "第二十九条" not in reply
     assert await count(server, DisclosureDialog) == 0 and await count(server, DisclosureRequest) == 0
+
+
+async def test_a_burst_of_requests_is_registered_in_the_recordings_own_commits(server, monkeypatch):
+    """Each request's case, its partial registration and its dialog row are
+    written in the transaction that records the message (the group
+    committer's, shared by the messages of the moment), not in a second
+    transaction per request: a burst costs no more commits than its
+    batches, and every request comes out registered."""
+    rt = server.runtime
+    writes = []
+    plain = rt.db.writer.transaction
+
+    async def counted(fn, *args):
+        writes.append(fn)
+        return await plain(fn, *args)
+
+    monkeypatch.setattr(rt.db.writer, "transaction", counted)
+    batches = rt.committer.batches
+    users = [f"oBurst{i}" for i in range(6)]
+    replies = await asyncio.gather(*(say(server, user, REQUEST) for user in users))
+    assert len(writes) == rt.committer.batches - batches  # one transaction per batch, nothing else
+    for user, reply in zip(users, replies):
+        number = case_number_in(reply)
+        assert number and "第1步" in reply
+        case, req = await registration(server, number)
+        assert case.kind == "disclosure_request" and req is not None and req.receipt_basis == "confirmed"
+        async with rt.db.session() as s:
+            dialog = await s.get(DisclosureDialog, user)
+        assert dialog.step == "name" and dialog.data["number"] == number
+    # The dialog goes on from there as before.
+    answer = await say(server, users[0], "张三")
+    assert "第2步" in answer
