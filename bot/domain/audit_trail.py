@@ -390,6 +390,8 @@ SENTENCES = {
     "staff.login_failed": _fixed("登录失败"),
     "staff.logout": _fixed("退出登录"),
     "token.created": lambda d, p, tz: [f"为 {p.user(str(d.get('username', '')))} 创建了接口令牌"],
+    "token.revoked": lambda d, p, tz: [f"吊销了 {p.user(str(d.get('username', '')))} 的接口令牌"
+                                       f"{_quote(d.get('name'), 30)}"],
     "user.created": lambda d, p, tz: [f"创建了账号 {p.user(str(d.get('username', '')))}"
                                       + ("（管理员）" if d.get("role") == "admin" else "（工作人员）")],
     "user.activate": lambda d, p, tz: [f"启用了账号 {p.user(str(d.get('username', '')))}"],

@@ -99,6 +99,7 @@ DETAILS: dict[str, dict] = {
     "staff.login_failed": {"username": "zhangsan", "address": "127.0.0.1"},
     "staff.logout": {},
     "token.created": {"username": "zhangsan"},
+    "token.revoked": {"token_id": 3, "name": "巡检脚本", "username": "zhangsan"},
     "user.created": {"username": "lisi", "role": "staff"},
     "user.activate": {"username": "lisi"},
     "user.deactivate": {"username": "lisi"},
