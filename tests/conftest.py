@@ -54,14 +54,10 @@ async def _pg_available() -> str | None:
     return _pg_state["reason"]
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def db_url(request, tmp_path):
-    """An empty, migrated database per test, on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
-        await _migrate(url)
-        yield url
-        return
+@asynccontextmanager
+async def empty_pg_database():
+    """A new, empty PostgreSQL database's URL, dropped afterwards; the test
+    skips (or fails, with INTAKE_REQUIRE_POSTGRES=1) where PostgreSQL is away."""
     reason = await _pg_available()
     if reason:
         if REQUIRE_PG:
@@ -71,14 +67,25 @@ async def db_url(request, tmp_path):
     admin = await _pg_admin(PG_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        await _migrate(url)
-        yield url
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         admin = await _pg_admin(PG_URL)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def db_url(request, tmp_path):
+    """An empty, migrated database per test, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
+        await _migrate(url)
+        yield url
+        return
+    async with empty_pg_database() as url:
+        await _migrate(url)
+        yield url
 
 
 async def _migrate(url: str) -> None:

@@ -19,14 +19,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, _pg_admin
+from tests.conftest import _pg_admin, empty_pg_database
 
 INTAKE = str(Path(sys.executable).with_name("intake"))
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|WARNING) ")
@@ -98,37 +97,22 @@ def test_a_missing_database_named_by_the_url_is_not_created(tmp_path):
 
 
 @pytest.fixture
-async def empty_pg_database():
+async def pg_without_tables():
     """A PostgreSQL database without our tables (and the URL of one that does not exist)."""
-    from tests.conftest import REQUIRE_PG, _pg_available
-
-    reason = await _pg_available()
-    if reason:
-        if REQUIRE_PG:
-            pytest.fail(f"INTAKE_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-    name = f"intake_t_{uuid.uuid4().hex[:12]}"
-    admin = await _pg_admin(PG_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await _pg_admin(PG_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with empty_pg_database() as url:
+        yield url
 
 
-async def test_postgresql_without_our_tables_or_without_the_database(empty_pg_database, tmp_path):
-    env = clean_env(INTAKE_DATABASE_URL=empty_pg_database, INTAKE_SECRET_KEY="k" * 32)
+async def test_postgresql_without_our_tables_or_without_the_database(pg_without_tables, tmp_path):
+    env = clean_env(INTAKE_DATABASE_URL=pg_without_tables, INTAKE_SECRET_KEY="k" * 32)
     result = run(["user", "list"], tmp_path, env)
-    assert result.returncode == 2 and empty_pg_database in one_line_error(result)
-    admin = await _pg_admin(empty_pg_database)
+    assert result.returncode == 2 and pg_without_tables in one_line_error(result)
+    admin = await _pg_admin(pg_without_tables)
     try:
         assert await admin.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
     finally:
         await admin.close()
-    missing = make_url(empty_pg_database).set(database=f"{make_url(empty_pg_database).database}_none")
+    missing = make_url(pg_without_tables).set(database=f"{make_url(pg_without_tables).database}_none")
     result = run(["token", "list"], tmp_path, {**env, "INTAKE_DATABASE_URL": missing.render_as_string(False)})
     assert result.returncode == 2 and "does not exist" in one_line_error(result)
 

@@ -116,26 +116,12 @@ async def test_hosts_starting_together_on_postgresql_migrate_once(tmp_path):
     import asyncio
     import os
     import sys
-    import uuid
     from pathlib import Path
 
-    import pytest
-    from sqlalchemy.engine import make_url
+    from tests.conftest import empty_pg_database
 
-    from tests.conftest import PG_URL, REQUIRE_PG, _pg_admin, _pg_available
-
-    reason = await _pg_available()
-    if reason:
-        if REQUIRE_PG:
-            pytest.fail(f"INTAKE_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-    name = f"intake_t_{uuid.uuid4().hex[:12]}"
-    admin = await _pg_admin(PG_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     intake = str(Path(sys.executable).with_name("intake"))
-    try:
+    async with empty_pg_database() as url:
         async def host(n: int) -> tuple[int, str]:
             env = {**os.environ, "INTAKE_DATABASE_URL": url, "INTAKE_SECRET_KEY": "shared-by-the-hosts",
                    "INTAKE_VAR_DIR": str(tmp_path / f"var{n}")}
@@ -153,7 +139,3 @@ async def test_hosts_starting_together_on_postgresql_migrate_once(tmp_path):
         finally:
             await engine.dispose()
         assert len(versions) == 1
-    finally:
-        admin = await _pg_admin(PG_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
