@@ -108,8 +108,12 @@ class OutboxWorker:
                 busy = False
             if busy:
                 continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.opts.poll_interval)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+            # cancellation that lands as the event is set, and stop() then
+            # waited forever on a worker that went on polling.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.opts.poll_interval):
+                    await self._wakeup.wait()
             self._wakeup.clear()
 
     async def run_once(self) -> int:

@@ -340,3 +340,21 @@ async def test_staff_see_and_retry_failed_results_in_the_inbox(app, platform):
         return "已送达 <span class=\"count\">1</span>" in html and f"/inbox/cases/{case_id}" in html
 
     assert await eventually(shown_as_sent)
+
+
+async def test_stopping_as_the_worker_is_woken_still_stops_it():
+    # Stopping the server cancels the worker; a reply queued at the same
+    # moment sets its wake-up event. Whichever lands first, the worker must
+    # stop (Python 3.11's wait_for dropped the cancellation in one ordering
+    # and `intake serve` then never exited).
+    for turns in range(8):
+        worker = OutboxWorker(None, {}, OutboxOptions(poll_interval=30))  # no targets: it only waits
+        worker.start()
+        for _ in range(3):
+            await asyncio.sleep(0)  # into its wait
+        worker.notify()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        stopping = asyncio.create_task(worker.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=2)
+        assert stopping in done, f"the worker went on after stop() ({turns} turns after the wake-up)"
