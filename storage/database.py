@@ -84,8 +84,18 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
     if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
+        # asyncpg's errors reach SQLAlchemy as plain DBAPIErrors: their
+        # SQLSTATE tells a database that cannot write now from a bad row.
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+        return bool(exc.connection_invalidated) or code == READ_ONLY_SQLSTATE or code[:2] in OUTAGE_SQLSTATE_CLASSES
     return isinstance(exc, (OSError, asyncio.TimeoutError))
+
+
+# PostgreSQL's SQLSTATE classes of a server that cannot serve now, whatever
+# the statement: connection exception, insufficient resources (disk full),
+# operator intervention (shutting down), system error (I/O).
+OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+READ_ONLY_SQLSTATE = "25006"  # a standby, or default_transaction_read_only
 
 
 def run_in(conn: Connection, fn: Callable[..., T], *args, savepoint: bool = True) -> T:

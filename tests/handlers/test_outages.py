@@ -63,7 +63,7 @@ async def test_healthz_is_503_while_writes_fail_and_each_failure_is_one_line(app
                 query, body = peer.push(peer.text(f"oOut{i}", "请问人防车位可以买卖吗"))
                 statuses.append((await app.post("/wechat", params=query, data=body.encode())).status)
                 statuses.append((await app.post("/api/v1/cases", json=LETTER, headers=auth)).status)
-        assert all(s >= 500 for s in statuses), statuses
+        assert statuses == [503] * len(statuses), statuses  # try again later, on both databases
         failed = [r for r in caplog.records if r.name == "intake.errors"]
         assert len(failed) == len(statuses)  # one line per failed request …
         kinds = {r.getMessage().split("[")[1].split("]")[0].split(";")[0] for r in failed}

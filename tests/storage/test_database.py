@@ -72,3 +72,34 @@ async def test_a_failing_write_fails_alone_when_written_together_with_others(db)
     assert isinstance(outcomes[1], IntegrityError)  # its own error, not a broken savepoint
     years = await db.read(lambda tx: tx.session.execute(select(CalendarYear.year)).scalars().all())
     assert sorted(years) == [2041, 2043]
+
+
+async def test_a_database_that_cannot_write_is_an_outage_and_a_bad_row_is_not(db):
+    # What the server answers 503 "try again" for, against the item's own
+    # failure: read-only (a standby, a full disk) against a duplicate key.
+    from storage.database import is_outage
+
+    async def failure(fn):
+        try:
+            await db.write(fn)
+        except Exception as exc:
+            return exc
+        raise AssertionError("the write succeeded")
+
+    def duplicate(tx):
+        tx.conn.execute(insert(CalendarYear).values(year=2031, entered_by="test"))
+        tx.conn.execute(insert(CalendarYear).values(year=2031, entered_by="test"))
+
+    def read_only(tx):
+        if tx.conn.dialect.name == "postgresql":
+            tx.conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        else:
+            tx.conn.exec_driver_sql("PRAGMA query_only = 1")
+        try:
+            tx.conn.execute(insert(CalendarYear).values(year=2032, entered_by="test"))
+        finally:
+            if tx.conn.dialect.name == "sqlite":
+                tx.conn.exec_driver_sql("PRAGMA query_only = 0")
+
+    assert isinstance(await failure(duplicate), IntegrityError) and not is_outage(await failure(duplicate))
+    assert is_outage(await failure(read_only))
