@@ -92,7 +92,16 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     ping = kwargs.pop("pool_pre_ping", None)
-    engine = create_async_engine(url, hide_parameters=True, pool_pre_ping=bool(ping), **kwargs)
+    # Every statement planned for its values. asyncpg prepares each statement
+    # once per connection, and after five runs PostgreSQL keeps a generic
+    # plan, made for the tables as they were then: a key probe planned while
+    # the tables were empty stays a sequential scan as they grow (until
+    # autovacuum's next ANALYZE), and the statistics' ranges were planned
+    # as small. Planning again costs less than one such scan.
+    connect_args = kwargs.pop("connect_args", {})
+    server_settings = {"plan_cache_mode": "force_custom_plan", **connect_args.get("server_settings", {})}
+    engine = create_async_engine(url, hide_parameters=True, pool_pre_ping=bool(ping),
+                                 connect_args={**connect_args, "server_settings": server_settings}, **kwargs)
     if ping is None:
         event.listen(engine.sync_engine.pool, "connect", _note_checkin)
         event.listen(engine.sync_engine.pool, "checkin", _note_checkin)

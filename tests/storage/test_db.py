@@ -31,3 +31,26 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced_not_failed(db
             assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
     finally:
         await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_key_probe_is_planned_for_its_keys_not_once_for_an_empty_table(db_url):
+    # A generic plan made while the tables were empty is a sequential scan,
+    # kept by the connection as the table grows: the message path's probes
+    # then read the whole table per batch. Every run gets a plan of its own.
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's plan cache")
+    from storage.queries import intake as q
+
+    engine = storage_db.create_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            for i in range(8):  # after five runs PostgreSQL would keep a generic plan
+                assert await conn.run_sync(q.existing_deliveries, [f"key-{i}", f"other-{i}"]) == {}
+            plans = (await conn.execute(text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE '%messages.dedupe_key = ANY%'"))).all()
+        generic, custom = max(plans, key=sum)  # the statement the probes ran
+        assert (generic, custom) == (0, 8), plans
+    finally:
+        await engine.dispose()
