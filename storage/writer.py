@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Generic, TypeVar
@@ -283,15 +283,31 @@ class GroupCommitter(Generic[T, R]):
     one call (one transaction) per batch. While a batch commits the next one
     fills up, so batches grow with load and latency stays at about one
     commit. ``run`` returns a result per item in order, or an item's own
-    error (it fails only that item's submitter)."""
+    error (it fails only that item's submitter).
+
+    ``lanes`` batches may be in flight at once (PostgreSQL: a batch spends
+    most of its time waiting for round trips, which another batch can use;
+    SQLite's single writer gains nothing). Items that share a key of
+    ``keys(item)`` (a sender, a delivery) are never in two batches in flight
+    at once and keep their order: one is recorded, and seen, before the
+    next."""
 
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R | BaseException]]], *, max_batch: int = 256,
-                 on_batch: Callable[[int], None] | None = None):
+                 on_batch: Callable[[int], None] | None = None, lanes: int = 1,
+                 keys: Callable[[T], Iterable[Hashable]] | None = None):
+        if lanes < 1:
+            raise ValueError("lanes must be at least 1")
+        if lanes > 1 and keys is None:
+            raise ValueError("several lanes need the items' keys")
         self._run_batch = run
         self._on_batch = on_batch
         self._max_batch = max_batch
+        self._lanes = lanes
+        self._keys = keys
         self._pending: list[tuple[T, asyncio.Future]] = []
-        self._wakeup = asyncio.Event()
+        self._in_flight: dict[Hashable, int] = {}  # key → batches in flight holding it
+        self._busy = 0  # batches in flight
+        self._changed = asyncio.Condition()
         self._task: asyncio.Task | None = None
         self._closing = False
         self.batches = 0
@@ -309,44 +325,88 @@ class GroupCommitter(Generic[T, R]):
             raise RuntimeError("the group committer is not running")
         fut = asyncio.get_running_loop().create_future()
         self._pending.append((item, fut))
-        self._wakeup.set()
+        async with self._changed:
+            self._changed.notify()
         return await fut
 
     async def _run(self) -> None:
+        await asyncio.gather(*(self._lane() for _ in range(self._lanes)))
+
+    async def _lane(self) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                try:
-                    results = await self._run_batch([b[0] for b in batch])
-                except Exception as exc:  # the submitters fail (WeChat retries); the committer lives on
-                    # Each submitter's request logs the error (one line, its
-                    # traceback rate-limited): an outage is not logged twice.
-                    log.debug("recording a batch of %d failed: %s", len(batch), type(exc).__name__)
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                self.batches += 1
-                self.items += len(batch)
-                if self._on_batch is not None:
-                    self._on_batch(len(batch))
-                for (_, fut), res in zip(batch, results):
-                    if fut.done():
-                        continue
-                    if isinstance(res, BaseException):
-                        log.error("recording one item failed: %s", type(res).__name__)
-                        fut.set_exception(res)
-                    else:
-                        fut.set_result(res)
-            if self._closing:
-                return
+            async with self._changed:
+                while not (batch := self._take()):
+                    if self._closing and not self._pending and not self._busy:
+                        self._changed.notify_all()
+                        return
+                    await self._changed.wait()
+                self._busy += 1
+            try:
+                await self._commit(batch)
+            finally:
+                async with self._changed:
+                    self._busy -= 1
+                    if self._keys is not None:
+                        for item, _ in batch:
+                            for key in self._keys(item):
+                                if self._in_flight[key] == 1:
+                                    del self._in_flight[key]
+                                else:
+                                    self._in_flight[key] -= 1
+                    self._changed.notify_all()
+
+    def _take(self) -> list[tuple[T, asyncio.Future]]:
+        """The next batch: the oldest pending items none of whose keys is in
+        flight (or held back by an older item left waiting)."""
+        if not self._pending:
+            return []
+        if self._keys is None:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            return batch
+        blocked = set(self._in_flight)
+        batch, left = [], []
+        for entry in self._pending:
+            keys = set(self._keys(entry[0]))
+            if len(batch) >= self._max_batch or keys & blocked:
+                blocked |= keys
+                left.append(entry)
+            else:
+                batch.append(entry)
+        self._pending = left
+        for item, _ in batch:
+            for key in self._keys(item):
+                self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        return batch
+
+    async def _commit(self, batch: list[tuple[T, asyncio.Future]]) -> None:
+        try:
+            results = await self._run_batch([b[0] for b in batch])
+        except Exception as exc:  # the submitters fail (WeChat retries); the committer lives on
+            # Each submitter's request logs the error (one line, its
+            # traceback rate-limited): an outage is not logged twice.
+            log.debug("recording a batch of %d failed: %s", len(batch), type(exc).__name__)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.batches += 1
+        self.items += len(batch)
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
+        for (_, fut), res in zip(batch, results):
+            if fut.done():
+                continue
+            if isinstance(res, BaseException):
+                log.error("recording one item failed: %s", type(res).__name__)
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
 
     async def close(self) -> None:
         """Finish what was submitted, then stop."""
         self._closing = True
-        self._wakeup.set()
+        async with self._changed:
+            self._changed.notify_all()
         if self._task:
             await self._task

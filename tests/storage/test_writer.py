@@ -228,3 +228,71 @@ async def test_a_batch_item_that_raises_anything_fails_alone_in_the_group_commit
     assert isinstance(results[13], OverflowError)
     assert [r for i, r in enumerate(results) if i != 13] == [n * 10 for n in range(30) if n != 13]
     assert sorted(recorded) == [n for n in range(30) if n != 13]
+
+
+async def test_lanes_run_batches_side_by_side_but_never_one_key_in_two():
+    """With several lanes, batches run at once (a slow batch does not hold
+    the others up), yet items sharing a key (a sender) are never in two
+    batches in flight, and each key's items are recorded in the order
+    submitted."""
+    from storage.writer import GroupCommitter
+
+    in_flight: list[set] = []
+    most_at_once = 0
+    order: dict[str, list[int]] = {}
+
+    async def run(batch: list[tuple[str, int]]) -> list[int]:
+        nonlocal most_at_once
+        senders = {sender for sender, _ in batch}
+        for other in in_flight:
+            assert not senders & other, f"{senders & other} in two batches at once"
+        in_flight.append(senders)
+        most_at_once = max(most_at_once, len(in_flight))
+        try:
+            await asyncio.sleep(0.01)  # the round trips a batch waits for
+            for sender, n in batch:
+                order.setdefault(sender, []).append(n)
+            return [n for _, n in batch]
+        finally:
+            in_flight.remove(senders)
+
+    committer = GroupCommitter(run, lanes=3, keys=lambda item: [item[0]], max_batch=8)
+    committer.start()
+    items = [(f"o{n % 7}", n) for n in range(200)]
+    try:
+        submitted = []
+        for item in items:  # arriving over time, as requests do
+            submitted.append(asyncio.ensure_future(committer.submit(item)))
+            if item[1] % 10 == 0:
+                await asyncio.sleep(0.002)
+        assert await asyncio.gather(*submitted) == [n for _, n in items]
+    finally:
+        await committer.close()
+    assert most_at_once > 1  # side by side …
+    for sender, numbers in order.items():  # … and each sender's in order
+        assert numbers == [n for s, n in items if s == sender]
+    assert committer.items == 200
+
+
+async def test_closing_with_lanes_finishes_everything_submitted():
+    from storage.writer import GroupCommitter
+
+    async def run(batch: list[int]) -> list[int]:
+        await asyncio.sleep(0.005)
+        return batch
+
+    committer = GroupCommitter(run, lanes=3, keys=lambda n: [n % 2])
+    committer.start()
+    pending = [asyncio.ensure_future(committer.submit(n)) for n in range(50)]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(committer.close(), 5)
+    assert [p.result() for p in pending] == list(range(50))
+    with pytest.raises(RuntimeError, match="not running"):
+        await committer.submit(1)
+
+
+def test_several_lanes_need_the_items_keys():
+    from storage.writer import GroupCommitter
+
+    with pytest.raises(ValueError, match="keys"):
+        GroupCommitter(lambda batch: batch, lanes=2)
