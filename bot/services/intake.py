@@ -100,10 +100,13 @@ def _record_pending(conn: Connection, pending: list[Pending], policy: IntakePoli
 
 def _follow_up(tx: Tx, follow_ups: list[tuple[Then, IntakeResult]]) -> None:
     # The cases they are about, into the session at once: each ``then``'s
-    # session.get(Case, id) then costs no statement of its own.
-    q.load_cases(tx.session, sorted({result.case_id for _, result in follow_ups}))
+    # session.get(Case, id) then costs no statement of its own. Held here:
+    # the identity map keeps an unchanged object only while it is referenced,
+    # and a case let go is loaded again (flushing the session first).
+    cases = q.load_cases(tx.session, sorted({result.case_id for _, result in follow_ups}))
     for then, result in follow_ups:
         then(tx, result)
+    del cases
 
 
 # Batches in flight at once on PostgreSQL, where a batch spends most of its

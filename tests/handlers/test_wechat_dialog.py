@@ -10,7 +10,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
 
 from bot.domain import disclosure as dz
 from storage.models import AuditEntry, Case, DisclosureDialog, DisclosureRequest, Message
@@ -214,10 +215,26 @@ async def test_a_burst_of_requests_is_registered_in_the_recordings_own_commits(s
         return await plain(fn, *args)
 
     monkeypatch.setattr(rt.db.writer, "transaction", counted)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # every engine: SQLite's writer has its own
     batches = rt.committer.batches
     users = [f"oBurst{i}" for i in range(6)]
-    replies = await asyncio.gather(*(say(server, user, REQUEST) for user in users))
+    try:
+        replies = await asyncio.gather(*(say(server, user, REQUEST) for user in users))
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
     assert len(writes) == rt.committer.batches - batches  # one transaction per batch, nothing else
+    # The requests' cases are loaded once per batch, not once per request
+    # (each load flushed the session: a round of statements per request).
+    loads = [s for s in statements if s.lstrip().startswith("SELECT cases.id")]
+    assert len(loads) <= len(writes), (len(writes), len(loads))
+    if rt.db.dialect == "postgresql":  # where a statement is a round trip: the registrations in one
+        registrations = [s for s in statements if s.lstrip().startswith("INSERT INTO disclosure_requests")]
+        assert len(registrations) <= len(writes), (len(writes), len(registrations))
     for user, reply in zip(users, replies):
         number = case_number_in(reply)
         assert number and "第1步" in reply
