@@ -33,12 +33,13 @@ P = ParamSpec("P")
 class Tx:
     """One transaction, owned by whoever opened it (it commits or rolls back)."""
 
-    __slots__ = ("_conn", "_session", "_savepoint")
+    __slots__ = ("_conn", "_session", "_savepoint", "_together")
 
     def __init__(self, conn: Connection | None = None, session: Session | None = None, *, savepoint: bool = True):
         self._conn = conn
         self._session = session
         self._savepoint = savepoint
+        self._together: dict[Callable, list[dict]] | None = None
 
     @property
     def conn(self) -> Connection:
@@ -66,9 +67,24 @@ class Tx:
         if self._session is not None:
             self._session.flush()
 
+    def together(self, statement: Callable[[Connection, list[dict]], object], params: dict) -> None:
+        """Run ``statement`` (a storage.sqlite_fast.Prepared, no RETURNING)
+        with ``params`` when this piece of work ends, in one executemany with
+        every other ``params`` given for it: a row that each item of a batch
+        writes alike costs one round trip for the batch, not one per item.
+        Nothing in the piece reads it back before then."""
+        if self._together is None:
+            self._together = {}
+        self._together.setdefault(statement, []).append(params)
+
     def _finish(self) -> None:
-        """Write what the session holds, then let the objects go (detached,
-        their loaded values kept for whoever reads them next)."""
+        """Write the rows kept for together() and what the session holds, then
+        let the objects go (detached, their loaded values kept for whoever
+        reads them next)."""
+        if self._together:
+            together, self._together = self._together, None
+            for statement, rows in together.items():
+                statement(self.conn, rows)
         if self._session is not None:
             try:
                 self._session.commit()  # releases its savepoint; the caller commits

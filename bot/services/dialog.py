@@ -113,7 +113,7 @@ def _start(tx: Tx, rt: Runtime, push: Push, key: str, case_id: int, number: str,
         # The calendar can't date the deadline (a year not entered yet): the
         # case is kept unregistered, staff register it by hand.
         audit.add(tx.session, ACTOR, "disclosure.registration_failed", case_id, via="wechat_dialog", error=str(exc))
-    dialogs.start(tx.conn, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
+    dialogs.start(tx, push.source, step="name", data={"case_id": case_id, "number": number}, last_key=key,
                   last_reply=reply, at=now)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from ..database import Tx
 from ..dialects import insert_for
 from ..models import DisclosureDialog
 from ..sqlite_fast import Prepared
@@ -65,9 +66,9 @@ def save(conn: Connection, openid: str, *, step: str, data: dict, last_key: str,
                  "updated_at": at})
 
 
-def start(conn: Connection, openid: str, *, step: str, data: dict, last_key: str, last_reply: str,
-          at: datetime) -> None:
+def start(tx: Tx, openid: str, *, step: str, data: dict, last_key: str, last_reply: str, at: datetime) -> None:
     """The user's dialog from the beginning (a new request): the row made,
-    or an earlier dialog's overwritten, in one statement."""
-    _START[conn.dialect.name](conn, {"openid": openid, "step": step, "data": data, "last_key": last_key,
+    or an earlier dialog's overwritten, when the transaction's piece of work
+    ends, in one statement with the other dialogs started in it."""
+    tx.together(_START[tx.dialect], {"openid": openid, "step": step, "data": data, "last_key": last_key,
                                      "last_reply": last_reply, "updated_at": at})

@@ -232,6 +232,8 @@ async def test_a_burst_of_requests_is_registered_in_the_recordings_own_commits(s
     # (each load flushed the session: a round of statements per request).
     loads = [s for s in statements if s.lstrip().startswith("SELECT cases.id")]
     assert len(loads) <= len(writes), (len(writes), len(loads))
+    dialog_rows = [s for s in statements if s.lstrip().startswith("INSERT INTO disclosure_dialogs")]
+    assert len(dialog_rows) <= len(writes), (len(writes), len(dialog_rows))  # one executemany per batch
     if rt.db.dialect == "postgresql":  # where a statement is a round trip: the registrations in one
         registrations = [s for s in statements if s.lstrip().startswith("INSERT INTO disclosure_requests")]
         assert len(registrations) <= len(writes), (len(writes), len(registrations))
