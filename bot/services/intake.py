@@ -120,7 +120,7 @@ def group_committer(rt: Runtime) -> GroupCommitter[Pending, IntakeResult]:
     """The process's batcher of inbound messages (started by the assembly)."""
     lanes = POSTGRESQL_LANES if rt.db.engine.dialect.name == "postgresql" else 1
     return GroupCommitter(lambda batch: _write(rt, batch), on_batch=metrics.COMMIT_BATCH.observe,
-                          lanes=lanes, keys=_ordering_keys)
+                          lanes=lanes, keys=_ordering_keys if lanes > 1 else None)
 
 
 def _ordering_keys(pending: Pending) -> list[tuple]:
