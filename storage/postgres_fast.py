@@ -20,13 +20,13 @@ of the same rows, and the probe to the plain read.
 
 from __future__ import annotations
 
-import inspect
-
 import asyncpg
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .dialects import fast_insert_columns
 
 
 class UnnestInsert:
@@ -66,16 +66,8 @@ class UnnestInsert:
 
     def _plan(self, dialect, keys: tuple) -> tuple:
         table = self.table
-        unknown = [k for k in keys if k not in table.c]
-        if unknown:
-            raise KeyError(f"{table.name} has no column {unknown}")
-        extra = [c for c in table.c if c.key not in keys and c.default is not None and not c.primary_key]
-        for c in extra:  # a value, or a function of nothing (inspect sees through SQLAlchemy's wrapper)
-            d = c.default
-            plain = d.is_scalar or (d.is_callable and not inspect.signature(d.arg).parameters)
-            if not plain or getattr(d, "is_sequence", False):
-                raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
-        cols = [table.c[k] for k in keys] + extra
+        given, extra = fast_insert_columns(table, keys)
+        cols = given + extra
         quote = dialect.identifier_preparer.quote
         # Each value converted as SQLAlchemy would bind it (its own processor, None included).
         columns = [(c, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in cols]

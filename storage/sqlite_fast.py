@@ -9,7 +9,6 @@ classes to SQLAlchemy's own execution of the same statements.
 
 from __future__ import annotations
 
-import inspect
 import operator
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -20,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import visitors
 
+from .dialects import fast_insert_columns
 from .types import UTCDateTime
 
 SQLITE_MAX_VARIABLES = 999  # bound values in one statement: the limit of SQLite's older builds
@@ -220,17 +220,8 @@ class BulkInsert:
 
     def _plan(self, dialect, keys: tuple) -> tuple:
         table = self.table
-        unknown = [k for k in keys if k not in table.c]
-        if unknown:
-            raise KeyError(f"{table.name} has no column {unknown}")
-        columns = [table.c[k] for k in keys]
-        extra = [c for c in table.c if c.key not in keys and c.default is not None and not c.primary_key]
-        for c in extra:  # a value, or a function of nothing (inspect sees through SQLAlchemy's wrapper)
-            d = c.default
-            plain = d.is_scalar or (d.is_callable and not inspect.signature(d.arg).parameters)
-            if not plain or getattr(d, "is_sequence", False):
-                raise ValueError(f"{table.name}.{c.name}: its default needs SQLAlchemy's insert; give a value")
-        columns += extra
+        given, extra = fast_insert_columns(table, keys)
+        columns = given + extra
         processors = [_bind_processor(c.type, dialect) for c in columns]
         convert = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         get = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row, key=keys[0]: (row[key],))
