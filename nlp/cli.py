@@ -300,20 +300,55 @@ def _corrections(args) -> list:
     return rows
 
 
+def _non_negative(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        x = -1.0
+    if not 0.0 <= x <= 100.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100, not {v!r}")
+    return x
+
+
+def _rule_weights_arg(values: list[str], heads: list[str]) -> dict[str, float]:
+    """``--rule-weight kind=0.1`` (repeatable) → {"kind": 0.1}."""
+    from .training import TrainingError
+
+    out = {}
+    for v in values:
+        head, _, w = v.partition("=")
+        try:
+            weight = float(w)
+        except ValueError:
+            weight = -1.0
+        if head not in heads or head not in ("kind", "topic") or not 0.0 <= weight <= 100.0:
+            raise TrainingError(f"--rule-weight {v!r}: expected kind=W or topic=W with W from 0 to 100")
+        out[head] = weight
+    return out
+
+
 def cmd_train(args) -> int:
     from .training import TrainingError, read_table, rows_from_file, save_model, train
 
-    path = Path(args.file)
-    if not path.is_file():
-        return _fail(f"{path}: no such file")
+    paths = [Path(f) for f in args.file]
+    for path in paths:
+        if not path.is_file():
+            return _fail(f"{path}: no such file")
     heads = _heads_arg(args.label_column)
     try:
         if heads is None:
-            header, _ = read_table(path)
+            header, _ = read_table(paths[0])
             heads = [h for h in ("kind", "topic") if h in header]
             if not heads:
-                return _fail(f"{path}: no kind or topic column; name the label column with --label-column")
-        rows = rows_from_file(path, heads)
+                return _fail(f"{paths[0]}: no kind or topic column; name the label column with --label-column")
+        rows = []
+        for path in paths:
+            # a file may label only some heads (board rows: kind without topic)
+            header, _ = read_table(path)
+            have = [h for h in heads if h in header] if len(paths) > 1 else heads
+            if not have:
+                return _fail(f"{path}: none of the label columns {', '.join(heads)}")
+            rows += rows_from_file(path, have)
         office = set(heads) <= {"kind", "topic"}
         if office:
             try:
@@ -321,11 +356,13 @@ def cmd_train(args) -> int:
             except Exception as e:
                 return _fail(f"staff corrections: {e}")
         if not rows:
-            return _fail(f"{path}: no labelled rows")
+            return _fail(f"{', '.join(map(str, paths))}: no labelled rows")
+        rule_weights = _rule_weights_arg(args.rule_weight, heads)
         t0 = time.perf_counter()
         model = train(rows, heads, algo=args.algo, C=args.C, words=args.words or None,
-                      ngram_max=args.ngram_max, tfidf=args.tfidf, balanced=args.balanced,
-                      meta={"source": str(path), "heads": heads})
+                      ngram_max=args.ngram_max, tfidf=args.tfidf, balanced=args.balanced, rule_weights=rule_weights,
+                      prune_below=args.prune_below,
+                      meta={"source": ", ".join(p.name for p in paths), "heads": heads})
     except TrainingError as e:
         return _fail(str(e))
     except ImportError as e:
@@ -454,9 +491,9 @@ def register(subparsers, *, load_corrections=None) -> None:
     sub = nlp.add_subparsers(dest="nlp_command", metavar="{train,eval,cv,compare}")
     sub.required = True
     t = sub.add_parser("train", help="train the learned stage from a labelled CSV (and staff corrections)")
-    t.add_argument("file", metavar="FILE")
+    t.add_argument("file", metavar="FILE", nargs="+", help="labelled CSV/JSONL file(s); a file may lack a head's column")
     t.add_argument("--label-column", action="append", metavar="COL",
-                   help="label column(s): kind, topic, label… (default: kind and topic when present)")
+                   help="label column(s): kind, topic, label… (default: kind and topic when present in the first file)")
     t.add_argument("-o", "--output", metavar="MODEL", help=f"model file (default: {default_trained_model()})")
     t.add_argument("--with-corrections", action="store_true",
                    help="also train on staff corrections from the database (default when INTAKE_DATABASE_URL names an existing DB)")
@@ -471,6 +508,11 @@ def register(subparsers, *, load_corrections=None) -> None:
                    help="TF-IDF weighting of the features (default: off)")
     t.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=None,
                    help="balanced class weights (default: on for label columns other than kind/topic)")
+    t.add_argument("--prune-below", type=_non_negative, metavar="W",
+                   help="drop features whose largest weight is under W (default 0.01; a smaller model file)")
+    t.add_argument("--rule-weight", action="append", metavar="HEAD=W", default=[],
+                   help="kind/topic: how much the classifier counts the rules beside this model, stored in the "
+                        "model (e.g. kind=0.1; default: the classifier's 0.5)")
     t.set_defaults(func=cmd_train, load_corrections=load_corrections)
 
     e = sub.add_parser("eval", help="score the classifier on a labelled CSV (does not learn from it)")

@@ -4,7 +4,7 @@ A model file is JSON:
 
     {"format": "gov-intake-linear/1",
      "features": {"ngram_max": 3, "words": false, "scale": "l2", "idf": false},
-     "heads": {"kind": {"classes": [...], "bias": [...]}, "topic": {...}},
+     "heads": {"kind": {"classes": [...], "bias": [...], "rule_weight": 0.1}, "topic": {...}},
      "weights": {"feature": [w for every class of every head, in head order (, idf)]},
      "meta": {...}}
 
@@ -12,7 +12,9 @@ Features are binary (present or not). With ``"scale": "l2"`` the feature
 vector is L2-normalised; with ``"idf": true`` every feature is weighted by
 its inverse document frequency (stored as the last value of its list; a
 feature the model never saw counts with ``idf_unseen``) before the norm, i.e.
-TF-IDF with binary term frequency.
+TF-IDF with binary term frequency. A head's optional ``rule_weight`` is how
+much ``nlp.classifier`` counts the rules beside this model (chosen when the
+model was trained; without it the classifier's default).
 
 Scoring. At load time each feature's values are packed into ONE Python int
 (fixed-point, 32 or 64 bits per slot: a count, the feature's squared idf, and one
@@ -55,6 +57,8 @@ class LinearModel:
         self.use_idf = bool(feats.get("idf", False))
         self.meta = data.get("meta") or {}
         self.heads: dict[str, tuple[int, list[str], list[float]]] = {}
+        # head -> the weight of the rules' scores beside this model's values
+        self.rule_weights: dict[str, float] = {}
         offset = 0
         for name, h in data["heads"].items():
             classes = list(h["classes"])
@@ -62,6 +66,11 @@ class LinearModel:
             if len(bias) != len(classes):
                 raise ModelError(f"{source}: head {name}: bias and classes differ in length")
             self.heads[name] = (offset, classes, bias)
+            if h.get("rule_weight") is not None:
+                rw = h["rule_weight"]
+                if type(rw) not in (int, float) or not 0.0 <= rw <= 100.0:
+                    raise ModelError(f"{source}: head {name}: rule_weight must be a number from 0 to 100, not {rw!r}")
+                self.rule_weights[name] = float(rw)
             offset += len(classes)
         self.width = offset
         self.bias = [b for _, _, bias in self.heads.values() for b in bias]

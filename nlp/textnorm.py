@@ -238,3 +238,14 @@ def is_contentless(norm: str) -> bool:
 def han_count(norm: str) -> int:
     return len(_HAN.findall(norm))
 
+
+_LATIN_WORD = re.compile(r"[a-z]{2,}")
+
+
+def substance(norm: str) -> int:
+    """How much a normalised text says: its Han characters plus its Latin
+    words of two letters or more, so that a sentence in pinyin or English
+    ("qing wen renfang chewei", "please send me the list") counts as much as
+    one in characters, and "hello!!!" or "ok" as little as "在吗"."""
+    return len(_HAN.findall(norm)) + len(_LATIN_WORD.findall(norm))
+

@@ -163,7 +163,7 @@ def _vectors(sets: list[set[str]], scale: str, idf: dict[str, float] | None) -> 
 
 def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C: float = DEFAULT_C,
              ngram_max: int = 3, words: bool = DEFAULT_WORDS, idf: dict[str, float] | None = None,
-             balanced: bool = False, sets: list[set[str]] | None = None):
+             balanced: bool = False, sets: list[set[str]] | None = None, prune_below: float | None = None):
     """Fit one head; return (classes, bias, {feature: [weights]}). With
     ``idf`` (feature → idf) the features are TF-IDF weighted (binary tf)."""
     from sklearn.feature_extraction import DictVectorizer
@@ -214,7 +214,8 @@ def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C
     eff = np.abs(coef).max(axis=0)
     if algo in LINEAR and idf is not None:
         eff = eff * np.array([idf[n] for n in names])
-    keep = np.nonzero(eff >= PRUNE_BELOW)[0] if algo in LINEAR else range(len(names))
+    prune = PRUNE_BELOW if prune_below is None else prune_below
+    keep = np.nonzero(eff >= prune)[0] if algo in LINEAR else range(len(names))
     weights = {}
     for j in keep:
         weights[names[j]] = [float(coef[c][j]) for c in range(ncls)]
@@ -227,13 +228,17 @@ PRUNE_BELOW = 0.01
 
 def train(rows: Iterable[Row], heads: list[str], *, algo: str | None = None, C: float | None = None,
           ngram_max: int | None = None, words: bool | None = None, tfidf: bool | None = None,
-          balanced: bool | None = None, meta: dict | None = None) -> dict:
+          balanced: bool | None = None, rule_weights: dict[str, float] | None = None,
+          prune_below: float | None = None, meta: dict | None = None) -> dict:
     """Train a model with one head per label column; return the JSON-able model.
 
     Defaults depend on the heads: the office heads (kind, topic) use the
     fast office settings (binary character 1–3-grams, C=10); any other label
     column (e.g. department routing) uses TF-IDF character 1–3-grams plus
-    jieba words, balanced class weights, C=30 (see nlp/README.md for the measurements)."""
+    jieba words, balanced class weights, a linear SVM (see nlp/README.md for
+    the measurements). ``rule_weights`` (head → weight) are stored in the
+    model for the classifier to weigh the rules with beside it; weights
+    smaller than ``prune_below`` (default ``PRUNE_BELOW``) are dropped."""
     rows = list(rows)
     office = set(heads) <= {"kind", "topic"}
     preset = OFFICE_PRESET if office else GENERIC_PRESET
@@ -255,9 +260,12 @@ def train(rows: Iterable[Row], heads: list[str], *, algo: str | None = None, C: 
             raise TrainingError(f"no rows labelled for {h!r}")
         labels = [rows[i][1][h] for i in idx]
         classes, bias, weights = fit_head([texts[i] for i in idx], labels, algo=algo, C=C, ngram_max=ngram_max,
-                                          words=words, idf=idf, balanced=balanced, sets=[sets[i] for i in idx])
+                                          words=words, idf=idf, balanced=balanced, sets=[sets[i] for i in idx],
+                                          prune_below=prune_below)
         model_heads[h] = {"classes": classes, "bias": [round(b, 5) for b in bias],
                           "counts": dict(Counter(labels))}
+        if rule_weights and h in rule_weights:
+            model_heads[h]["rule_weight"] = float(rule_weights[h])
         per_head_weights.append((len(classes), weights))
     # merge heads into one weight list per feature (+ its idf)
     merged: dict[str, list[float]] = {}
@@ -279,6 +287,7 @@ def train(rows: Iterable[Row], heads: list[str], *, algo: str | None = None, C: 
         "heads": model_heads,
         "weights": merged,
         "meta": {"algo": algo, "C": C, "tfidf": bool(idf), "balanced": balanced, "rows": len(rows),
+                 "prune_below": PRUNE_BELOW if prune_below is None else prune_below,
                  "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **(meta or {})},
     }
 

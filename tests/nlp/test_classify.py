@@ -100,3 +100,47 @@ def test_the_batch_path_gives_the_same_secondary_kind(clf):
 
     texts = [TWO_REQUESTS, MAYBE_DISCLOSURE, "请问人防车位可以出售吗", "你好"]
     assert clf.classify_json(texts) == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in texts]
+
+
+def test_pinyin_and_english_sentences_are_read_not_dismissed(clf):
+    """A sentence without Chinese characters is a message, not chatter: it
+    reaches the model (a greeting in Latin letters is still 'other')."""
+    for text, kind in (("qing tigong women xiaoqu renfang chewei de zulin hetong fanben", "disclosure_request"),
+                       ("Please send me a copy of the list of public shelters in my district", "disclosure_request"),
+                       ("qing wen renfang chewei zujin duoshao qian", "consultation")):
+        c = clf.classify(text)
+        assert c.kind == kind and c.source != "rules", (text, c)
+    for text in ("hello!!!", "ok", "hi 👋", "test"):
+        assert clf.classify(text).kind == "other", text
+
+
+def test_a_likely_disclosure_request_is_never_dropped_silently(clf):
+    """Where the classifier gives a disclosure request a real chance (the
+    softmax share over the kinds at least DISCLOSURE_SECOND_SHARE) but picks
+    another kind, the disclosure request is the secondary kind."""
+    import json
+    import math
+
+    from nlp import classifier as C
+    from nlp.textnorm import normalize
+
+    texts = ["人防车位的租赁合同范本在哪能看到", "我们楼下那个防空洞当年是谁批的",
+             "小区人防工程的竣工验收情况怎么样了", "我想了解一下去年易地建设费的收支", "请问人防车位可以出售吗"]
+    model, rules = clf.model, clf.rules
+    off, classes, _ = model.heads["kind"]
+    seen = 0
+    for t in texts:
+        c = clf.classify(t)
+        n = normalize(t)
+        raw = model.raw_scores(n)
+        ks = rules.score(n).kind_scores
+        vals = [raw[off + i] + clf.rule_weight["kind"] * ks.get(k, 0.0) + clf._kp[k] for i, k in enumerate(classes)]
+        m = max(vals)
+        share = math.exp(vals[classes.index("disclosure_request")] - m) / sum(math.exp(v - m) for v in vals)
+        if c.kind != "disclosure_request" and share >= C.DISCLOSURE_SECOND_SHARE:
+            assert c.secondary_kind == "disclosure_request", (t, share, c)
+            seen += 1
+        if c.kind != "disclosure_request" and c.secondary_kind == "disclosure_request":
+            assert share >= C.DISCLOSURE_SECOND_SHARE or ks["disclosure_request"] >= C.DISCLOSURE_SECOND_MIN, (t, c)
+    assert seen, "none of the texts tested the model's share"
+    assert clf.classify_json(texts) == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in texts]

@@ -105,3 +105,28 @@ def test_compare_prints_baseline_and_ours_per_seed(tmp_path, cli):
     lines = r.stdout.strip().splitlines()
     assert sum(1 for x in lines if x.startswith("seed ")) == 2
     assert lines[-1].startswith("mean of 2 seeds: baseline 1.0000  ours 1.0000")
+
+
+def test_train_on_several_files_with_the_rules_weight(tmp_path, cli):
+    """Files may label different heads (board rows: kind only); the rule
+    weight given is stored in the model; a bad one is refused clearly."""
+    import json
+
+    written = tmp_path / "written.csv"
+    written.write_text("text,kind,topic\n请问人防车位怎么租,consultation,parking\n地下室漏水没人管,complaint,shelter\n"
+                       "警报几点响,consultation,siren\n", encoding="utf-8")
+    board = tmp_path / "board.csv"
+    board.write_text("text,kind\n举报有人占用地下室,report\n楼下噪音太吵没人管,complaint\n", encoding="utf-8")
+    model = tmp_path / "m.json"
+    r = cli("nlp", "train", str(written), str(board), "--rule-weight", "kind=0.1", "-o", str(model),
+            env={"INTAKE_DATABASE_URL": ""})
+    assert r.returncode == 0, r.stderr
+    data = json.loads(model.read_text(encoding="utf-8"))
+    assert data["heads"]["kind"]["rule_weight"] == 0.1 and "rule_weight" not in data["heads"]["topic"]
+    assert sum(data["heads"]["kind"]["counts"].values()) == 5 and sum(data["heads"]["topic"]["counts"].values()) == 3
+    for bad in ("kind=abc", "kind=-1", "label=0.2", "0.3"):
+        r = cli("nlp", "train", str(written), "--rule-weight", bad, "-o", str(tmp_path / "x.json"))
+        assert r.returncode == 2 and "--rule-weight" in r.stderr, (bad, r.stderr)
+        assert not (tmp_path / "x.json").exists()
+    r = cli("nlp", "train", str(written), str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "missing.csv" in r.stderr

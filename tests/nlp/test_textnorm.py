@@ -46,3 +46,13 @@ def test_normalize_many_without_the_unstable_table(monkeypatch):
     monkeypatch.setattr(textnorm, "_MARKS", [None])  # a file of another Unicode version
     texts = ["請問　人防車位？", "e\u0301", "ＡＢ"]
     assert normalize_many(texts) == [normalize(t) for t in texts] == ["请问 人防车位?", "é", "ab"]
+
+
+def test_substance_counts_characters_and_latin_words():
+    from nlp.textnorm import substance
+
+    assert substance(normalize("在吗")) == 2
+    assert substance(normalize("hello!!!")) == 1
+    assert substance(normalize("qing wen renfang chewei")) == 4
+    assert substance(normalize("Ｈｅｌｌｏ 人防")) == 3  # full-width letters are normalised first
+    assert substance(normalize("a 1 2 3 ? 🙂")) == 0
