@@ -235,10 +235,6 @@ def is_contentless(norm: str) -> bool:
     return True
 
 
-def han_count(norm: str) -> int:
-    return len(_HAN.findall(norm))
-
-
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
 
 
@@ -248,4 +244,3 @@ def substance(norm: str) -> int:
     ("qing wen renfang chewei", "please send me the list") counts as much as
     one in characters, and "hello!!!" or "ok" as little as "在吗"."""
     return len(_HAN.findall(norm)) + len(_LATIN_WORD.findall(norm))
-

@@ -243,9 +243,12 @@ SETTLED_BY_ANSWER_KINDS = frozenset({"consultation", "other"})
 CLOSE_MATCH = 0.8
 
 
-def person_follows(entry: Entry, kind: str, question_covered: float) -> bool:
-    """Whether a person must still follow up an automatic answer."""
-    return entry.needs_person or (kind not in SETTLED_BY_ANSWER_KINDS and question_covered < CLOSE_MATCH)
+def person_follows(entry: Entry, kind: str, question_covered: float, secondary_kind: str | None = None) -> bool:
+    """Whether a person must still follow up an automatic answer: a second
+    request in the message (a complaint beside the question) counts too."""
+    unsettled = kind not in SETTLED_BY_ANSWER_KINDS or (
+        secondary_kind is not None and secondary_kind not in SETTLED_BY_ANSWER_KINDS)
+    return entry.needs_person or (unsettled and question_covered < CLOSE_MATCH)
 
 
 def check_welcome(text: Any) -> str:

@@ -45,7 +45,7 @@ class Knowledge:
     def rule_for(self, text: str) -> KeywordRule | None:
         return rules.first_rule(self.rules, text)
 
-    def answer_for(self, text: str, kind: str, day: date) -> AutoAnswer | None:
+    def answer_for(self, text: str, kind: str, day: date, secondary_kind: str | None = None) -> AutoAnswer | None:
         """The knowledge-base answer for a question asked on ``day`` (office
         time), or None when nothing matches well enough."""
         m = self.matcher.match(text, day)
@@ -53,7 +53,7 @@ class Knowledge:
             return None
         e: Entry = m.entry  # type: ignore[assignment]
         return AutoAnswer(entry_id=e.id, entry_key=e.key, answer=e.answer, score=m.score,
-                          needs_person=rules.person_follows(e, kind, m.question_covered))
+                          needs_person=rules.person_follows(e, kind, m.question_covered, secondary_kind))
 
     def for_click(self, key: str, day: date) -> Entry | None:
         e = self.entries.get(key)
@@ -359,7 +359,8 @@ async def try_question(rt, text: str) -> dict:
         raise InvalidInput("text 不能为空", "text", "missing")
     knowledge, day = rt.knowledge.current, office_today(rt)
     rule = knowledge.rule_for(text)
-    answer = knowledge.answer_for(text, rt.classifier.classify(text).kind, day)
+    c = rt.classifier.classify(text)
+    answer = knowledge.answer_for(text, c.kind, day, c.secondary_kind)
     return {
         "rule": {"match": rule.match, "pattern": rule.pattern, "reply": rule.reply} if rule else None,
         "answer": answer.as_dict() | {"text": answer.answer} if answer else None,

@@ -68,7 +68,7 @@ async def answer_question(rt: Runtime, push: Push) -> str | None:
         metrics.AUTO_ANSWERS.labels("rule", "").inc()
         return await rt.db.write(_store_once, push, rule.reply)
     classification = rt.classifier.classify(text)
-    answer = knowledge.answer_for(text, classification.kind, office_day(rt, push))
+    answer = knowledge.answer_for(text, classification.kind, office_day(rt, push), classification.secondary_kind)
     if answer is None:
         return None
     metrics.AUTO_ANSWERS.labels("kb", answer.entry_key).inc()

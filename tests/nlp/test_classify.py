@@ -144,3 +144,10 @@ def test_a_likely_disclosure_request_is_never_dropped_silently(clf):
             assert share >= C.DISCLOSURE_SECOND_SHARE or ks["disclosure_request"] >= C.DISCLOSURE_SECOND_MIN, (t, c)
     assert seen, "none of the texts tested the model's share"
     assert clf.classify_json(texts) == [json.dumps(clf.classify(t).as_dict(), ensure_ascii=False) for t in texts]
+
+
+def test_a_declared_complaint_beside_a_question_is_kept(clf):
+    c = clf.classify("我要投诉开发商卖人防车位，人防车位可以买卖吗")
+    assert {"complaint", "report"} & {c.kind, c.secondary_kind}, c
+    # a plain question whose words also cue a report is still one request
+    assert clf.classify("请问人防车位可以出售吗").secondary_kind is None

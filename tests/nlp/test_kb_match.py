@@ -117,3 +117,16 @@ def test_who_decides_whether_a_person_follows_up(entries, matcher):
     # An entry that always needs a person.
     assert k.answer_for("易地建设费可以减免吗", "consultation", NORMAL_DAY).needs_person is True
     assert k.answer_for("人防车位可以买卖吗", "consultation", NORMAL_DAY).needs_person is False
+
+
+def test_a_second_request_that_is_a_grievance_brings_a_person(entries, matcher):
+    """A question answered by the office's own entry, with a complaint or
+    report beside it (the secondary kind): a person still follows up."""
+    from bot.services.knowledge import Knowledge
+
+    k = Knowledge({e.key: e for e in entries}, (), matcher)
+    text = "我要投诉开发商卖人防车位，人防车位可以买卖吗"
+    assert k.answer_for(text, "consultation", NORMAL_DAY).needs_person is False
+    assert k.answer_for(text, "consultation", NORMAL_DAY, "complaint").needs_person is True
+    assert k.answer_for(text, "consultation", NORMAL_DAY, "report").needs_person is True
+    assert k.answer_for(text, "consultation", NORMAL_DAY, "other").needs_person is False
