@@ -40,8 +40,8 @@ EVIDENCE_N = 3  # model n-grams shown as "matched" when no rule decided
 # disclosure request is sent for review); another kind is a second request
 # when its cues are strong and the writer says there is a second thing
 # (另外, 还有, 顺便 …), or when a question comes with a declared complaint or
-# report (strong cues that outweigh the question's, no marker needed). Chosen on the dev rows and train_written.csv (never on
-# the held-out files).
+# report (strong cues that outweigh the question's, no marker needed). Chosen
+# on the dev rows and the training files (never on the held-out files).
 SECOND_MIN = 6.0
 DISCLOSURE_SECOND_MIN = 3.0
 # ... or when the combined scores give a disclosure request at least this

@@ -300,7 +300,8 @@ def _corrections(args) -> list:
     return rows
 
 
-def _non_negative(v: str) -> float:
+def _weight(v: str) -> float:
+    """A weight given on the command line: a number from 0 to 100."""
     try:
         x = float(v)
     except ValueError:
@@ -318,10 +319,10 @@ def _rule_weights_arg(values: list[str], heads: list[str]) -> dict[str, float]:
     for v in values:
         head, _, w = v.partition("=")
         try:
-            weight = float(w)
-        except ValueError:
-            weight = -1.0
-        if head not in heads or head not in ("kind", "topic") or not 0.0 <= weight <= 100.0:
+            weight = _weight(w)
+        except argparse.ArgumentTypeError:
+            weight = None
+        if weight is None or head not in heads or head not in ("kind", "topic"):
             raise TrainingError(f"--rule-weight {v!r}: expected kind=W or topic=W with W from 0 to 100")
         out[head] = weight
     return out
@@ -343,12 +344,8 @@ def cmd_train(args) -> int:
                 return _fail(f"{paths[0]}: no kind or topic column; name the label column with --label-column")
         rows = []
         for path in paths:
-            # a file may label only some heads (board rows: kind without topic)
-            header, _ = read_table(path)
-            have = [h for h in heads if h in header] if len(paths) > 1 else heads
-            if not have:
-                return _fail(f"{path}: none of the label columns {', '.join(heads)}")
-            rows += rows_from_file(path, have)
+            # among several files, one may label only some heads (board rows: kind)
+            rows += rows_from_file(path, heads, some_heads=len(paths) > 1)
         office = set(heads) <= {"kind", "topic"}
         if office:
             try:
@@ -508,7 +505,7 @@ def register(subparsers, *, load_corrections=None) -> None:
                    help="TF-IDF weighting of the features (default: off)")
     t.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=None,
                    help="balanced class weights (default: on for label columns other than kind/topic)")
-    t.add_argument("--prune-below", type=_non_negative, metavar="W",
+    t.add_argument("--prune-below", type=_weight, metavar="W",
                    help="drop features whose largest weight is under W (default 0.01; a smaller model file)")
     t.add_argument("--rule-weight", action="append", metavar="HEAD=W", default=[],
                    help="kind/topic: how much the classifier counts the rules beside this model, stored in the "

@@ -102,11 +102,15 @@ def _read_jsonl(raw: bytes, path: Path):
     return cols, rows()
 
 
-def rows_from_file(path: str | Path, heads: list[str]) -> list[Row]:
-    """Labelled rows of a CSV/JSONL file: column ``text`` and one column per head."""
+def rows_from_file(path: str | Path, heads: list[str], *, some_heads: bool = False) -> list[Row]:
+    """Labelled rows of a CSV/JSONL file: column ``text`` and one column per
+    head (with ``some_heads``, at least one of them: a file of board rows
+    labels kind only)."""
     header, rows = read_table(path)
     if header:
         missing = [c for c in ["text", *heads] if c not in header]
+        if some_heads and "text" in header and len(missing) < len(heads):
+            missing = []
         if missing:
             raise TrainingError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header)})")
     out = []
@@ -214,8 +218,8 @@ def fit_head(texts: list[str], labels: list[str], *, algo: str = DEFAULT_ALGO, C
     eff = np.abs(coef).max(axis=0)
     if algo in LINEAR and idf is not None:
         eff = eff * np.array([idf[n] for n in names])
-    prune = PRUNE_BELOW if prune_below is None else prune_below
-    keep = np.nonzero(eff >= prune)[0] if algo in LINEAR else range(len(names))
+    prune_below = PRUNE_BELOW if prune_below is None else prune_below
+    keep = np.nonzero(eff >= prune_below)[0] if algo in LINEAR else range(len(names))
     weights = {}
     for j in keep:
         weights[names[j]] = [float(coef[c][j]) for c in range(ncls)]
@@ -248,6 +252,7 @@ def train(rows: Iterable[Row], heads: list[str], *, algo: str | None = None, C: 
     words = words if words is not None else preset["words"]
     tfidf = tfidf if tfidf is not None else preset["tfidf"]
     balanced = balanced if balanced is not None else preset["balanced"]
+    prune_below = PRUNE_BELOW if prune_below is None else prune_below
     tfidf = tfidf and algo in LINEAR
     texts = [t for t, _ in rows]
     sets = feature_sets(texts, ngram_max, words)
@@ -287,7 +292,7 @@ def train(rows: Iterable[Row], heads: list[str], *, algo: str | None = None, C: 
         "heads": model_heads,
         "weights": merged,
         "meta": {"algo": algo, "C": C, "tfidf": bool(idf), "balanced": balanced, "rows": len(rows),
-                 "prune_below": PRUNE_BELOW if prune_below is None else prune_below,
+                 "prune_below": prune_below,
                  "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **(meta or {})},
     }
 

@@ -130,3 +130,14 @@ def test_train_on_several_files_with_the_rules_weight(tmp_path, cli):
         assert not (tmp_path / "x.json").exists()
     r = cli("nlp", "train", str(written), str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.json"))
     assert r.returncode == 2 and "missing.csv" in r.stderr
+    # board rows as JSON lines count the same; a CSV with neither label column is refused
+    lines = tmp_path / "board.jsonl"
+    lines.write_text('{"text": "举报有人占用地下室", "kind": "report"}\n{"text": "楼下噪音太吵没人管", "kind": "complaint"}\n',
+                     encoding="utf-8")
+    r = cli("nlp", "train", str(written), str(lines), "-o", str(model), env={"INTAKE_DATABASE_URL": ""})
+    assert r.returncode == 0, r.stderr
+    assert sum(json.loads(model.read_text(encoding="utf-8"))["heads"]["kind"]["counts"].values()) == 5
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("text,department\n楼下噪音太吵没人管,城乡建设\n", encoding="utf-8")
+    r = cli("nlp", "train", str(written), str(unlabelled), "-o", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "unlabelled.csv" in r.stderr and "kind" in r.stderr
