@@ -79,6 +79,8 @@ class Rules:
         self.topic_priority = {t: 0 for t in TOPICS}
         self.dominates: list[tuple[str, float, list[str], float]] = []
         self.together: list[tuple[str, str, str, float, int]] = []  # (head, class, name, weight, n_groups)
+        # per together rule: the most characters its phrases may span, or None (anywhere in the text)
+        self.together_within: list[int | None] = []
         self.whole_other: set[str] = set()
         self._whole_max = 0  # the most letters and digits of a whole_other phrase
 
@@ -105,6 +107,7 @@ class Rules:
                         raise RulesError(f"{where}.together[{i}]: needs at least two groups")
                     idx = len(self.together)
                     self.together.append((head, cls, str(rule.get("name", f"rule{idx}")), float(rule.get("weight", 1)), len(groups)))
+                    self.together_within.append(_within(rule.get("within"), f"{where}.together[{i}].within"))
                     for g, phrases in enumerate(groups):
                         for p in _phrase_list(phrases, f"{where}.together[{i}].groups[{g}]"):
                             self._get(p).groups.append((idx, g))
@@ -309,8 +312,10 @@ class Rules:
                             elif ph.text not in lst:
                                 lst.append(ph.text)
             if groups_hit:
+                within = self.together_within
                 for idx, (head, cls, name, weight, n) in enumerate(self.together):
-                    if all((idx, g) in groups_hit for g in range(n)):
+                    if all((idx, g) in groups_hit for g in range(n)) and (
+                            within[idx] is None or _span(hits, idx, n) <= within[idx]):
                         if head == "kind":
                             kind_scores[cls] += weight
                             _note(kind_matched, cls, name)
@@ -325,6 +330,40 @@ class Rules:
             kind_scores["other"] += 20.0
             _note(kind_matched, "other", norm)
         return RuleResult(kind_scores, topic_scores, kind_matched, topic_matched, whole)
+
+
+def _within(value, where: str) -> int | None:
+    """A together rule's ``within`` (characters), validated."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+        raise RulesError(f"{where}: expected a whole number of characters from 1 to 10000, got {value!r}")
+    return value
+
+
+def _span(hits: list, idx: int, n: int) -> int:
+    """The fewest characters of text that hold a phrase of each of together
+    rule ``idx``'s ``n`` groups (``hits`` as ``Rules.hits`` gives them):
+    for each phrase as the leftmost, every other group takes its phrase
+    that starts there or later and ends first."""
+    occ: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for start, neglen, ph in hits:
+        for rule, g in ph.groups:
+            if rule == idx:
+                occ[g].append((start, start - neglen))
+    best = 1 << 62
+    for g0 in range(n):
+        for s0, e0 in occ[g0]:
+            right = e0
+            for g in range(n):
+                if g != g0:
+                    ends = [e for s, e in occ[g] if s >= s0]
+                    if not ends:
+                        break
+                    right = max(right, min(ends))
+            else:
+                best = min(best, right - s0)
+    return best
 
 
 def _note(d: dict, cls: str, text: str) -> None:
@@ -399,10 +438,17 @@ class RuleBatch:
             if gm.any():
                 acc = np.zeros(n, dtype=np.int64)
                 np.bitwise_or.at(acc, msg, gm)
-                for mask, head, ci, cls, name, weight in t["together"]:
+                for idx, (mask, head, ci, cls, name, weight) in enumerate(t["together"]):
                     if mask < 0:
                         continue
                     hit = (acc & mask) == mask
+                    within = rules.together_within[idx]
+                    if within is not None:
+                        # the few texts where every group occurs: measured one by one, as score() does
+                        n_groups = rules.together[idx][4]
+                        for i in np.flatnonzero(hit).tolist():
+                            if _span(rules.hits(norms[i]), idx, n_groups) > within:
+                                hit[i] = False
                     if hit.any():
                         (K if head == "kind" else T)[hit, ci] += weight
                         fired_together.append((hit, head, cls, name))

@@ -117,7 +117,9 @@ def test_batch_path_equals_one_by_one(clf, fresh_csv):
               # greetings as the whole text, with emoji (beyond the BMP), spaces and punctuation around them
               "你好😀😀😀😀", "在 吗 ？", "hello!!!", "１１１１１", "好的，谢谢啦～～", "你好呀" + "！" * 22, "你好呀" + "！" * 22 + "?",
               # traditional, full-width, a character NFKC makes eighteen
-              "請問人防車位費用？", "ＡＢＣ１２３ 投訴", "\ufdfa" * 200]
+              "請問人防車位費用？", "ＡＢＣ１２３ 投訴", "\ufdfa" * 200,
+              # a giving verb and a document near each other, and far apart (the together rule's `within`)
+              "请把那份审批文件发我一份", "开发商没有提供说明" + "，那天" * 30 + "我们看到了合同"]
     norms = [normalize(t) for t in texts]
     cores = clf._batch_cores(norms)
     assert cores is not None
