@@ -409,6 +409,9 @@ def cmd_eval(args) -> int:
         preds = [clf.classify(t) for t, _ in records]
         for h in office_heads:
             pairs = [(lab[h], getattr(p, h)) for (_, lab), p in zip(records, preds) if lab[h]]
+            if not pairs:  # e.g. board rows, labelled for kind only
+                print(f"note: no row of {path} is labelled for {h}; {h} is not scored", file=sys.stderr)
+                continue
             gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
             unknown = sorted(set(gold) - set(KINDS if h == "kind" else TOPICS))
             if unknown:
@@ -428,12 +431,17 @@ def cmd_eval(args) -> int:
         if h not in model.heads:
             return _fail(f"{mpath}: the model has no {h!r} head (heads: {', '.join(model.heads)})")
         pairs = [(t, lab[h]) for t, lab in records if lab[h]]
+        if not pairs:
+            print(f"note: no row of {path} is labelled for {h}; {h} is not scored", file=sys.stderr)
+            continue
         pred = predict_model_head(model, [t for t, _ in pairs], h)
         gold = [g for _, g in pairs]
         print(f"model: {mpath}")
         print(format_report(h, gold, pred))
         print()
         results.append((h, macro_f1(gold, pred)))
+    if not results:
+        return _fail(f"{path}: no row has a label to score ({', '.join(heads)} are all empty)")
     print(" ".join(f"macro_f1_{h}={f:.3f}" for h, f in results))
     return 0
 

@@ -43,7 +43,7 @@ def confusion(gold: list[str], pred: list[str], classes: list[str]) -> list[list
 def format_report(name: str, gold: list[str], pred: list[str]) -> str:
     classes = sorted(set(gold) | set(pred))
     pc = per_class(gold, pred, classes)
-    w = max(12, *(len(c) for c in classes))
+    w = max([12, *map(len, classes)])
     lines = [f"== {name} ({len(gold)} rows, accuracy {accuracy(gold, pred):.3f}) ==",
              f"{'class':<{w}} {'prec':>6} {'rec':>6} {'f1':>6} {'n':>5}"]
     for c in classes:

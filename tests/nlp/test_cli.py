@@ -71,6 +71,20 @@ def test_eval_prints_report_and_metric_line(dev_csv, cli):
     assert "confusion" in r.stdout and "precision" not in last
 
 
+def test_eval_of_a_file_labelled_for_kind_only(tmp_path, cli):
+    """Board rows carry a topic column left blank: kind is scored, topic is
+    skipped with a note, and a file with no label at all is a clear error."""
+    f = tmp_path / "board.csv"
+    f.write_text("text,kind,topic\n请问人防车位能买吗,consultation,\n物业乱收费太过分了,complaint,\n", encoding="utf-8")
+    r = cli("nlp", "eval", str(f))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("macro_f1_kind=") and "topic" not in r.stdout.splitlines()[-1]
+    assert "not scored" in r.stderr and "Traceback" not in r.stderr
+    f.write_text("text,kind,topic\n请问人防车位能买吗,,\n", encoding="utf-8")
+    r = cli("nlp", "eval", str(f))
+    assert r.returncode != 0 and "no row has a label" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_train_then_eval_a_separate_label_column(tmp_path, cli):
     rows = ["text,label"] + [f"关于{w}的问题{i},{lab}" for i in range(12)
                              for w, lab in (("学校招生", "教育文体"), ("公交线路", "交通运输"), ("医保报销", "劳动和社会保障"))]
