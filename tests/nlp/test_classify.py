@@ -1,5 +1,7 @@
 """What a staff member checks: the kind, topic and the words that decided it."""
 
+import json
+
 import pytest
 
 from nlp import KINDS, TOPICS, load_classifier
@@ -83,6 +85,22 @@ def test_a_document_asked_for_beside_another_request_is_kept(clf):
     assert c.as_dict()["secondary_kind"] == c.secondary_kind
 
 
+@pytest.mark.parametrize("text, kind, second", [
+    ("物业把人防车位租金一下涨了一倍，我们业主很气愤，请你们管一管。另外请把人防车位租金的核定文件发我一份。",
+     "complaint", "disclosure_request"),
+    ("举报某小区物业把人防工程改成仓库出租牟利。同时请提供该工程的竣工验收备案表。", "report", "disclosure_request"),
+    ("请把去年防空警报试鸣的方案发我一份。另外建议今年试鸣前提前三天在小区张贴通知。", "disclosure_request", "suggestion"),
+    ("建议人防宣传进校园多搞几次。另外请问今年的防空警报试鸣是哪天？", "suggestion", "consultation"),
+    ("感谢你们上周帮忙协调车位的事，效率很高。另外想问一下人防车位续租要带什么材料？", "praise", "consultation"),
+])
+def test_two_requests_in_the_order_the_writer_states_them(clf, text, kind, second):
+    """The kind is the request stated first, the other one is the secondary
+    kind, whichever has the stronger cues (the labelling rule)."""
+    c = clf.classify(text)
+    assert (c.kind, c.secondary_kind) == (kind, second), c
+    assert clf.classify_json([text]) == [json.dumps(c.as_dict(), ensure_ascii=False)]
+
+
 def test_a_consultation_that_may_be_a_disclosure_request_goes_to_review(clf):
     c = clf.classify(MAYBE_DISCLOSURE)
     assert "disclosure_request" in (c.kind, c.secondary_kind), c
@@ -125,7 +143,8 @@ def test_a_likely_disclosure_request_is_never_dropped_silently(clf):
     from nlp.textnorm import normalize
 
     texts = ["人防车位的租赁合同范本在哪能看到", "我们楼下那个防空洞当年是谁批的",
-             "小区人防工程的竣工验收情况怎么样了", "我想了解一下去年易地建设费的收支", "请问人防车位可以出售吗"]
+             "小区人防工程的竣工验收情况怎么样了", "我想了解一下去年易地建设费的收支", "请问人防车位可以出售吗",
+             "想知道我们小区的人防工程是哪年批的，批文上怎么写的"]
     model, rules = clf.model, clf.rules
     off, classes, _ = model.heads["kind"]
     seen = 0

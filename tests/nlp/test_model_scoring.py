@@ -119,7 +119,10 @@ def test_batch_path_equals_one_by_one(clf, fresh_csv):
               # traditional, full-width, a character NFKC makes eighteen
               "請問人防車位費用？", "ＡＢＣ１２３ 投訴", "\ufdfa" * 200,
               # a giving verb and a document near each other, and far apart (the together rule's `within`)
-              "请把那份审批文件发我一份", "开发商没有提供说明" + "，那天" * 30 + "我们看到了合同"]
+              "请把那份审批文件发我一份", "开发商没有提供说明" + "，那天" * 30 + "我们看到了合同",
+              # two requests in one, cut at a marker; a marker at the very start or end cuts nothing
+              "物业乱涨人防车位租金，请你们管一管。另外请把租金的核定文件发我一份。", "另外请把文件发我", "请问车位能买吗还有",
+              "建议多搞演练。also, send me the plan", "另外" * 120]
     norms = [normalize(t) for t in texts]
     cores = clf._batch_cores(norms)
     assert cores is not None
