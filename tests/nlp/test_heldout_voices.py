@@ -1,14 +1,14 @@
 """Issue 18: quality on voices the classifier was never tuned on.
 
-tests/nlp/data/heldout_written.csv (79 messages written in voices the dev
-rows lack: pinyin, traditional characters, dialect, rambling, two requests
-with ``kind2``, disclosure requests that never say 公开), heldout_written2.csv
-(200 more, written blind by someone else: 25 per kind, 25 with two
-requests) and heldout_board.csv (288 real message-board bodies) were
-labelled and committed before any tuning (nlp/data/LABELLING.md); nothing
-was tuned or trained on them. The floors sit a little under what was
-measured (nlp/README.md), so that they fail if routing regresses, not on
-noise; where they sit under the issue's targets, the targets are not met.
+tests/nlp/data/heldout_written3.csv (200 messages written blind by another
+hand: 25 per kind, every topic, 25 with two requests in ``kind2``, 22
+voices: pinyin, traditional characters, dialects, rambling speech, hotline
+summaries, angry complaints that never say 投诉, disclosure requests that
+never say 公开) and heldout_board2.csv (300 real message-board bodies,
+labelled for kind) were committed before any classifier saw them
+(nlp/data/LABELLING.md, third round); nothing was tuned or trained on them.
+The floors sit a little under what was measured (nlp/README.md), so that
+they fail if routing regresses, not on noise.
 """
 
 import csv
@@ -25,53 +25,74 @@ def _rows(fresh_csv, name):
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module", params=["heldout_written.csv", "heldout_written2.csv"])
-def written(request, clf, fresh_csv):
-    rows = _rows(fresh_csv, request.param)
-    return request.param, rows, [clf.classify(r["text"]) for r in rows]
+@pytest.fixture(scope="module")
+def written(clf, fresh_csv):
+    rows = _rows(fresh_csv, "heldout_written3.csv")
+    return rows, [clf.classify(r["text"]) for r in rows]
 
 
-# file: (kind, topic, disclosure recall, disclosure precision) floors; measured
-# 0.900 / 0.973 / 1.000 / 0.833 and 0.865 / 0.962 / 0.943 / 0.846 (before the
-# retrained model: 0.761 / 0.925 / 1.000 / 0.938 on the first file)
-FLOORS = {"heldout_written.csv": (0.88, 0.95, 0.95, 0.80), "heldout_written2.csv": (0.84, 0.94, 0.90, 0.80)}
+@pytest.fixture(scope="module")
+def board(clf, fresh_csv):
+    rows = _rows(fresh_csv, "heldout_board2.csv")
+    return rows, [clf.classify(r["text"]) for r in rows]
 
 
 def test_written_voices_kind_and_topic(written):
-    name, rows, preds = written
+    """Measured 0.950 / 0.955 (the model before issue 18's third round: 0.863 / 0.961)."""
+    rows, preds = written
     kind = macro_f1([r["kind"] for r in rows], [p.kind for p in preds])
     topic = macro_f1([r["topic"] for r in rows], [p.topic for p in preds])
-    assert kind >= FLOORS[name][0] and topic >= FLOORS[name][1], (kind, topic)
+    assert kind >= 0.92 and topic >= 0.93, (kind, topic)
 
 
 def test_disclosure_requests_are_kept(written):
     """A message that asks for a document, alone or beside another request,
-    reaches staff as a disclosure request: its kind or its secondary kind."""
-    name, rows, preds = written
+    reaches staff as a disclosure request: its kind or its secondary kind
+    (measured: recall 39/40, precision 39/42)."""
+    rows, preds = written
     gold = [DIS in (r["kind"], r["kind2"]) for r in rows]
     seen = [DIS in (p.kind, p.secondary_kind) for p in preds]
     tp = sum(g and s for g, s in zip(gold, seen))
     recall, precision = tp / sum(gold), tp / sum(seen)
-    assert recall >= FLOORS[name][2] and precision >= FLOORS[name][3], (recall, precision)
+    assert recall >= 0.95 and precision >= 0.88, (recall, precision)
 
 
-def test_two_request_messages_keep_the_disclosure_part(fresh_csv, clf):
-    for r in _rows(fresh_csv, "heldout_written.csv"):
-        if r["kind2"] == DIS:
-            p = clf.classify(r["text"])
+def test_two_request_messages_keep_both_parts(written):
+    """Every disclosure part is kept; most two-request messages get both
+    kinds right (measured 20 of 25; 14 before the parts were ordered)."""
+    rows, preds = written
+    two = [(r, p) for r, p in zip(rows, preds) if r["kind2"]]
+    for r, p in two:
+        if DIS in (r["kind"], r["kind2"]):
             assert DIS in (p.kind, p.secondary_kind), r["text"]
+    both = sum({r["kind"], r["kind2"]} == {p.kind, p.secondary_kind} for r, p in two)
+    assert both >= 17, both
 
 
-def test_review_flags_stay_few(written):
-    _, rows, preds = written
-    flagged = sum(p.needs_review for p in preds) / len(preds)
-    assert flagged <= 0.20, flagged
+def test_review_flags_few_and_catches_most_errors(written):
+    """needs_review: at most a fifth of the messages, and most of the wrong
+    ones (kind or topic; measured 15.0% flagged, 13 of 16 wrong caught)."""
+    rows, preds = written
+    flagged = [p.needs_review for p in preds]
+    wrong = [r["kind"] != p.kind or r["topic"] != p.topic for r, p in zip(rows, preds)]
+    caught = sum(f and w for f, w in zip(flagged, wrong))
+    assert sum(flagged) / len(rows) <= 0.20, sum(flagged)
+    assert caught / sum(wrong) >= 0.60, (caught, sum(wrong))
 
 
-def test_message_board_kind(clf, fresh_csv):
+def test_message_board_kind(board):
     """Real citizens writing to a city's board about city matters: far from
-    the office's own mail (measured 0.578; 0.360 before the retrained model,
-    0.346 before issue 18)."""
-    rows = _rows(fresh_csv, "heldout_board.csv")
-    kind = macro_f1([r["kind"] for r in rows], [clf.classify(r["text"]).kind for r in rows])
-    assert kind >= 0.54, kind
+    the office's own mail (measured 0.639; 0.628 before the third round)."""
+    rows, preds = board
+    kind = macro_f1([r["kind"] for r in rows], [p.kind for p in preds])
+    assert kind >= 0.60, kind
+
+
+def test_board_letters_are_rarely_sent_as_disclosure_requests(board):
+    """None of these letters asks for a document; a few still reach staff
+    as one (measured 26 of 300, against 42 before the together rule's
+    window)."""
+    rows, preds = board
+    assert not any(r["kind"] == DIS for r in rows)
+    sent = sum(DIS in (p.kind, p.secondary_kind) for p in preds)
+    assert sent <= 32, sent
