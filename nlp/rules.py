@@ -343,26 +343,22 @@ def _within(value, where: str) -> int | None:
 
 def _span(hits: list, idx: int, n: int) -> int:
     """The fewest characters of text that hold a phrase of each of together
-    rule ``idx``'s ``n`` groups (``hits`` as ``Rules.hits`` gives them):
-    for each phrase as the leftmost, every other group takes its phrase
-    that starts there or later and ends first."""
-    occ: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for start, neglen, ph in hits:
+    rule ``idx``'s ``n`` groups (``hits`` as ``Rules.hits`` gives them, by
+    start): for each start, right to left, every group's phrase that starts
+    there or later and ends first; linear in the hits, so a long text full
+    of such phrases costs no more than its scan."""
+    far = 1 << 62
+    first_end = [far] * n  # per group: the earliest end among phrases starting at or after the current start
+    best = far
+    for start, neglen, ph in reversed(hits):
         for rule, g in ph.groups:
             if rule == idx:
-                occ[g].append((start, start - neglen))
-    best = 1 << 62
-    for g0 in range(n):
-        for s0, e0 in occ[g0]:
-            right = e0
-            for g in range(n):
-                if g != g0:
-                    ends = [e for s, e in occ[g] if s >= s0]
-                    if not ends:
-                        break
-                    right = max(right, min(ends))
-            else:
-                best = min(best, right - s0)
+                end = start - neglen
+                if end < first_end[g]:
+                    first_end[g] = end
+                right = max(first_end)
+                if right < far and right - start < best:
+                    best = right - start
     return best
 
 
