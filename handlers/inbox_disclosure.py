@@ -37,9 +37,10 @@ FORM_FIELDS = ("applicant_type", "name", "id_proof", "contact", "description", "
 @login_required
 async def requests_list(request: web.Request) -> web.Response:
     """Open requests first, nearest deadline first, with their warnings."""
-    rows, unregistered = await disclosure.open_requests(request.app[RUNTIME])
-    items = [{"req": r.request, "number": r.number, "warnings": r.warnings, "missing": r.missing} for r in rows]
-    return render(request, "disclosure_list.html", items=items, unregistered=unregistered, stage_labels=dz.STAGE_LABELS,
+    overview = await disclosure.open_requests(request.app[RUNTIME])
+    items = [{"req": r.request, "number": r.number, "warnings": r.warnings, "missing": r.missing} for r in overview.rows]
+    return render(request, "disclosure_list.html", items=items, unregistered=overview.unregistered,
+                  second_requests=overview.second_requests, stage_labels=dz.STAGE_LABELS,
                   outcome_labels=dz.OUTCOME_LABELS, applicant_labels=APPLICANT_LABELS)
 
 

@@ -17,7 +17,7 @@ from bot.domain.dates import day_or_today, parse_day
 from bot.domain.disclosure import Applicant, Warning
 from bot.domain.errors import Conflict, InvalidInput, NotFound
 from bot.domain.report import REVIEW_KINDS, REVIEW_RESULTS
-from bot.domain.vocabulary import Kind
+from bot.domain.vocabulary import OPEN_STATUSES, Kind
 from bot.domain.workdays import WorkingCalendar
 from bot.exports.answer_letter import letter_text
 from storage.database import Tx
@@ -276,16 +276,29 @@ class RequestRow:
     missing: tuple[str, ...] = ()  # labels of the application's elements not given yet
 
 
-async def open_requests(rt: Runtime) -> tuple[list[RequestRow], list]:
+@dataclass(frozen=True)
+class RequestsOverview:
+    rows: list[RequestRow]  # open ones first, nearest deadline first
+    unregistered: list[tuple]  # (id, number, received_at, channel) of disclosure-request cases with no file
+    # (id, number, received_at, channel, kind) of open cases whose second
+    # request is a disclosure request, with no file: staff weigh them
+    second_requests: list[tuple]
+
+
+async def open_requests(rt: Runtime) -> RequestsOverview:
     """Requests, open ones first by nearest deadline, with their warnings;
-    and cases of kind disclosure_request nobody has registered yet (the
-    legal clock may already be running)."""
+    the cases of kind disclosure_request nobody has registered yet (the
+    legal clock may already be running); and the open cases that hold one
+    beside another request, not registered either."""
     calendar = await rt.calendar.refresh()
     today = datetime.now(rt.settings.tz).date()
-    rows, unregistered = await rt.db.read(lambda tx: (q.requests_by_urgency(tx.session, 500),
-                                                      q.unregistered_cases(tx.session, Kind.DISCLOSURE_REQUEST, 200)))
-    return [RequestRow(r, number, dz.warnings(r, today, calendar),
-                       tuple(dz.REQUIRED_FIELDS[m] for m in dz.missing_fields(r))) for r, number in rows], unregistered
+    dis = Kind.DISCLOSURE_REQUEST
+    rows, unregistered, second = await rt.db.read(lambda tx: (
+        q.requests_by_urgency(tx.session, 500), q.unregistered_cases(tx.session, dis, 200),
+        q.unregistered_second_requests(tx.session, dis, OPEN_STATUSES, 200)))
+    return RequestsOverview([RequestRow(r, number, dz.warnings(r, today, calendar),
+                                        tuple(dz.REQUIRED_FIELDS[m] for m in dz.missing_fields(r)))
+                             for r, number in rows], unregistered, second)
 
 
 # ---- reviews (table 四) -----------------------------------------------------------

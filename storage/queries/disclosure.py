@@ -18,6 +18,19 @@ def open_request_exists(session: Session, case_id: int) -> bool:
         DisclosureRequest.case_id == case_id, DisclosureRequest.outcome.is_(None))).first() is not None
 
 
+def unregistered_second_requests(session: Session, kind: str, statuses, limit: int) -> list[tuple]:
+    """(id, number, received_at, channel, case kind) of the cases in one of
+    ``statuses`` whose second request (``secondary_kind``) is ``kind`` and
+    that have no legal file: a disclosure request asked for beside a
+    complaint, say, which staff must still weigh."""
+    return [tuple(r) for r in session.execute(
+        select(Case.id, Case.number, Case.received_at, Case.channel, Case.kind)
+        .outerjoin(DisclosureRequest, DisclosureRequest.case_id == Case.id)
+        .where(Case.secondary_kind == kind, Case.kind != kind, Case.status.in_(list(statuses)),
+               DisclosureRequest.id.is_(None), Case.merged_into_id.is_(None))
+        .order_by(Case.received_at).limit(limit))]
+
+
 def requests_by_urgency(session: Session, limit: int) -> list[tuple[DisclosureRequest, str]]:
     """(request, case number): open ones first, nearest answer deadline first."""
     D = DisclosureRequest

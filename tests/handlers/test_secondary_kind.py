@@ -38,3 +38,22 @@ async def test_second_request_is_shown_in_the_api_and_on_the_case_page(server, a
     rows = [r for r in (await page(server, "/inbox?view=all")).split("<tr") if "/inbox/cases/" in r]
     tagged = [r for r in rows if "含信息公开申请" in r]
     assert len(tagged) == 1 and f"/inbox/cases/{case['id']}\"" in tagged[0], tagged
+
+
+async def test_the_disclosure_officer_sees_open_cases_with_a_second_request_for_a_document(server, api_token):
+    case = await (await server.post("/api/v1/cases", json=TWO, headers=auth(api_token))).json()
+    one = await (await server.post("/api/v1/cases", json=ONE, headers=auth(api_token))).json()
+    await add_user(server.runtime, "liming", display_name="李明")
+    assert (await login(server, "liming")).status == 303
+
+    def listed(html, cid):
+        block = html.split('class="alert info second-requests"', 1)
+        return len(block) == 2 and f'href="/inbox/cases/{cid}/disclosure"' in block[1].split("</div>", 1)[0]
+
+    html = await page(server, "/inbox/disclosure")
+    assert "可能同时申请获取政府信息" in html and listed(html, case["id"]) and not listed(html, one["id"])
+    # once the case is closed the question is settled: off the list
+    resp = await server.patch(f"/api/v1/cases/{case['id']}", json={"status": "closed"}, headers=auth(api_token))
+    assert resp.status == 200, await resp.text()
+    assert not listed(await page(server, "/inbox/disclosure"), case["id"])
+
