@@ -1,6 +1,7 @@
 """Issue 18 over real HTTP on SQLite and PostgreSQL: a message holding two
-requests keeps both; staff see the second one on the case page and in the
-API, and a document asked for beside a complaint is never lost."""
+requests keeps both; staff see the second one on the case page, on its
+inbox row and in the API, the disclosure officer sees it among the requests
+to register, and a document asked for beside a complaint is never lost."""
 
 from __future__ import annotations
 
