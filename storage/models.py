@@ -119,6 +119,9 @@ class Case(Base):
         Index("ix_cases_topic_id", "topic", "id"),
         Index("ix_cases_year_day", "received_year", "received_date", "channel", "kind", "merged_into_id"),  # dashboard
         Index("ix_cases_published", "publish_consent", "answered_at"),  # /letters (issue 16)
+        # the disclosure list's second requests (issue 18): the few cases that have one, by time
+        Index("ix_cases_secondary", "secondary_kind", "received_at",
+              sqlite_where=text("secondary_kind IS NOT NULL"), postgresql_where=text("secondary_kind IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
