@@ -440,10 +440,16 @@ class RuleBatch:
                     hit = (acc & mask) == mask
                     within = rules.together_within[idx]
                     if within is not None:
-                        # the few texts where every group occurs: measured one by one, as score() does
+                        # the few texts where every group occurs: measured one by one, as score()
+                        # does, on the hits already found (by start, as Rules.hits gives them)
                         n_groups = rules.together[idx][4]
+                        by_id = rules._by_id
                         for i in np.flatnonzero(hit).tolist():
-                            if _span(rules.hits(norms[i]), idx, n_groups) > within:
+                            lo, hi = np.searchsorted(msg, (i, i + 1)).tolist()
+                            at = int(mstart[i])
+                            found = [(st - at, st - en, by_id[p]) for p, st, en in
+                                     zip(pid[lo:hi].tolist(), s[lo:hi].tolist(), e[lo:hi].tolist())]
+                            if _span(found, idx, n_groups) > within:
                                 hit[i] = False
                     if hit.any():
                         (K if head == "kind" else T)[hit, ci] += weight
